@@ -1,0 +1,411 @@
+"""The use case: one source file to validated rows in the warehouse, exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from application.ports import (
+    FileSource,
+    LoadRequest,
+    ProgressListener,
+    RejectsReportWriter,
+    Warehouse,
+    Workbook,
+    WorkbookReader,
+)
+from application.results import IngestFile, IngestResult, Outcome, SheetResult
+from domain.arrow_types import arrow_schema
+from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
+from domain.ledger import LedgerEntry, LoadStatus
+from domain.rejects import RejectsReport, SheetRejects
+from domain.routing import RouteDecision, Router
+from domain.source import ObjectInfo
+from domain.validation import SheetValidation, reject_duplicate_keys, validate_sheet
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    # Naive UTC: every warehouse stores TIMESTAMP without time zone.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    # How far down a sheet the header may sit below title rows.
+    header_search_rows: int = 30
+
+
+class _NoProgress:
+    def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
+        return None
+
+
+@dataclass
+class _Run:
+    """What one execution has learned so far about its file."""
+
+    info: ObjectInfo
+    started_at: datetime
+    results: list[SheetResult] = field(default_factory=list)
+    report_sheets: list[SheetRejects] = field(default_factory=list)
+
+    @property
+    def report_id(self) -> str:
+        # Derived from the file version, so a retried message rewrites the
+        # same report instead of leaving one copy per attempt.
+        digest = hashlib.sha256(f"{self.info.uri}\0{self.info.version}".encode())
+        return digest.hexdigest()[:16]
+
+
+class IngestPassengerFile:
+    def __init__(
+        self,
+        files: FileSource,
+        reader: WorkbookReader,
+        router: Router,
+        warehouse: Warehouse,
+        reports: RejectsReportWriter,
+        settings: IngestSettings | None = None,
+        progress: ProgressListener | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._files = files
+        self._reader = reader
+        self._router = router
+        self._warehouse = warehouse
+        self._reports = reports
+        self._settings = settings or IngestSettings()
+        self._progress = progress or _NoProgress()
+        self._clock = clock
+        self._new_id = new_id
+
+    def execute(self, command: IngestFile) -> IngestResult:
+        """Ingest every sheet of ``command.uri``.
+
+        Terminal problems (a bad file, a bad sheet, schema drift) end up in the
+        result, the ledger and the rejects report. Transient ones (the warehouse
+        is down) propagate, so the caller retries the whole file; completed
+        tables are then skipped by the ledger.
+        """
+        started = self._clock()
+        try:
+            info = self._files.head(command.uri)
+        except TerminalError as error:
+            return IngestResult(command.uri, None, (self._failed_file(command, error),))
+        run = _Run(info=info, started_at=started)
+        try:
+            with (
+                self._files.fetch(info.uri) as local,
+                self._reader.open(local, info) as workbook,
+            ):
+                self._ingest_workbook(command, run, workbook)
+        except TerminalError as error:
+            # Raised while opening: the file as a whole is unreadable.
+            run.results.append(self._failed_file(command, error, run))
+        if run.report_sheets and not command.dry_run:
+            location = self._write_report(run)
+            run.results = [
+                _with_report(r, location) if r.rows_rejected or r.refused else r
+                for r in run.results
+            ]
+        return IngestResult(info.uri, info.version, tuple(run.results))
+
+    # ------------------------------------------------------------- stages
+
+    def _ingest_workbook(self, command: IngestFile, run: _Run, workbook: Workbook) -> None:
+        uri = run.info.uri
+        names = workbook.sheet_names
+        routes: list[RouteDecision] = []
+        for number, name in enumerate(names):
+            self._progress.stage(uri, name, "routing", number, len(names))
+            preview = workbook.preview(name, self._settings.header_search_rows)
+            try:
+                routes.append(self._router.route(uri, preview))
+            except UnroutableSheetError as error:
+                self._refuse_sheet(command, run, name, None, error)
+        loaded_before = (
+            frozenset()
+            if command.dry_run
+            else self._warehouse.loaded_tables(uri, str(run.info.version))
+        )
+        for table in dict.fromkeys(r.contract.name for r in routes):
+            group = [r for r in routes if r.contract.name == table]
+            if table in loaded_before:
+                self._skip(run, group)
+                continue
+            validations = []
+            for route in group:
+                sheet_name = route.sheet
+                self._progress.stage(uri, sheet_name, "reading", 0, 1)
+                try:
+                    sheet = workbook.read(sheet_name, route.header_row)
+                except TerminalError as error:
+                    self._fail_sheet(command, run, sheet_name, table, error)
+                    continue
+                self._progress.stage(uri, sheet_name, "validating", 0, 1)
+                validations.append(validate_sheet(sheet, route))
+            self._load_table(command, run, reject_duplicate_keys(validations))
+
+    def _load_table(
+        self, command: IngestFile, run: _Run, validations: Sequence[SheetValidation]
+    ) -> None:
+        if not validations:
+            return
+        accepted = [v for v in validations if not v.over_threshold]
+        for v in validations:
+            if v.over_threshold:
+                self._refuse_over_threshold(command, run, v)
+            elif v.rows_rejected:
+                run.report_sheets.append(_sheet_rejects(v))
+        if not accepted:
+            return
+        contract = accepted[0].contract
+        if command.dry_run:
+            for v in accepted:
+                status = Outcome.INVALID if v.rows_rejected else Outcome.VALID
+                run.results.append(_result(run, v, status, rows_loaded=0))
+            return
+        load_id = self._new_id()
+        rows = pa.concat_tables([v.valid_rows() for v in accepted])
+        request = LoadRequest(
+            contract=contract,
+            rows=rows.cast(arrow_schema(contract)),
+            source_uri=run.info.uri,
+            source_version=str(run.info.version),
+            load_id=load_id,
+            sheets=tuple(v.sheet.name for v in accepted),
+            rows_read=sum(v.rows_read for v in accepted),
+            rows_rejected=sum(v.rows_rejected for v in accepted),
+            started_at=run.started_at,
+        )
+        del rows
+        self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, 1)
+        try:
+            self._warehouse.ensure_table(contract)
+            receipt = self._warehouse.load(request)
+        except SchemaDriftError as error:
+            for v in accepted:
+                run.results.append(
+                    _result(run, v, Outcome.FAILED, rows_loaded=0, load_id=load_id, error=error)
+                )
+            self._record(run, load_id, contract.name, accepted, LoadStatus.FAILED, str(error))
+            return
+        loaded = receipt.status is LoadStatus.LOADED
+        for v in accepted:
+            run.results.append(
+                _result(
+                    run,
+                    v,
+                    Outcome.LOADED if loaded else Outcome.SKIPPED,
+                    rows_loaded=len(v.valid_rows()) if loaded else 0,
+                    load_id=receipt.load_id,
+                )
+            )
+
+    def _skip(self, run: _Run, group: Sequence[RouteDecision]) -> None:
+        table = group[0].contract.name
+        sheets = tuple(r.sheet for r in group)
+        load_id = self._new_id()
+        now = self._clock()
+        self._warehouse.record(
+            LedgerEntry(
+                load_id=load_id,
+                source_uri=run.info.uri,
+                source_version=str(run.info.version),
+                table=table,
+                sheets=sheets,
+                status=LoadStatus.SKIPPED,
+                rows_read=0,
+                rows_loaded=0,
+                rows_rejected=0,
+                started_at=run.started_at,
+                finished_at=now,
+            )
+        )
+        for sheet in sheets:
+            run.results.append(
+                SheetResult(run.info.uri, sheet, table, Outcome.SKIPPED, load_id=load_id)
+            )
+
+    # ------------------------------------------------------------ refusals
+
+    def _refuse_sheet(
+        self,
+        command: IngestFile,
+        run: _Run,
+        sheet: str,
+        table: str | None,
+        error: TerminalError,
+    ) -> None:
+        status = Outcome.INVALID if command.dry_run else Outcome.REJECTED
+        run.results.append(
+            SheetResult(
+                run.info.uri,
+                sheet,
+                table,
+                status,
+                error=str(error),
+                error_code=error.code,
+            )
+        )
+        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), sheet_error=str(error)))
+        if not command.dry_run:
+            self._record_entry(run, table, (sheet,), LoadStatus.REJECTED, str(error))
+
+    def _fail_sheet(
+        self, command: IngestFile, run: _Run, sheet: str, table: str, error: TerminalError
+    ) -> None:
+        run.results.append(
+            SheetResult(
+                run.info.uri, sheet, table, Outcome.FAILED, error=str(error), error_code=error.code
+            )
+        )
+        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), sheet_error=str(error)))
+        if not command.dry_run:
+            self._record_entry(run, table, (sheet,), LoadStatus.FAILED, str(error))
+
+    def _refuse_over_threshold(self, command: IngestFile, run: _Run, v: SheetValidation) -> None:
+        limit = v.contract.max_reject_ratio
+        message = (
+            f"{run.info.uri} [sheet {v.sheet.name}]: {v.rows_rejected} of {v.rows_read} rows "
+            f"rejected ({v.reject_ratio:.1%}), above table {v.contract.name}'s limit of "
+            f"{limit:.1%}; nothing from this sheet was loaded"
+        )
+        status = Outcome.INVALID if command.dry_run else Outcome.REJECTED
+        run.results.append(
+            _result(
+                run,
+                v,
+                status,
+                rows_loaded=0,
+                error=TerminalError(message, code="reject_ratio_exceeded"),
+            )
+        )
+        run.report_sheets.append(_sheet_rejects(v, sheet_error=message))
+        if not command.dry_run:
+            self._record(run, self._new_id(), v.contract.name, [v], LoadStatus.REJECTED, message)
+
+    def _failed_file(
+        self, command: IngestFile, error: TerminalError, run: _Run | None = None
+    ) -> SheetResult:
+        if run is not None:
+            run.report_sheets.append(SheetRejects("", None, (), 0, (), sheet_error=str(error)))
+            if not command.dry_run:
+                self._record_entry(run, None, (), LoadStatus.FAILED, str(error))
+        log.warning("file refused: %s", error, extra={"code": error.code})
+        return SheetResult(
+            command.uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code
+        )
+
+    # ------------------------------------------------------------- ledger
+
+    def _record(
+        self,
+        run: _Run,
+        load_id: str,
+        table: str,
+        validations: Sequence[SheetValidation],
+        status: LoadStatus,
+        error: str,
+    ) -> None:
+        self._warehouse.record(
+            LedgerEntry(
+                load_id=load_id,
+                source_uri=run.info.uri,
+                source_version=str(run.info.version),
+                table=table,
+                sheets=tuple(v.sheet.name for v in validations),
+                status=status,
+                rows_read=sum(v.rows_read for v in validations),
+                rows_loaded=0,
+                rows_rejected=sum(v.rows_rejected for v in validations),
+                started_at=run.started_at,
+                finished_at=self._clock(),
+                error=error,
+            )
+        )
+
+    def _record_entry(
+        self,
+        run: _Run,
+        table: str | None,
+        sheets: tuple[str, ...],
+        status: LoadStatus,
+        error: str,
+    ) -> None:
+        self._warehouse.record(
+            LedgerEntry(
+                load_id=self._new_id(),
+                source_uri=run.info.uri,
+                source_version=str(run.info.version),
+                table=table,
+                sheets=sheets,
+                status=status,
+                rows_read=0,
+                rows_loaded=0,
+                rows_rejected=0,
+                started_at=run.started_at,
+                finished_at=self._clock(),
+                error=error,
+            )
+        )
+
+    def _write_report(self, run: _Run) -> str:
+        report = RejectsReport(
+            source_uri=run.info.uri,
+            source_version=str(run.info.version),
+            load_id=run.report_id,
+            sheets=tuple(run.report_sheets),
+        )
+        return self._reports.write(report)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetRejects:
+    return SheetRejects(
+        sheet=v.sheet.name,
+        table=v.contract.name,
+        header=v.sheet.header,
+        header_row=v.sheet.header_row,
+        rows=v.rejected_rows(),
+        sheet_error=sheet_error,
+    )
+
+
+def _result(
+    run: _Run,
+    v: SheetValidation,
+    status: Outcome,
+    *,
+    rows_loaded: int,
+    load_id: str | None = None,
+    error: TerminalError | None = None,
+) -> SheetResult:
+    return SheetResult(
+        source=run.info.uri,
+        sheet=v.sheet.name,
+        table=v.contract.name,
+        status=status,
+        rows_read=v.rows_read,
+        rows_loaded=rows_loaded,
+        rows_rejected=v.rows_rejected,
+        load_id=load_id,
+        error=None if error is None else str(error),
+        error_code=None if error is None else error.code,
+        rejects=v.rejects,
+    )
+
+
+def _with_report(result: SheetResult, location: str) -> SheetResult:
+    return replace(result, rejects_report=location)

@@ -1,0 +1,137 @@
+"""The seams between the use cases and the outside world.
+
+Each port is a Protocol: adapters (``S3FileSource``, ``DuckDbWarehouse``...) and
+in-memory fakes (``InMemoryWarehouse``...) satisfy them structurally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from domain.contracts import TableContract
+from domain.ledger import LedgerEntry, LoadStatus
+from domain.rejects import RejectsReport
+from domain.sheet import RawSheet, SheetPreview
+from domain.source import ObjectInfo
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A source file made available on local disk for the readers."""
+
+    path: Path
+    size: int
+
+
+class FileSource(Protocol):
+    def head(self, uri: str) -> ObjectInfo:
+        """Size and version of ``uri``; the version is never None.
+
+        Raises TerminalError when the object does not exist.
+        """
+        ...
+
+    def fetch(self, uri: str) -> AbstractContextManager[LocalFile]:
+        """The object's bytes as a local file, removed (if temporary) on exit."""
+        ...
+
+
+class Workbook(Protocol):
+    """One opened file: a CSV is a workbook with a single sheet."""
+
+    @property
+    def sheet_names(self) -> tuple[str, ...]: ...
+
+    def preview(self, sheet: str, rows: int) -> SheetPreview:
+        """The first ``rows`` rows of ``sheet`` from row 1, every cell as text."""
+        ...
+
+    def read(self, sheet: str, header_row: int) -> RawSheet:
+        """Every row below ``header_row`` (1-based), blank rows dropped, cells as text."""
+        ...
+
+
+class WorkbookReader(Protocol):
+    def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
+        """Open ``file`` under the configured limits.
+
+        Raises UnreadableFileError (terminal) for encrypted, corrupt, oversized or
+        unsupported files, naming the file and the reason.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    contract: TableContract
+    rows: pa.Table  # exactly the contract's columns, typed by domain.arrow_types
+    source_uri: str
+    source_version: str
+    load_id: str
+    sheets: tuple[str, ...]
+    rows_read: int
+    rows_rejected: int
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class LoadReceipt:
+    status: LoadStatus  # LOADED, or SKIPPED when this version was loaded before
+    load_id: str  # for a skip: the id of the load that holds the rows
+    rows_loaded: int
+
+
+class Warehouse(Protocol):
+    def ensure_table(self, contract: TableContract) -> None:
+        """Create the table (contract columns plus lineage) if missing.
+
+        Raises SchemaDriftError naming the columns when an existing table differs.
+        """
+        ...
+
+    def loaded_tables(self, source_uri: str, source_version: str) -> frozenset[str]:
+        """Tables into which this file version has already been loaded."""
+        ...
+
+    def load(self, request: LoadRequest) -> LoadReceipt:
+        """Merge the rows and write the ledger row in one transaction.
+
+        When the ledger already holds a load of this (version, table), nothing
+        is changed but a ``skipped`` ledger row, and the receipt says SKIPPED.
+        """
+        ...
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Write a ledger row for an attempt that loaded nothing."""
+        ...
+
+    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
+        """Ledger rows, newest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RejectsReportWriter(Protocol):
+    def write(self, report: RejectsReport) -> str:
+        """Persist the report; return where a person can find it."""
+        ...
+
+
+class SecretProvider(Protocol):
+    def get(self, name: str) -> str:
+        """The secret's value. Raises TerminalError if it does not exist."""
+        ...
+
+
+class ProgressListener(Protocol):
+    def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
+        """Called as a file advances, so long runs can show progress."""
+        ...

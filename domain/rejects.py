@@ -1,0 +1,61 @@
+"""Why a row was not loaded, precisely enough for a person to fix the cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RejectReason(StrEnum):
+    NULL = "null_not_allowed"
+    TYPE = "invalid_type"
+    NOT_ALLOWED = "value_not_allowed"
+    BELOW_MIN = "below_minimum"
+    ABOVE_MAX = "above_maximum"
+    TOO_LONG = "too_long"
+    OUT_OF_RANGE = "out_of_type_range"
+    DUPLICATE_KEY = "duplicate_key"
+
+
+@dataclass(frozen=True)
+class CellReject:
+    sheet: str
+    row: int  # as the spreadsheet shows it
+    column: str  # the contract column
+    position: int  # 0-based column in the sheet, for highlighting
+    value: str | None
+    reason: RejectReason
+    message: str
+
+    def describe(self) -> str:
+        return f"sheet {self.sheet!r}, row {self.row}, column {self.column}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    row: int
+    values: tuple[str | None, ...]  # the row's cells as read, in sheet column order
+    problems: tuple[CellReject, ...]
+
+
+@dataclass(frozen=True)
+class SheetRejects:
+    sheet: str
+    table: str | None
+    header: tuple[str, ...]
+    header_row: int
+    rows: tuple[RejectedRow, ...]
+    # Set when the whole sheet was refused (unroutable, over the reject ratio).
+    sheet_error: str | None = None
+
+
+@dataclass(frozen=True)
+class RejectsReport:
+    source_uri: str
+    source_version: str
+    load_id: str
+    sheets: tuple[SheetRejects, ...]
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(len(s.rows) for s in self.sheets)

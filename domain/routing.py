@@ -1,0 +1,200 @@
+"""Which table a sheet belongs to, and which of its rows is the header.
+
+Routing is deliberately strict: a configured rule wins, otherwise the header
+must match exactly one contract (names or aliases, any order, case and
+surrounding spaces ignored). Anything else is rejected, naming the closest
+contract and what differs, because loading into a guessed table is worse
+than not loading at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
+from typing import Any
+
+from domain.contracts import Catalog, TableContract, normalize_header
+from domain.errors import ConfigurationError, UnroutableSheetError
+from domain.sheet import SheetPreview
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    table: str
+    file: str | None = None  # glob on the file name
+    key: str | None = None  # glob on the object key or path
+    sheet: str | None = None  # glob on the sheet name
+
+    def matches(self, uri: str, sheet: str) -> bool:
+        key = _key_of(uri)
+        name = PurePosixPath(key).name
+        return (
+            (self.file is None or fnmatchcase(name.casefold(), self.file.casefold()))
+            and (self.key is None or fnmatchcase(key.casefold(), self.key.casefold()))
+            and (self.sheet is None or fnmatchcase(sheet.casefold(), self.sheet.casefold()))
+        )
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    contract: TableContract
+    # positions[i] is the sheet column holding contract.columns[i]
+    positions: tuple[int, ...]
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+    duplicated: tuple[str, ...]
+
+    @property
+    def exact(self) -> bool:
+        return not (self.missing or self.extra or self.duplicated)
+
+    @property
+    def score(self) -> float:
+        matched = len(self.contract.columns) - len(self.missing)
+        return matched / (len(self.contract.columns) + len(self.extra) + len(self.duplicated))
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    sheet: str
+    contract: TableContract
+    header_row: int  # as the spreadsheet shows it (1-based)
+    header: tuple[str, ...]
+    positions: tuple[int, ...]
+    rule: RoutingRule | None
+
+
+def match_header(contract: TableContract, labels: Sequence[str | None]) -> HeaderMatch:
+    index = contract.header_index()
+    found: dict[str, int] = {}
+    extra: list[str] = []
+    duplicated: list[str] = []
+    for position, label in enumerate(labels):
+        if label is None or not str(label).strip():
+            continue  # unnamed columns (trailing blanks, spacers) carry nothing to load
+        column = index.get(normalize_header(label))
+        if column is None:
+            extra.append(str(label).strip())
+        elif column in found:
+            duplicated.append(str(label).strip())
+        else:
+            found[column] = position
+    missing = tuple(c for c in contract.column_names if c not in found)
+    positions = tuple(found.get(c, -1) for c in contract.column_names)
+    return HeaderMatch(contract, positions, missing, tuple(extra), tuple(duplicated))
+
+
+class Router:
+    def __init__(self, catalog: Catalog, rules: Sequence[RoutingRule] = ()) -> None:
+        for rule in rules:
+            catalog.get(rule.table)  # fail at start-up on a rule naming an unknown table
+        self._catalog = catalog
+        self._rules = tuple(rules)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def route(self, uri: str, preview: SheetPreview) -> RouteDecision:
+        rule = next((r for r in self._rules if r.matches(uri, preview.name)), None)
+        candidates = [self._catalog.get(rule.table)] if rule else list(self._catalog)
+        best: tuple[HeaderMatch, int] | None = None
+        for offset, row in enumerate(preview.rows):
+            if not any(cell is not None and str(cell).strip() for cell in row):
+                continue
+            matches = [match_header(c, row) for c in candidates]
+            exact = [m for m in matches if m.exact]
+            row_number = preview.first_row + offset
+            if len(exact) == 1:
+                m = exact[0]
+                return RouteDecision(
+                    preview.name,
+                    m.contract,
+                    row_number,
+                    tuple(_label(x) for x in row),
+                    m.positions,
+                    rule,
+                )
+            if len(exact) > 1:
+                raise UnroutableSheetError(
+                    f"{_where(uri, preview.name)}: header in row {row_number} matches "
+                    f"several tables ({', '.join(m.contract.name for m in exact)}); "
+                    "add a routing rule",
+                    source=uri,
+                    sheet=preview.name,
+                    row=row_number,
+                    candidates=[m.contract.name for m in exact],
+                )
+            top = max(matches, key=lambda m: m.score)
+            if best is None or top.score > best[0].score:
+                best = (top, row_number)
+        raise _unroutable(uri, preview.name, best, rule)
+
+
+def _unroutable(
+    uri: str, sheet: str, best: tuple[HeaderMatch, int] | None, rule: RoutingRule | None
+) -> UnroutableSheetError:
+    where = _where(uri, sheet)
+    if best is None:
+        return UnroutableSheetError(
+            f"{where}: no header row found (the sheet is empty)", source=uri, sheet=sheet
+        )
+    match, row = best
+    parts = []
+    if match.missing:
+        parts.append(f"missing columns {', '.join(match.missing)}")
+    if match.extra:
+        parts.append(f"extra columns {', '.join(match.extra)}")
+    if match.duplicated:
+        parts.append(f"repeated columns {', '.join(match.duplicated)}")
+    how = f"routing rule sends it to {match.contract.name}" if rule else "no table matches"
+    return UnroutableSheetError(
+        f"{where}: {how}; closest table {match.contract.name} (header row {row}): "
+        + "; ".join(parts),
+        source=uri,
+        sheet=sheet,
+        row=row,
+        closest=match.contract.name,
+        missing=list(match.missing),
+        extra=list(match.extra),
+        duplicated=list(match.duplicated),
+    )
+
+
+def rules_from_config(items: Sequence[Mapping[str, Any]] | None) -> tuple[RoutingRule, ...]:
+    rules = []
+    for item in items or ():
+        if "table" not in item:
+            raise ConfigurationError(f"routing rule {dict(item)} names no table")
+        unknown = set(item) - {"table", "file", "key", "sheet"}
+        if unknown:
+            raise ConfigurationError(f"routing rule {dict(item)}: unknown keys {sorted(unknown)}")
+        rules.append(
+            RoutingRule(
+                table=str(item["table"]),
+                file=_opt(item.get("file")),
+                key=_opt(item.get("key")),
+                sheet=_opt(item.get("sheet")),
+            )
+        )
+    return tuple(rules)
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _label(cell: str | None) -> str:
+    return "" if cell is None else str(cell).strip()
+
+
+def _key_of(uri: str) -> str:
+    if uri.startswith("s3://"):
+        return uri[5:].split("/", 1)[-1]
+    return uri.split("://", 1)[-1]
+
+
+def _where(uri: str, sheet: str) -> str:
+    return f"{uri} [sheet {sheet}]"

@@ -1,0 +1,26 @@
+"""Identity of one version of one source file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a FileSource knows about an object before reading it."""
+
+    uri: str
+    size: int
+    # S3 version id or ETag; None where the source has neither (local files),
+    # in which case the content's sha256 becomes the version.
+    version: str | None = None
+    sequencer: str | None = None
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.uri.split("://", 1)[-1]).name
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix.lower()
