@@ -158,22 +158,27 @@ class IngestPassengerFile:
     def _load_table(
         self, command: IngestFile, run: _Run, validations: Sequence[SheetValidation]
     ) -> None:
-        if not validations:
-            return
         accepted = [v for v in validations if not v.over_threshold]
         for v in validations:
-            if v.over_threshold:
-                self._refuse_over_threshold(command, run, v)
-            elif v.rows_rejected:
+            if v.rows_rejected and not v.over_threshold:
                 run.report_sheets.append(_sheet_rejects(v))
-        if not accepted:
-            return
-        contract = accepted[0].contract
-        if command.dry_run:
+        outcome: dict[int, SheetResult] = {}
+        for v in validations:
+            if v.over_threshold:
+                outcome[id(v)] = self._refuse_over_threshold(command, run, v)
+        if accepted and command.dry_run:
             for v in accepted:
                 status = Outcome.INVALID if v.rows_rejected else Outcome.VALID
-                run.results.append(_result(run, v, status, rows_loaded=0))
-            return
+                outcome[id(v)] = _result(run, v, status, rows_loaded=0)
+        elif accepted:
+            outcome.update(self._load_accepted(run, accepted))
+        # Report sheets in workbook order, whatever happened to each.
+        run.results.extend(outcome[id(v)] for v in validations)
+
+    def _load_accepted(
+        self, run: _Run, accepted: Sequence[SheetValidation]
+    ) -> dict[int, SheetResult]:
+        contract = accepted[0].contract
         load_id = self._new_id()
         rows = pa.concat_tables([v.valid_rows() for v in accepted])
         request = LoadRequest(
@@ -187,29 +192,31 @@ class IngestPassengerFile:
             rows_rejected=sum(v.rows_rejected for v in accepted),
             started_at=run.started_at,
         )
-        del rows
+        del rows  # the request holds the only copy the load needs
         self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, 1)
         try:
             self._warehouse.ensure_table(contract)
             receipt = self._warehouse.load(request)
         except SchemaDriftError as error:
-            for v in accepted:
-                run.results.append(
-                    _result(run, v, Outcome.FAILED, rows_loaded=0, load_id=load_id, error=error)
-                )
             self._record(run, load_id, contract.name, accepted, LoadStatus.FAILED, str(error))
-            return
-        loaded = receipt.status is LoadStatus.LOADED
-        for v in accepted:
-            run.results.append(
-                _result(
-                    run,
-                    v,
-                    Outcome.LOADED if loaded else Outcome.SKIPPED,
-                    rows_loaded=len(v.valid_rows()) if loaded else 0,
-                    load_id=receipt.load_id,
-                )
+            run.report_sheets.append(
+                SheetRejects("", contract.name, (), 0, (), sheet_error=str(error))
             )
+            return {
+                id(v): _result(run, v, Outcome.FAILED, rows_loaded=0, load_id=load_id, error=error)
+                for v in accepted
+            }
+        loaded = receipt.status is LoadStatus.LOADED
+        return {
+            id(v): _result(
+                run,
+                v,
+                Outcome.LOADED if loaded else Outcome.SKIPPED,
+                rows_loaded=v.rows_read - v.rows_rejected if loaded else 0,
+                load_id=receipt.load_id,
+            )
+            for v in accepted
+        }
 
     def _skip(self, run: _Run, group: Sequence[RouteDecision]) -> None:
         table = group[0].contract.name
@@ -273,7 +280,9 @@ class IngestPassengerFile:
         if not command.dry_run:
             self._record_entry(run, table, (sheet,), LoadStatus.FAILED, str(error))
 
-    def _refuse_over_threshold(self, command: IngestFile, run: _Run, v: SheetValidation) -> None:
+    def _refuse_over_threshold(
+        self, command: IngestFile, run: _Run, v: SheetValidation
+    ) -> SheetResult:
         limit = v.contract.max_reject_ratio
         message = (
             f"{run.info.uri} [sheet {v.sheet.name}]: {v.rows_rejected} of {v.rows_read} rows "
@@ -281,18 +290,11 @@ class IngestPassengerFile:
             f"{limit:.1%}; nothing from this sheet was loaded"
         )
         status = Outcome.INVALID if command.dry_run else Outcome.REJECTED
-        run.results.append(
-            _result(
-                run,
-                v,
-                status,
-                rows_loaded=0,
-                error=TerminalError(message, code="reject_ratio_exceeded"),
-            )
-        )
         run.report_sheets.append(_sheet_rejects(v, sheet_error=message))
         if not command.dry_run:
             self._record(run, self._new_id(), v.contract.name, [v], LoadStatus.REJECTED, message)
+        error = TerminalError(message, code="reject_ratio_exceeded")
+        return _result(run, v, status, rows_loaded=0, error=error)
 
     def _failed_file(
         self, command: IngestFile, error: TerminalError, run: _Run | None = None

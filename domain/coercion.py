@@ -141,11 +141,13 @@ def _decimal(text: pa.Array, ctype: ColumnType) -> Coerced:
         outside = _bad(pc.greater_equal(pc.abs(rounded), float(limit)))
     else:
         ok = _bad(pc.match_substring_regex(text, _PLAIN_DECIMAL))
-        int_digits = 38 - scale - 1
+        # One guard digit beyond the scale lets Arrow round half away from zero;
+        # DECIMAL(38, s) has no room for it and truncates instead.
+        working_scale = scale + 1 if precision < 38 else scale
+        int_digits = 38 - working_scale
         fits = _bad(
             pc.match_substring_regex(text, rf"^[+-]?0*\d{{0,{int_digits}}}(\.\d*)?$"),
         )
-        working_scale = scale + 1
         clipped = pc.replace_substring_regex(
             _null_where(text, pc.invert(pc.and_(ok, fits))),
             rf"(\.\d{{{working_scale}}})\d+$",

@@ -1,0 +1,188 @@
+"""The `datalakep` command. Thin: parse, call a use case, print, choose the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from domain.errors import ConfigurationError, DatalakepError, TransientError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.run(args)
+    except ConfigurationError as error:
+        print(f"datalakep: configuration error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except TransientError as error:
+        print(f"datalakep: temporary failure, try again: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except DatalakepError as error:
+        print(f"datalakep: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="datalakep",
+        description="Spreadsheets to validated warehouse rows, exactly once.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="FILE", help="config YAML (default: $DATALAKEP_CONFIG)")
+
+    def with_warehouse(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--warehouse",
+            metavar="URL",
+            help="duckdb:///file.duckdb (default: $DATALAKEP_WAREHOUSE, then config)",
+        )
+
+    ingest = commands.add_parser("ingest", help="load files into the warehouse")
+    ingest.add_argument("sources", nargs="+", metavar="SOURCE", help="files or directories")
+    with_config(ingest)
+    with_warehouse(ingest)
+    ingest.add_argument("--json", action="store_true", help="one JSON object per sheet")
+    ingest.set_defaults(run=_ingest, dry_run=False)
+
+    validate = commands.add_parser("validate", help="dry run: check files, write nothing")
+    validate.add_argument("sources", nargs="+", metavar="SOURCE")
+    with_config(validate)
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(run=_ingest, dry_run=True, warehouse=None)
+
+    init = commands.add_parser("init-tables", help="create missing tables, report drift")
+    with_config(init)
+    with_warehouse(init)
+    init.set_defaults(run=_init_tables)
+
+    history = commands.add_parser("history", help="the load ledger, newest first")
+    with_config(history)
+    with_warehouse(history)
+    history.add_argument("--json", action="store_true")
+    history.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    history.set_defaults(run=_history)
+
+    sample = commands.add_parser("sample", help="write synthetic Titanic-shaped rows")
+    sample.add_argument(
+        "--table", default="train_data", choices=["train_data", "test_data", "gender_submission"]
+    )
+    sample.add_argument("--rows", type=int, default=1000)
+    sample.add_argument("--out", required=True, type=Path, metavar="FILE")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--start-id", type=int, default=1, help="first PassengerId")
+    sample.set_defaults(run=_sample)
+    return parser
+
+
+def _expand(sources: Sequence[str]) -> list[str]:
+    files: list[str] = []
+    for source in sources:
+        path = Path(source)
+        if "://" not in source and path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED
+            )
+            if not found:
+                raise ConfigurationError(f"{source}: no {', '.join(SUPPORTED)} files inside")
+            files.extend(str(p) for p in found)
+        else:
+            files.append(source)
+    return files
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from application.results import IngestFile, SheetResult
+    from entrypoints.cli_output import (
+        TerminalProgress,
+        print_json_lines,
+        print_results,
+        sheet_json,
+    )
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config, args.warehouse)
+    progress = TerminalProgress()
+    container.progress.override(progress)
+    use_case = container.ingest()
+    results: list[SheetResult] = []
+    try:
+        for source in _expand(args.sources):
+            progress.start_file()
+            result = use_case.execute(IngestFile(source, dry_run=args.dry_run))
+            progress.finish()
+            if args.json:
+                print_json_lines(sheet_json(s, dry_run=args.dry_run) for s in result.sheets)
+                sys.stdout.flush()
+            results.extend(result.sheets)
+    finally:
+        progress.finish()
+        container.shutdown_resources()
+    if not args.json:
+        print_results(results, sys.stdout, dry_run=args.dry_run)
+    if args.dry_run:
+        return EXIT_OK if all(r.status.value == "valid" for r in results) else EXIT_FAILED
+    return EXIT_FAILED if any(r.refused for r in results) else EXIT_OK
+
+
+def _init_tables(args: argparse.Namespace) -> int:
+    from application.tables import InitTables
+    from entrypoints.cli_output import print_init
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config, args.warehouse)
+    try:
+        result = container.init_tables().execute(InitTables())
+    finally:
+        container.shutdown_resources()
+    print_init(result, sys.stdout)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _history(args: argparse.Namespace) -> int:
+    from application.tables import HistoryQuery
+    from entrypoints.cli_output import ledger_json, print_history, print_json_lines
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config, args.warehouse)
+    try:
+        entries = container.history().execute(HistoryQuery(limit=args.limit))
+    finally:
+        container.shutdown_resources()
+    if args.json:
+        print_json_lines(ledger_json(e) for e in entries)
+    else:
+        print_history(entries, sys.stdout)
+    return EXIT_OK
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from infrastructure.sample import generate_passengers, write_workbook
+
+    if args.rows < 0:
+        raise ConfigurationError("--rows must be zero or more")
+    table = generate_passengers(args.table, args.rows, seed=args.seed, start_id=args.start_id)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_workbook(table, args.out)
+    print(f"wrote {args.rows} {args.table} rows to {args.out}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

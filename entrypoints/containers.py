@@ -1,0 +1,124 @@
+"""Dependency-injector containers: one per entrypoint, sharing the core wiring.
+
+Heavy adapters (DuckDB, readers, openpyxl) are imported inside provider
+functions, so building a container costs nothing until a provider is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from application.ingest import IngestPassengerFile, IngestSettings
+from application.ports import ProgressListener, RejectsReportWriter, Warehouse, WorkbookReader
+from application.tables import InitializeTables, ShowHistory
+from domain.contracts import Catalog, catalog_from_mapping
+from domain.errors import ConfigurationError
+from domain.routing import Router, rules_from_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "config" / "datalakep.yaml"
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """--config, else $DATALAKEP_CONFIG, else ./config/datalakep.yaml, else the shipped one."""
+    chosen = explicit or os.environ.get("DATALAKEP_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigurationError(f"config file {chosen} does not exist", path=chosen)
+        return path
+    local = Path("config") / "datalakep.yaml"
+    return local if local.is_file() else DEFAULT_CONFIG
+
+
+def build_catalog(tables: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> Catalog:
+    return catalog_from_mapping(tables, defaults)
+
+
+def build_router(catalog: Catalog, routing: list[Mapping[str, Any]] | None) -> Router:
+    return Router(catalog, rules_from_config(routing))
+
+
+def build_reader(limits: Mapping[str, Any] | None) -> WorkbookReader:
+    from infrastructure.readers.dispatch import FileTypeWorkbookReader
+    from infrastructure.readers.limits import ReaderLimits
+
+    return FileTypeWorkbookReader(ReaderLimits.from_mapping(limits or {}))
+
+
+def build_settings(ingest: Mapping[str, Any] | None) -> IngestSettings:
+    return IngestSettings(**(ingest or {}))
+
+
+def open_warehouse(url: str, ledger_table: str | None) -> Iterator[Warehouse]:
+    """A Resource: the connection is opened lazily by the adapter and closed at shutdown."""
+    from infrastructure.warehouse.factory import warehouse_from_url
+
+    warehouse = warehouse_from_url(url, ledger_table=ledger_table or "datalakep_load_ledger")
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def build_local_reports(directory: str | None) -> RejectsReportWriter:
+    from infrastructure.reports.local import LocalRejectsReportWriter
+
+    return LocalRejectsReportWriter(Path(directory or "data/rejects"))
+
+
+def build_local_files() -> Any:
+    from infrastructure.files.local import LocalFileSource
+
+    return LocalFileSource()
+
+
+class Core(containers.DeclarativeContainer):
+    """What every entrypoint needs: contracts, routing, readers, the warehouse."""
+
+    config = providers.Configuration(strict=False)
+
+    catalog = providers.Singleton(build_catalog, config.tables, config.defaults)
+    router = providers.Singleton(build_router, catalog, config.routing)
+    reader = providers.Singleton(build_reader, config.limits)
+    settings = providers.Singleton(build_settings, config.ingest)
+    warehouse = providers.Resource(
+        open_warehouse, config.warehouse.url, config.warehouse.ledger_table
+    )
+
+
+class CliContainer(Core):
+    files = providers.Singleton(build_local_files)
+    reports = providers.Singleton(build_local_reports, Core.config.rejects.directory)
+    progress: providers.Provider[ProgressListener | None] = providers.Object(None)
+
+    ingest = providers.Factory(
+        IngestPassengerFile,
+        files=files,
+        reader=Core.reader,
+        router=Core.router,
+        warehouse=Core.warehouse,
+        reports=reports,
+        settings=Core.settings,
+        progress=progress,
+    )
+    init_tables = providers.Factory(
+        InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
+    )
+    history = providers.Factory(ShowHistory, warehouse=Core.warehouse)
+
+
+def cli_container(config_file: str | None = None, warehouse_url: str | None = None) -> CliContainer:
+    container = CliContainer()
+    container.config.from_yaml(str(config_path(config_file)), required=True)
+    url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
+    if url:
+        container.config.warehouse.url.from_value(url)
+    if not container.config.warehouse.url():
+        container.config.warehouse.url.from_value("duckdb:///data/warehouse.duckdb")
+    return container

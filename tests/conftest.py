@@ -1,0 +1,40 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from domain.contracts import Catalog, catalog_from_mapping
+from domain.routing import Router, rules_from_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "datalakep.yaml"
+TITANIC = ROOT.parent / "shared" / "data" / "titanic"
+
+
+@pytest.fixture(scope="session")
+def config() -> dict[str, object]:
+    loaded = yaml.safe_load(CONFIG.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def catalog(config: dict[str, object]) -> Catalog:
+    return catalog_from_mapping(config["tables"], config.get("defaults"))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def router(config: dict[str, object], catalog: Catalog) -> Router:
+    return Router(catalog, rules_from_config(config.get("routing")))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def titanic() -> Path:
+    """The real Kaggle files. Missing data is a broken checkout: fail, never skip."""
+    for name in ("train.csv", "test.csv", "gender_submission.csv"):
+        assert (TITANIC / name).is_file(), f"{TITANIC / name} is missing"
+    return TITANIC

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import count
+
+import pytest
+
+from application.ingest import IngestPassengerFile
+from application.results import IngestFile, IngestResult
+from domain.routing import Router
+from infrastructure.memory.files import InMemoryFileSource
+from infrastructure.memory.reports import InMemoryRejectsReportWriter
+from infrastructure.memory.warehouse import InMemoryWarehouse
+from infrastructure.memory.workbooks import InMemoryWorkbookReader
+
+pytestmark = pytest.mark.unit
+
+TRAIN_HEADER = [
+    "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
+    "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
+]  # fmt: skip
+
+
+def passenger(pid: int, **overrides: object) -> list[object]:
+    """One valid train_data row, in TRAIN_HEADER order."""
+    row: dict[str, object] = {
+        "PassengerId": pid, "Survived": 0, "Pclass": 3, "Name": f"Doe, Mr. John {pid}",
+        "Sex": "male", "Age": 22, "SibSp": 1, "Parch": 0, "Ticket": "A/5 21171",
+        "Fare": 7.25, "Cabin": None, "Embarked": "S",
+    }  # fmt: skip
+    row.update(overrides)
+    return [row[c] for c in TRAIN_HEADER]
+
+
+@dataclass
+class Harness:
+    files: InMemoryFileSource
+    reader: InMemoryWorkbookReader
+    warehouse: InMemoryWarehouse
+    reports: InMemoryRejectsReportWriter
+    use_case: IngestPassengerFile
+
+    def drop(
+        self, uri: str, sheets: dict[str, Sequence[Sequence[object]]], version: str | None = None
+    ) -> None:
+        """Put a workbook in the source, as an upload would."""
+        body = repr(sheets).encode()
+        self.files.put(uri, body, version)
+        self.reader.add(uri, sheets)
+
+    def ingest(self, uri: str, dry_run: bool = False) -> IngestResult:
+        return self.use_case.execute(IngestFile(uri, dry_run=dry_run))
+
+
+@pytest.fixture
+def harness(router: Router) -> Harness:
+    ids = count(1)
+    files = InMemoryFileSource()
+    reader = InMemoryWorkbookReader()
+    warehouse = InMemoryWarehouse()
+    reports = InMemoryRejectsReportWriter()
+    use_case = IngestPassengerFile(
+        files, reader, router, warehouse, reports, new_id=lambda: f"load-{next(ids)}"
+    )
+    return Harness(files, reader, warehouse, reports, use_case)

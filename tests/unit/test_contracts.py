@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from domain.contracts import Catalog, LoadMode, catalog_from_mapping, contract_from_mapping
+from domain.errors import ConfigurationError
+from domain.types import ColumnType, TypeKind
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("integer", ColumnType(TypeKind.INTEGER)),
+        ("INT", ColumnType(TypeKind.INTEGER)),
+        ("decimal(5,2)", ColumnType(TypeKind.DECIMAL, precision=5, scale=2)),
+        ("numeric( 10 , 4 )", ColumnType(TypeKind.DECIMAL, precision=10, scale=4)),
+        ("varchar(82)", ColumnType(TypeKind.VARCHAR, length=82)),
+        ("character varying(5)", ColumnType(TypeKind.VARCHAR, length=5)),
+        ("char", ColumnType(TypeKind.CHAR, length=1)),
+        ("double precision", ColumnType(TypeKind.DOUBLE)),
+        ("timestamp", ColumnType(TypeKind.TIMESTAMP)),
+    ],
+)
+def test_column_types_parse(text: str, expected: ColumnType) -> None:
+    assert ColumnType.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["varchar(0)", "varchar(65536)", "decimal(39,2)", "decimal(5,6)", "integer(3)", "blob"]
+)
+def test_invalid_column_types_are_configuration_errors(text: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"type|length|needs|takes"):
+        ColumnType.parse(text)
+
+
+def test_shipped_contracts_fit_the_kaggle_files(catalog: Catalog) -> None:
+    assert [c.name for c in catalog] == ["train_data", "test_data", "gender_submission"]
+    train = catalog.get("train_data")
+    assert train.column_names == (
+        "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
+        "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
+    )  # fmt: skip
+    assert catalog.get("test_data").column_names == tuple(
+        c for c in train.column_names if c != "Survived"
+    )
+    assert train.primary_key == ("PassengerId",) and train.load_mode is LoadMode.UPSERT
+    assert train.column("Fare").max is None and train.column("Age").min == Decimal(0)
+    assert train.max_reject_ratio == 0.10
+
+
+def test_a_new_table_is_yaml_only() -> None:
+    catalog = catalog_from_mapping(
+        {
+            "cabins": {
+                "primary_key": "Cabin",
+                "load_mode": "replace",
+                "max_reject_ratio": 0,
+                "columns": [
+                    {"name": "Cabin", "type": "varchar(16)", "nullable": False},
+                    {"name": "Deck", "type": "char(1)", "allowed": ["A", "B"], "aliases": ["lvl"]},
+                    {"name": "Opened", "type": "date", "min": "1912-01-01"},
+                ],
+            }
+        }
+    )
+    cabins = catalog.get("cabins")
+    assert cabins.load_mode is LoadMode.REPLACE and cabins.max_reject_ratio == 0
+    assert cabins.column("Deck").header_keys == {"deck", "lvl"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"columns": []}, "no columns"),
+        ({"columns": [{"name": "a", "type": "int"}], "primary_key": ["b"]}, "not a column"),
+        ({"columns": [{"name": "a", "type": "int"}]}, "upsert needs a primary_key"),
+        ({"columns": [{"name": "a", "type": "int"}], "primary_key": "a"}, "nullable: false"),
+        ({"columns": [{"name": "a", "type": "int", "min": "x", "nullable": False}]}, "'x'"),
+        ({"columns": [{"name": "a", "type": "int", "colour": 1}]}, "unknown keys"),
+        ({"cols": []}, "unknown keys"),
+        (
+            {
+                "columns": [
+                    {"name": "a", "type": "int", "nullable": False},
+                    {"name": "b", "type": "int", "aliases": ["A"]},
+                ],
+                "primary_key": "a",
+            },
+            "would match both",
+        ),
+    ],
+)
+def test_contract_mistakes_name_the_table(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        contract_from_mapping("t", spec)
+    assert "table t" in str(raised.value)

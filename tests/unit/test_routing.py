@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.contracts import Catalog
+from domain.errors import ConfigurationError, UnroutableSheetError
+from domain.routing import Router, RoutingRule
+from domain.sheet import SheetPreview
+
+pytestmark = pytest.mark.unit
+
+TRAIN = ("PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
+         "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked")  # fmt: skip
+
+
+def preview(*rows: tuple[str | None, ...], name: str = "Sheet1") -> SheetPreview:
+    return SheetPreview(name, rows)
+
+
+def test_header_matches_case_insensitively_trimmed_and_in_any_order(router: Router) -> None:
+    header = tuple(f"  {c.upper()} " for c in reversed(TRAIN))
+    decision = router.route("s3://b/x.xlsx", preview(header))
+    assert decision.contract.name == "train_data"
+    assert decision.positions[0] == 11  # PassengerId is the last column
+    assert decision.header_row == 1
+
+
+def test_aliases_are_honoured(router: Router) -> None:
+    header = tuple("Class" if c == "Pclass" else c for c in TRAIN)
+    assert router.route("x.csv", preview(header)).contract.name == "train_data"
+
+
+def test_header_below_title_rows_is_found(router: Router) -> None:
+    decision = router.route("x.xlsx", preview(("Titanic",), (None, None), ("Run 3", "x"), TRAIN))
+    assert decision.header_row == 4
+
+
+def test_trailing_blank_header_cells_are_ignored(router: Router) -> None:
+    decision = router.route("x.xlsx", preview((*TRAIN, None, "  ")))
+    assert decision.contract.name == "train_data"
+
+
+def test_unroutable_names_closest_missing_and_extra(router: Router) -> None:
+    header = (*tuple(c for c in TRAIN if c not in ("Age", "Fare")), "Notes")
+    with pytest.raises(UnroutableSheetError) as raised:
+        router.route("s3://b/x.xlsx", preview(header, name="Data"))
+    error = raised.value
+    assert "s3://b/x.xlsx [sheet Data]" in str(error)
+    assert error.details["closest"] == "train_data"
+    assert error.details["missing"] == ["Age", "Fare"]
+    assert error.details["extra"] == ["Notes"]
+
+
+def test_repeated_headers_differing_in_case_are_not_guessed(router: Router) -> None:
+    with pytest.raises(UnroutableSheetError, match="repeated columns age"):
+        router.route("x.xlsx", preview((*TRAIN, "age")))
+
+
+def test_empty_sheet_is_unroutable(router: Router) -> None:
+    with pytest.raises(UnroutableSheetError, match="no header row found"):
+        router.route("x.xlsx", preview((None,), ()))
+
+
+def test_rules_match_file_key_and_sheet_globs(catalog: Catalog) -> None:
+    router = Router(
+        catalog,
+        [
+            RoutingRule("gender_submission", key="incoming/kaggle/*", sheet="sub*"),
+            RoutingRule("test_data", file="*.CSV"),
+        ],
+    )
+    header = ("PassengerId", "Survived")
+    assert (
+        router.route(
+            "s3://b/incoming/kaggle/a.xlsx", preview(header, name="Submission")
+        ).contract.name
+        == "gender_submission"
+    )
+    with pytest.raises(UnroutableSheetError, match="routing rule sends it to test_data"):
+        router.route("s3://b/other/a.csv", preview(header))
+
+
+def test_a_rule_naming_an_unknown_table_fails_at_start_up(catalog: Catalog) -> None:
+    with pytest.raises(ConfigurationError, match="no contract for table 'nope'"):
+        Router(catalog, [RoutingRule("nope")])
