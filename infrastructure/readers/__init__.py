@@ -1,0 +1,22 @@
+"""Spreadsheet and CSV readers: files on local disk to RawSheets of text.
+
+``FileTypeWorkbookReader`` is the entry point; it runs the guards (size,
+container type, encryption, zip bombs) before any parser touches the bytes.
+"""
+
+from infrastructure.readers.csv_reader import ArrowCsvWorkbookReader, CsvWorkbook
+from infrastructure.readers.dispatch import FileTypeWorkbookReader
+from infrastructure.readers.excel import FastexcelWorkbook, FastexcelWorkbookReader
+from infrastructure.readers.guards import FileKind, inspect_file
+from infrastructure.readers.limits import ReaderLimits
+
+__all__ = [
+    "ArrowCsvWorkbookReader",
+    "CsvWorkbook",
+    "FastexcelWorkbook",
+    "FastexcelWorkbookReader",
+    "FileKind",
+    "FileTypeWorkbookReader",
+    "ReaderLimits",
+    "inspect_file",
+]

@@ -1,0 +1,36 @@
+"""The WorkbookReader the application uses: guards first, then the parser for the kind."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+from application.ports import LocalFile, Workbook
+from domain.source import ObjectInfo
+from infrastructure.readers.csv_reader import ArrowCsvWorkbookReader
+from infrastructure.readers.excel import FastexcelWorkbookReader
+from infrastructure.readers.guards import FileKind, inspect_file
+from infrastructure.readers.limits import ReaderLimits
+
+
+class FileTypeWorkbookReader:
+    """Reads .xlsx, .xlsm, .xls, .ods and .csv files under ``limits``.
+
+    The kind comes from the extension and must agree with the file's magic
+    bytes (guards.py); macros in .xlsm files are never run, only cell values
+    are read.
+    """
+
+    def __init__(self, limits: ReaderLimits | None = None) -> None:
+        self._limits = limits or ReaderLimits()
+        self._excel = FastexcelWorkbookReader(self._limits)
+        self._csv = ArrowCsvWorkbookReader(self._limits)
+
+    @property
+    def limits(self) -> ReaderLimits:
+        return self._limits
+
+    def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
+        kind = inspect_file(file, info, self._limits)
+        if kind is FileKind.CSV:
+            return self._csv.open(file, info)
+        return self._excel.open(file, info)

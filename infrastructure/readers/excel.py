@@ -1,0 +1,413 @@
+"""Excel-family workbooks (.xlsx, .xlsm, .xls, .ods) through fastexcel, straight to Arrow.
+
+fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
+"Choices". What it does and how this module compensates (fastexcel 0.21):
+
+- Rows: with ``header_row=None, skip_rows=0`` rows start at the sheet's
+  absolute row 1 even when the used range starts lower (padded with nulls);
+  ``header_row`` is an absolute 0-based row index. Columns start at the used
+  range's first column, so the leading empty columns are padded back here:
+  column ``c{i}`` is always spreadsheet column i (A=0), in previews, in
+  RawSheets and therefore in reject reports.
+- Text: ``dtypes="string"`` prints floats with at most 9 decimals and trims
+  zeros (``1e-10`` -> ``"0"``, ``1/3`` -> ``"0.333333333"``) and durations as
+  date-times. So data rows are read with types inferred from all rows and
+  rendered to text by cell_text.py, which is exact. Where inference refuses a
+  column mix (a duration next to text: UnsupportedColumnTypeCombinationError)
+  the sheet falls back to ``dtypes="string"`` and those precision losses.
+  Mixed columns are coerced by fastexcel: number+text -> text (numbers in the
+  9-decimal form), number+boolean -> number (``true`` -> ``"1"``); date-times
+  printed into text columns are brought to the same form as typed ones.
+  An all-empty column makes fastexcel log a warning ("Could not determine
+  dtype ...", logger ``fastexcel.types.dtype``) and read it as text.
+- Error cells (#DIV/0!, #N/A...) come back null, with their positions in
+  ``to_arrow_with_errors``; they are written back as their Excel text so
+  validation rejects them as values instead of loading NULL.
+- Formulas give their cached value; a file written without one (openpyxl)
+  reads as empty.
+- Dates are already shifted for 1904 workbooks by calamine; ``date_1904`` is
+  still reported for .xlsx/.xlsm (read from xl/workbook.xml). For .xls and
+  .ods it stays False: calamine applies their date system itself and exposes
+  no flag.
+- Hidden and very hidden sheets are read like visible ones: hiding a sheet is
+  layout, not a statement that its rows are not data. Chart sheets of
+  .xlsx/.xlsm are not listed.
+- calamine can panic on odd files (pyo3 PanicException, a BaseException);
+  that is reported as a corrupt workbook like its ordinary errors.
+- Header labels come from a text load of the top rows, not from fastexcel's
+  column names, which it de-duplicates ("Age_1") and invents for blanks
+  ("__UNNAMED__3"). Every load parses the whole sheet (~1 KB of memory per
+  row) even for a 5-row preview, so .xlsx/.xlsm previews parse a copy cut
+  to the first rows (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s.
+  .xls/.ods previews parse the whole sheet. The last preview is cached.
+- Sheet sizes are checked by the guards (sheet_extent.py) before calamine
+  allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
+  height before any Arrow conversion.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+import fastexcel
+import numpy as np
+import pyarrow as pa
+
+from application.ports import LocalFile
+from domain.errors import TerminalError, UnreadableFileError
+from domain.sheet import RawSheet, SheetPreview
+from domain.source import ObjectInfo
+from infrastructure.readers.cell_text import TEXT, excel_text, fill_cells
+from infrastructure.readers.failures import unreadable
+from infrastructure.readers.limits import ReaderLimits
+from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
+from infrastructure.readers.xlsx_head import head_copy
+from infrastructure.readers.xlsx_parts import UNKNOWN, read_xlsx_parts
+
+Row = tuple[str | None, ...]
+# Previews are cut at least this deep so the usual preview-then-read of a
+# header a few rows down needs one cut copy.
+_MIN_CUT_ROWS = 64
+
+# calamine's CellErrorType names, as fastexcel reports them, to Excel's text.
+_ERROR_TEXT = {
+    "Div0": "#DIV/0!",
+    "NA": "#N/A",
+    "Name": "#NAME?",
+    "Null": "#NULL!",
+    "Num": "#NUM!",
+    "Ref": "#REF!",
+    "Value": "#VALUE!",
+    "GettingData": "#GETTING_DATA",
+}
+# e.g. "Expected float but got 'Error(Div0)'" or "... got 'String(\"  \")"
+_CELL_ERROR = re.compile(r"got '(?P<kind>\w+)\((?P<payload>.*)\)'?\s*$", re.DOTALL)
+_BLANK_DEBUG_STRING = re.compile(r'"(?:\s|\\[tnr])*"')
+
+
+class FastexcelWorkbookReader:
+    """Opens .xlsx/.xlsm/.xls/.ods files; run the guards first (FileTypeWorkbookReader does)."""
+
+    def __init__(self, limits: ReaderLimits | None = None) -> None:
+        self._limits = limits or ReaderLimits()
+
+    @contextmanager
+    def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[FastexcelWorkbook]:
+        parts = read_xlsx_parts(file.path) if zipfile.is_zipfile(file.path) else UNKNOWN
+        with _translated(info, None):
+            reader = fastexcel.read_excel(file.path)
+            names = reader.sheet_names
+        if len(names) > self._limits.max_sheets:
+            raise unreadable(
+                info,
+                "too_many_sheets",
+                f"the workbook has {len(names)} sheets, over the limit of "
+                f"{self._limits.max_sheets}",
+                sheets=len(names),
+                limit=self._limits.max_sheets,
+            )
+        worksheets = parts.worksheet_names
+        if worksheets is not None:
+            names = [n for n in names if n in worksheets]
+        workbook = FastexcelWorkbook(
+            reader,
+            info,
+            tuple(names),
+            parts.date_1904,
+            self._limits,
+            # Previews come from a cut copy when the package layout is understood.
+            cuttable_path=file.path if parts.worksheets is not None else None,
+        )
+        try:
+            yield workbook
+        finally:
+            workbook.close()
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The first rows of one sheet as text, and what the load learnt about it."""
+
+    sheet: str
+    requested: int
+    rows: tuple[Row, ...]
+    # Rows from row 1 to the last used row; None when only a cut copy of the
+    # sheet was parsed, which says the sheet is longer than ``rows``.
+    height: int | None
+
+
+class FastexcelWorkbook:
+    def __init__(
+        self,
+        reader: fastexcel.ExcelReader,
+        info: ObjectInfo,
+        sheet_names: tuple[str, ...],
+        date_1904: bool,
+        limits: ReaderLimits,
+        *,
+        cuttable_path: Path | None = None,
+    ) -> None:
+        self._reader: fastexcel.ExcelReader | None = reader
+        self._info = info
+        self._sheet_names = sheet_names
+        self._date_1904 = date_1904
+        self._limits = limits
+        self._cuttable_path = cuttable_path
+        self._cut: _Cut | None = None
+        self._head_cache: _Head | None = None
+
+    @property
+    def sheet_names(self) -> tuple[str, ...]:
+        return self._sheet_names
+
+    def close(self) -> None:
+        # calamine holds the file open until the reader is dropped.
+        self._reader = None
+        self._cut = None
+        self._head_cache = None
+
+    def preview(self, sheet: str, rows: int) -> SheetPreview:
+        if rows <= 0:
+            self._check_sheet(sheet)
+            return SheetPreview(sheet, (), 1)
+        return SheetPreview(sheet, self._head(sheet, rows).rows[:rows], 1)
+
+    def read(self, sheet: str, header_row: int) -> RawSheet:
+        if header_row < 1:
+            raise ValueError(f"header_row is 1-based, got {header_row}")
+        head = self._head(sheet, header_row)
+        if header_row > len(head.rows):
+            return self._empty(sheet, (), header_row)
+        header = head.rows[header_row - 1]
+        if head.height is not None and header_row >= head.height:
+            # Nothing below; also, calamine panics on a header past the end.
+            return self._empty(sheet, header, header_row)
+        with _translated(self._info, sheet):
+            columns = self._data_columns(sheet, header_row - 1)
+        rows = len(columns[0]) if columns else 0
+        first = header_row + 1
+        return build_raw_sheet(
+            source=self._info.uri,
+            name=sheet,
+            header=header,
+            header_row=header_row,
+            columns=columns,
+            row_numbers=pa.array(np.arange(first, first + rows, dtype=np.int64)),
+            date_1904=self._date_1904,
+        )
+
+    def _empty(self, sheet: str, header: Row, header_row: int) -> RawSheet:
+        return empty_raw_sheet(
+            source=self._info.uri,
+            name=sheet,
+            header=header,
+            header_row=header_row,
+            date_1904=self._date_1904,
+        )
+
+    def _head(self, sheet: str, rows: int) -> _Head:
+        cached = self._head_cache
+        if cached is not None and cached.sheet == sheet:
+            whole_sheet = len(cached.rows) < cached.requested
+            if rows <= cached.requested or whole_sheet:
+                return cached
+        reader, whole = self._head_reader(sheet, rows)
+        with _translated(self._info, sheet):
+            loaded = reader.load_sheet(
+                sheet,
+                header_row=None,
+                skip_rows=0,
+                n_rows=rows,
+                dtypes="string",
+                whitespace_as_null=True,
+            )
+            height = loaded.total_height if whole else None
+            if height is not None:
+                self._check_height(sheet, height)
+            first_col, columns = self._text_columns(sheet, loaded, typed=False)
+        cells = [col.to_pylist() for col in columns]
+        pad: Row = (None,) * first_col
+        head_rows = tuple(pad + tuple(row) for row in zip(*cells, strict=True))
+        self._head_cache = _Head(sheet, rows, head_rows, height)
+        return self._head_cache
+
+    def _head_reader(self, sheet: str, rows: int) -> tuple[fastexcel.ExcelReader, bool]:
+        """The reader to preview ``sheet`` from, and whether it holds the whole sheet."""
+        reader = self._open_reader(sheet)
+        if self._cuttable_path is None:
+            return reader, True
+        if self._cut is None or self._cut.rows < rows:
+            self._cut = self._make_cut(self._cuttable_path, max(rows, _MIN_CUT_ROWS))
+            if self._cut is None:
+                self._cuttable_path = None
+                return reader, True
+        return self._cut.reader, sheet in self._cut.complete
+
+    @staticmethod
+    def _make_cut(path: Path, rows: int) -> _Cut | None:
+        try:
+            copy = head_copy(path, rows)
+            if copy is None:
+                return None
+            return _Cut(rows, fastexcel.read_excel(copy.data), copy.complete)
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            ElementTree.ParseError,
+            OSError,
+            ValueError,
+            fastexcel.FastExcelError,
+        ):
+            # Not fatal: the full parse then reports a broken file properly.
+            return None
+
+    def _data_columns(self, sheet: str, header_index: int) -> list[pa.Array]:
+        reader = self._open_reader(sheet)
+        try:
+            loaded = reader.load_sheet(
+                sheet,
+                header_row=header_index,
+                skip_rows=0,
+                schema_sample_rows=None,  # infer from every row, not the first 1000
+                dtype_coercion="coerce",
+                whitespace_as_null=True,
+            )
+            self._check_height(sheet, header_index + 1 + loaded.total_height)
+            first_col, columns = self._text_columns(sheet, loaded, typed=True)
+        except (fastexcel.UnsupportedColumnTypeCombinationError, _LossyConversion):
+            # Inference cannot type this sheet exactly; text is lossy for
+            # long fractions (see module docstring) but never fails.
+            loaded = reader.load_sheet(
+                sheet,
+                header_row=header_index,
+                skip_rows=0,
+                dtypes="string",
+                whitespace_as_null=True,
+            )
+            self._check_height(sheet, header_index + 1 + loaded.total_height)
+            first_col, columns = self._text_columns(sheet, loaded, typed=False)
+        rows = len(columns[0]) if columns else 0
+        return [pa.nulls(rows, TEXT)] * first_col + columns
+
+    def _text_columns(
+        self, sheet: str, loaded: fastexcel.ExcelSheet, *, typed: bool
+    ) -> tuple[int, list[pa.Array]]:
+        available = loaded.available_columns()
+        first_col = available[0].absolute_index if available else 0
+        batch, cell_errors = loaded.to_arrow_with_errors()
+        patches = self._error_patches(sheet, cell_errors, typed=typed)
+        columns = []
+        for index, column in enumerate(batch.columns):
+            text = excel_text(column, date_1904=self._date_1904)
+            if index in patches:
+                text = fill_cells(text, *patches[index])
+            columns.append(text)
+        return first_col, columns
+
+    def _error_patches(
+        self, sheet: str, cell_errors: fastexcel.CellErrors | None, *, typed: bool
+    ) -> dict[int, tuple[list[int], list[str]]]:
+        """Excel error texts by batch column: (rows, texts), rows ascending."""
+        patches: dict[int, tuple[list[int], list[str]]] = {}
+        for error in cell_errors.errors if cell_errors is not None else ():
+            row, col = error.offset_position
+            match = _CELL_ERROR.search(error.detail)
+            kind = match.group("kind") if match else ""
+            payload = match.group("payload") if match else ""
+            if kind == "Error":
+                rows, texts = patches.setdefault(col, ([], []))
+                rows.append(row)
+                texts.append(_ERROR_TEXT.get(payload, f"#{payload.upper()}"))
+            elif kind == "String" and _BLANK_DEBUG_STRING.fullmatch(payload):
+                continue  # an empty or whitespace cell in a typed column: null is right
+            elif typed:
+                raise _LossyConversion(error.detail)
+            else:
+                raise unreadable(
+                    self._info,
+                    "corrupt_workbook",
+                    f"a cell in row {row + 1} could not be read as text: {error.detail}",
+                    sheet=sheet,
+                )
+        for rows, texts in patches.values():
+            order = sorted(range(len(rows)), key=rows.__getitem__)
+            rows[:] = [rows[i] for i in order]
+            texts[:] = [texts[i] for i in order]
+        return patches
+
+    def _check_height(self, sheet: str, height: int) -> None:
+        limit = self._limits.max_rows_per_sheet
+        if height > limit:
+            raise unreadable(
+                self._info,
+                "too_many_rows",
+                f"the sheet has {height:,} rows, over the limit of {limit:,}",
+                sheet=sheet,
+                rows=height,
+                limit=limit,
+            )
+
+    def _check_sheet(self, sheet: str) -> None:
+        if sheet not in self._sheet_names:
+            raise TerminalError(
+                f"{self._info.uri}: no sheet {sheet!r}",
+                code="no_such_sheet",
+                source=self._info.uri,
+                sheet=sheet,
+            )
+
+    def _open_reader(self, sheet: str) -> fastexcel.ExcelReader:
+        self._check_sheet(sheet)
+        if self._reader is None:
+            raise RuntimeError(f"{self._info.uri}: workbook used after it was closed")
+        return self._reader
+
+
+@dataclass(frozen=True)
+class _Cut:
+    rows: int
+    reader: fastexcel.ExcelReader
+    complete: frozenset[str]  # sheets the cut copy holds whole
+
+
+class _LossyConversion(Exception):
+    """A typed load nulled a cell that was not empty; the sheet is re-read as text."""
+
+
+@contextmanager
+def _translated(info: ObjectInfo, sheet: str | None) -> Iterator[None]:
+    """fastexcel/calamine failures as UnreadableFileError naming the file and sheet."""
+    try:
+        yield
+    except (fastexcel.FastExcelError, pa.ArrowException, OSError, ValueError) as exc:
+        raise _corrupt(info, sheet, exc) from exc
+    except BaseException as exc:
+        if not _is_rust_panic(exc):
+            raise
+        raise _corrupt(info, sheet, exc) from exc
+
+
+def _is_rust_panic(exc: BaseException) -> bool:
+    # pyo3 creates PanicException at run time (module "pyo3_runtime"), so it
+    # cannot be imported to be caught by class.
+    kind = type(exc)
+    return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
+
+
+def _corrupt(info: ObjectInfo, sheet: str | None, exc: BaseException) -> UnreadableFileError:
+    detail = " ".join(str(exc).split())[:500] or type(exc).__name__
+    if "password" in detail.lower() or "encrypt" in detail.lower():
+        return unreadable(
+            info,
+            "encrypted_workbook",
+            f"the workbook is password-protected (encrypted): {detail}",
+            sheet=sheet,
+        )
+    return unreadable(info, "corrupt_workbook", f"cannot read the workbook: {detail}", sheet=sheet)
