@@ -1,0 +1,511 @@
+"""Every SQL statement the warehouse adapters run, for DuckDB, PostgreSQL and Redshift.
+
+Identifiers are quoted here and nowhere else, so a name from a contract can never
+change a statement's meaning. The statements are written once in the SQL the three
+engines share; what differs between them is data in :class:`Dialect`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from application.ports import LoadRequest
+from domain.contracts import Column, LoadMode, TableContract
+from domain.errors import ConfigurationError, SchemaDriftError
+from domain.ledger import LedgerEntry, LoadStatus
+from domain.types import MAX_VARCHAR_BYTES, ColumnType, TypeKind
+
+# Redshift's limit, the strictest after PostgreSQL's (which Dialect carries).
+MAX_IDENTIFIER_BYTES = 127
+DEFAULT_LEDGER_TABLE = "datalakep_load_ledger"
+
+Params = tuple[Any, ...]
+Statement = tuple[str, Params]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    placeholder: str  # the driver's paramstyle marker
+    max_identifier_bytes: int  # PostgreSQL truncates longer names silently
+    case_sensitive_identifiers: bool  # DuckDB and Redshift match quoted names in any case
+    reports_text_length: bool  # DuckDB keeps no varchar/char length in its catalog
+    char_reported_as_varchar: bool  # DuckDB stores CHAR(n) as VARCHAR
+
+
+DUCKDB = Dialect("duckdb", "?", MAX_IDENTIFIER_BYTES, False, False, True)
+POSTGRES = Dialect("postgres", "%s", 63, True, True, False)
+REDSHIFT = Dialect("redshift", "%s", MAX_IDENTIFIER_BYTES, False, True, False)
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a double-quoted identifier, exactly as written (never case-folded)."""
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"invalid SQL identifier {name!r}: empty", identifier=name)
+    if "\x00" in name:
+        raise ConfigurationError(f"invalid SQL identifier {name!r}: contains NUL", identifier=name)
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"invalid SQL identifier {name!r}: not valid Unicode", identifier=name
+        ) from None
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ConfigurationError(
+            f"invalid SQL identifier {name!r}: {size} UTF-8 bytes, at most "
+            f"{MAX_IDENTIFIER_BYTES} allowed",
+            identifier=name,
+        )
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote(name: str, dialect: Dialect) -> str:
+    quoted = quote_ident(name)
+    size = len(name.encode("utf-8"))
+    if size > dialect.max_identifier_bytes:
+        raise ConfigurationError(
+            f"invalid SQL identifier {name!r}: {size} UTF-8 bytes, {dialect.name} allows "
+            f"{dialect.max_identifier_bytes}",
+            identifier=name,
+        )
+    return quoted
+
+
+def _varchar(length: int) -> ColumnType:
+    return ColumnType(TypeKind.VARCHAR, length=length)
+
+
+_TIMESTAMP = ColumnType(TypeKind.TIMESTAMP)
+_BIGINT = ColumnType(TypeKind.BIGINT)
+
+LOAD_ID, SOURCE_URI, LOADED_AT = "_load_id", "_source_uri", "_loaded_at"
+LINEAGE_COLUMNS: tuple[Column, ...] = (
+    Column(LOAD_ID, _varchar(36), nullable=False),
+    Column(SOURCE_URI, _varchar(1024), nullable=False),
+    Column(LOADED_AT, _TIMESTAMP, nullable=False),
+)
+
+LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column("load_id", _varchar(36), nullable=False),
+    Column("source_uri", _varchar(1024), nullable=False),
+    Column("source_version", _varchar(256), nullable=False),
+    Column("table_name", _varchar(MAX_IDENTIFIER_BYTES), nullable=True),
+    Column("sheets", _varchar(MAX_VARCHAR_BYTES), nullable=False),  # a JSON array
+    Column("status", _varchar(16), nullable=False),
+    Column("rows_read", _BIGINT, nullable=False),
+    Column("rows_loaded", _BIGINT, nullable=False),
+    Column("rows_rejected", _BIGINT, nullable=False),
+    Column("started_at", _TIMESTAMP, nullable=False),
+    Column("finished_at", _TIMESTAMP, nullable=False),
+    Column("error", _varchar(MAX_VARCHAR_BYTES), nullable=True),
+)
+
+
+def table_columns(contract: TableContract) -> tuple[Column, ...]:
+    """The contract's columns followed by the lineage columns, as the table holds them."""
+    lineage = {c.name.casefold() for c in LINEAGE_COLUMNS}
+    for column in contract.columns:
+        if column.name.casefold() in lineage:
+            raise ConfigurationError(
+                f"table {contract.name}: column {column.name} clashes with a lineage column",
+                table=contract.name,
+                column=column.name,
+            )
+    return contract.columns + LINEAGE_COLUMNS
+
+
+# ---------------------------------------------------------------- DDL
+
+
+def _create_sql(table: str, columns: Sequence[Column], key: Sequence[str], d: Dialect) -> str:
+    lines = [
+        f"{_quote(c.name, d)} {c.type.sql}{'' if c.nullable else ' NOT NULL'}" for c in columns
+    ]
+    if key:
+        # Redshift does not enforce it; the ledger and the merge are what keep keys unique.
+        lines.append(f"PRIMARY KEY ({', '.join(_quote(k, d) for k in key)})")
+    body = ",\n    ".join(lines)
+    return f"CREATE TABLE IF NOT EXISTS {_quote(table, d)} (\n    {body}\n)"
+
+
+def create_table_sql(contract: TableContract, dialect: Dialect) -> str:
+    return _create_sql(contract.name, table_columns(contract), contract.primary_key, dialect)
+
+
+def create_ledger_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
+    return _create_sql(ledger_table, LEDGER_COLUMNS, (), dialect)
+
+
+# ---------------------------------------------------------------- drift
+
+
+@dataclass(frozen=True)
+class ColumnShape:
+    """A column as a catalog can describe it; None where the catalog does not say."""
+
+    name: str
+    family: str  # a TypeKind value, or the catalog's own name for anything else
+    text: str  # for messages
+    nullable: bool
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+
+    @classmethod
+    def of(cls, column: Column) -> ColumnShape:
+        t = column.type
+        return cls(
+            column.name, t.kind.value, t.sql, column.nullable, t.length, t.precision, t.scale
+        )
+
+
+def expected_columns(contract: TableContract) -> tuple[ColumnShape, ...]:
+    return tuple(ColumnShape.of(c) for c in table_columns(contract))
+
+
+def expected_ledger_columns() -> tuple[ColumnShape, ...]:
+    return tuple(ColumnShape.of(c) for c in LEDGER_COLUMNS)
+
+
+def table_columns_sql(dialect: Dialect) -> str:
+    """The catalog's description of one table; parameter: the table name.
+
+    Rows: (column_name, data_type, is_nullable, character_maximum_length,
+    numeric_precision, numeric_scale), to be read with :func:`shape_from_catalog`.
+    """
+    p = dialect.placeholder
+    match = f"table_name = {p}"
+    if not dialect.case_sensitive_identifiers:
+        match = f"lower(table_name) = lower({p})"
+    return (
+        "SELECT column_name, data_type, is_nullable, character_maximum_length, "
+        "numeric_precision, numeric_scale FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = current_schema() "
+        f"AND {match} ORDER BY ordinal_position"
+    )
+
+
+_FAMILIES = {
+    "character varying": TypeKind.VARCHAR,
+    "varchar": TypeKind.VARCHAR,
+    "character": TypeKind.CHAR,
+    "char": TypeKind.CHAR,
+    "bpchar": TypeKind.CHAR,
+    "numeric": TypeKind.DECIMAL,
+    "decimal": TypeKind.DECIMAL,
+    "double precision": TypeKind.DOUBLE,
+    "double": TypeKind.DOUBLE,
+    "float8": TypeKind.DOUBLE,
+    "smallint": TypeKind.SMALLINT,
+    "int2": TypeKind.SMALLINT,
+    "integer": TypeKind.INTEGER,
+    "int": TypeKind.INTEGER,
+    "int4": TypeKind.INTEGER,
+    "bigint": TypeKind.BIGINT,
+    "int8": TypeKind.BIGINT,
+    "boolean": TypeKind.BOOLEAN,
+    "bool": TypeKind.BOOLEAN,
+    "date": TypeKind.DATE,
+    "timestamp": TypeKind.TIMESTAMP,
+    "timestamp without time zone": TypeKind.TIMESTAMP,
+}
+
+
+def shape_from_catalog(row: Sequence[Any], dialect: Dialect) -> ColumnShape:
+    name, data_type, is_nullable, char_length, precision, scale = row
+    raw = str(data_type)
+    base = re.sub(r"\(.*\)", "", raw).strip().lower()
+    kind = _FAMILIES.get(base)
+    family = kind.value if kind is not None else base
+    length = int(char_length) if char_length is not None and dialect.reports_text_length else None
+    text = raw + (f"({length})" if length is not None and "(" not in raw else "")
+    decimal = kind is TypeKind.DECIMAL
+    return ColumnShape(
+        name=str(name),
+        family=family,
+        text=text,
+        nullable=str(is_nullable).upper() == "YES",
+        length=length if kind in (TypeKind.VARCHAR, TypeKind.CHAR) else None,
+        precision=int(precision) if decimal and precision is not None else None,
+        scale=int(scale) if decimal and scale is not None else None,
+    )
+
+
+def _type_differs(expected: ColumnShape, found: ColumnShape, dialect: Dialect | None) -> bool:
+    family_ok = expected.family == found.family or (
+        dialect is not None
+        and dialect.char_reported_as_varchar
+        and expected.family == TypeKind.CHAR.value
+        and found.family == TypeKind.VARCHAR.value
+    )
+    if not family_ok:
+        return True
+    # Only what the catalog reported is compared: a None there means "not known".
+    return any(
+        f is not None and f != e
+        for e, f in (
+            (expected.length, found.length),
+            (expected.precision, found.precision),
+            (expected.scale, found.scale),
+        )
+    )
+
+
+def _nullness(shape: ColumnShape) -> str:
+    return "NULL" if shape.nullable else "NOT NULL"
+
+
+def drift_differences(
+    expected: Iterable[ColumnShape], found: Iterable[ColumnShape], dialect: Dialect | None = None
+) -> list[str]:
+    """How ``found`` differs from ``expected``, one line per column; empty when it fits.
+
+    Column order is not compared: every insert names its columns. ``dialect`` None
+    compares two fully known descriptions exactly (two contracts, say).
+    """
+    fold = dialect is not None and not dialect.case_sensitive_identifiers
+
+    def key(name: str) -> str:
+        return name.casefold() if fold else name
+
+    wanted = {key(c.name): c for c in expected}
+    present = {key(c.name): c for c in found}
+    problems = [f"column {c.name}: missing in table" for k, c in wanted.items() if k not in present]
+    problems += [
+        f"column {c.name}: unexpected in table" for k, c in present.items() if k not in wanted
+    ]
+    for k, e in wanted.items():
+        f = present.get(k)
+        if f is None:
+            continue
+        if _type_differs(e, f, dialect):
+            problems.append(f"column {e.name}: type differs: expected {e.text} found {f.text}")
+        if e.nullable != f.nullable:
+            problems.append(
+                f"column {e.name}: nullability differs: expected {_nullness(e)} "
+                f"found {_nullness(f)}"
+            )
+    return problems
+
+
+def check_drift(
+    table: str,
+    expected: Iterable[ColumnShape],
+    found: Iterable[ColumnShape],
+    dialect: Dialect | None = None,
+) -> None:
+    problems = drift_differences(expected, found, dialect)
+    if problems:
+        raise SchemaDriftError(
+            f"table {table} differs from its contract (it is never altered): "
+            + "; ".join(problems),
+            table=table,
+            differences=problems,
+        )
+
+
+# ---------------------------------------------------------------- merge
+
+
+@dataclass(frozen=True)
+class Lineage:
+    load_id: str
+    source_uri: str
+    loaded_at: datetime  # UTC, naive
+
+
+def merge_statements(
+    contract: TableContract, staging: str, lineage: Lineage, dialect: Dialect
+) -> tuple[Statement, ...]:
+    """Move every row of the ``staging`` relation into the contract's table.
+
+    Run them inside one transaction. DELETE rather than TRUNCATE for REPLACE, as
+    Redshift's TRUNCATE commits the transaction it runs in.
+    """
+    d, p = dialect, dialect.placeholder
+    target, source = _quote(contract.name, d), _quote(staging, d)
+    own = ", ".join(_quote(c.name, d) for c in contract.columns)
+    lineage_cols = ", ".join(_quote(c.name, d) for c in LINEAGE_COLUMNS)
+    # Casts so that engines binding parameters as text still type these right.
+    values = ", ".join(f"CAST({p} AS {c.type.sql})" for c in LINEAGE_COLUMNS)
+    insert = (
+        f"INSERT INTO {target} ({own}, {lineage_cols}) SELECT {own}, {values} FROM {source}",
+        (lineage.load_id, lineage.source_uri, lineage.loaded_at),
+    )
+    mode = contract.load_mode
+    if mode is LoadMode.APPEND:
+        return (insert,)
+    if mode is LoadMode.REPLACE:
+        return ((f"DELETE FROM {target}", ()), insert)
+    match = " AND ".join(
+        f"{target}.{_quote(k, d)} = {source}.{_quote(k, d)}" for k in contract.primary_key
+    )
+    return ((f"DELETE FROM {target} USING {source} WHERE {match}", ()), insert)
+
+
+def select_rows_sql(
+    table: str, columns: Sequence[str], order_by: Sequence[str], dialect: Dialect
+) -> str:
+    d = dialect
+    listed = ", ".join(_quote(c, d) for c in columns)
+    order = ", ".join(f"{_quote(c, d)} NULLS FIRST" for c in order_by)
+    return f"SELECT {listed} FROM {_quote(table, d)}" + (f" ORDER BY {order}" if order else "")
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def _ledger_list(d: Dialect) -> str:
+    return ", ".join(_quote(c.name, d) for c in LEDGER_COLUMNS)
+
+
+def ledger_insert_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
+    marks = ", ".join(dialect.placeholder for _ in LEDGER_COLUMNS)
+    return f"INSERT INTO {_quote(ledger_table, dialect)} ({_ledger_list(dialect)}) VALUES ({marks})"
+
+
+def already_loaded_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
+    """The id of the load that holds (source_uri, source_version, table), if any."""
+    p = dialect.placeholder
+    return (
+        f"SELECT load_id FROM {_quote(ledger_table, dialect)} WHERE source_uri = {p} "
+        f"AND source_version = {p} AND table_name = {p} AND status = '{LoadStatus.LOADED.value}' "
+        "ORDER BY finished_at DESC, load_id LIMIT 1"
+    )
+
+
+def loaded_tables_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
+    """Parameters: source_uri, source_version."""
+    p = dialect.placeholder
+    return (
+        f"SELECT DISTINCT table_name FROM {_quote(ledger_table, dialect)} "
+        f"WHERE source_uri = {p} AND source_version = {p} "
+        f"AND status = '{LoadStatus.LOADED.value}' AND table_name IS NOT NULL"
+    )
+
+
+def history_sql(
+    dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE, limit: int | None = None
+) -> str:
+    """Ledger rows newest first, readable with :func:`ledger_entry`."""
+    sql = (
+        f"SELECT {_ledger_list(dialect)} FROM {_quote(ledger_table, dialect)} "
+        "ORDER BY finished_at DESC, load_id"
+    )
+    if check_limit(limit) is None:
+        return sql
+    # Inlined, not bound: drivers disagree on parameters in LIMIT; it is a checked int.
+    return f"{sql} LIMIT {limit}"
+
+
+def check_limit(limit: int | None) -> int | None:
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise ValueError(f"history limit must be a non-negative integer, got {limit!r}")
+    return limit
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """How timestamps are stored: naive, in UTC (an aware value is converted)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def utc_now() -> datetime:
+    return utc_naive(datetime.now(UTC))
+
+
+def _fit(text: str | None, limit: int = MAX_VARCHAR_BYTES) -> str | None:
+    # Redshift counts VARCHAR lengths in bytes; cut on a character boundary.
+    if text is None:
+        return None
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def normalise_entry(entry: LedgerEntry) -> LedgerEntry:
+    """The entry as the ledger stores it and gives it back."""
+    return replace(
+        entry,
+        status=LoadStatus(entry.status),
+        sheets=tuple(entry.sheets),
+        started_at=utc_naive(entry.started_at),
+        finished_at=utc_naive(entry.finished_at),
+        error=_fit(entry.error),
+    )
+
+
+def entry_for(
+    request: LoadRequest, status: LoadStatus, rows_loaded: int, finished_at: datetime
+) -> LedgerEntry:
+    """The ledger row a load() writes: ``loaded``, or ``skipped`` with no rows."""
+    return normalise_entry(
+        LedgerEntry(
+            load_id=request.load_id,
+            source_uri=request.source_uri,
+            source_version=request.source_version,
+            table=request.contract.name,
+            sheets=request.sheets,
+            status=status,
+            rows_read=request.rows_read,
+            rows_loaded=rows_loaded,
+            rows_rejected=request.rows_rejected,
+            started_at=request.started_at,
+            finished_at=finished_at,
+        )
+    )
+
+
+def ledger_params(entry: LedgerEntry) -> Params:
+    """Values for :func:`ledger_insert_sql`, in ``LEDGER_COLUMNS`` order."""
+    e = normalise_entry(entry)
+    return (
+        e.load_id,
+        e.source_uri,
+        e.source_version,
+        e.table,
+        json.dumps(list(e.sheets), ensure_ascii=False),
+        e.status.value,
+        e.rows_read,
+        e.rows_loaded,
+        e.rows_rejected,
+        e.started_at,
+        e.finished_at,
+        e.error,
+    )
+
+
+def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
+    """A row of :func:`history_sql` as an entry."""
+    (
+        load_id,
+        uri,
+        version,
+        table,
+        sheets,
+        status,
+        read,
+        loaded,
+        rejected,
+        started,
+        finished,
+        err,
+    ) = row
+    return LedgerEntry(
+        load_id=str(load_id),
+        source_uri=str(uri),
+        source_version=str(version),
+        table=None if table is None else str(table),
+        sheets=tuple(str(s) for s in json.loads(sheets)),
+        status=LoadStatus(status),
+        rows_read=int(read),
+        rows_loaded=int(loaded),
+        rows_rejected=int(rejected),
+        started_at=started,
+        finished_at=finished,
+        error=err,
+    )

@@ -1,0 +1,529 @@
+"""One behaviour suite for every Warehouse: the in-memory fake and DuckDB.
+
+What the fake lets the use-case tests assume, DuckDB must do too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from itertools import count
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from application.ports import LoadReceipt, LoadRequest, Warehouse
+from domain.arrow_types import arrow_schema
+from domain.contracts import Column, LoadMode, TableContract, contract_from_mapping
+from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
+from domain.ledger import LedgerEntry, LoadStatus
+from domain.types import ColumnType
+from infrastructure.memory.warehouse import InMemoryWarehouse
+from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
+
+pytestmark = pytest.mark.integration
+
+URI = "s3://in/people.xlsx"
+T0 = datetime(2026, 1, 1, 12, 0, 0)
+_ids = count(1)
+
+
+class Inspectable(Warehouse, Protocol):
+    def rows(self, table: str) -> list[dict[str, Any]]: ...
+
+
+def col(name: str, type_: str, nullable: bool = True) -> Column:
+    return Column(name, ColumnType.parse(type_), nullable=nullable)
+
+
+PEOPLE = TableContract(
+    name="people",
+    columns=(
+        col("id", "integer", nullable=False),
+        col("name", "varchar(50)", nullable=False),
+        col("score", "decimal(8,2)"),
+    ),
+    primary_key=("id",),
+)
+
+
+def make_request(
+    contract: TableContract,
+    rows: Sequence[Mapping[str, Any]],
+    version: str = "v1",
+    uri: str = URI,
+    load_id: str | None = None,
+) -> LoadRequest:
+    table = pa.Table.from_pylist([dict(r) for r in rows], schema=arrow_schema(contract))
+    return LoadRequest(
+        contract=contract,
+        rows=table,
+        source_uri=uri,
+        source_version=version,
+        load_id=load_id or f"load-{next(_ids):04d}",
+        sheets=("Sheet1",),
+        rows_read=len(rows) + 1,
+        rows_rejected=1,
+        started_at=T0,
+    )
+
+
+def person(pid: int, name: str | None = None, score: str | None = "1.50") -> dict[str, Any]:
+    return {
+        "id": pid,
+        "name": name or f"person {pid}",
+        "score": None if score is None else Decimal(score),
+    }
+
+
+def contract_rows(rows: list[dict[str, Any]], contract: TableContract) -> list[dict[str, Any]]:
+    """The rows without their lineage columns."""
+    return [{c: r[c] for c in contract.column_names} for r in rows]
+
+
+def entry(
+    load_id: str,
+    finished_at: datetime,
+    status: LoadStatus = LoadStatus.REJECTED,
+    table: str | None = "people",
+    error: str | None = "too many rejects",
+) -> LedgerEntry:
+    return LedgerEntry(
+        load_id=load_id,
+        source_uri=URI,
+        source_version="v9",
+        table=table,
+        sheets=("A", "B é"),
+        status=status,
+        rows_read=10,
+        rows_loaded=0,
+        rows_rejected=5,
+        started_at=finished_at - timedelta(seconds=3),
+        finished_at=finished_at,
+        error=error,
+    )
+
+
+@pytest.fixture(params=["memory", "duckdb"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inspectable]:
+    made: Inspectable = (
+        InMemoryWarehouse()
+        if request.param == "memory"
+        else DuckDbWarehouse(str(tmp_path / "wh" / "test.duckdb"))
+    )
+    yield made
+    made.close()
+
+
+Arm = Callable[[Exception], None]
+
+
+@pytest.fixture
+def fail_next_load(warehouse: Inspectable, monkeypatch: pytest.MonkeyPatch) -> Iterator[Arm]:
+    """Call with an exception: the next load raises it after merging, before commit."""
+
+    def arm(error: Exception) -> None:
+        if isinstance(warehouse, InMemoryWarehouse):
+            warehouse.fail_next_load = error
+            return
+
+        def boom() -> None:
+            monkeypatch.undo()
+            raise error
+
+        monkeypatch.setattr(warehouse, "_after_merge", boom)
+
+    yield arm
+
+
+def load(warehouse: Inspectable, request: LoadRequest) -> LoadReceipt:
+    warehouse.ensure_table(request.contract)
+    return warehouse.load(request)
+
+
+# ---------------------------------------------------------------- create, load, skip
+
+
+def test_ensure_table_creates_an_empty_table_and_accepts_the_same_contract_again(
+    warehouse: Inspectable,
+) -> None:
+    warehouse.ensure_table(PEOPLE)
+    warehouse.ensure_table(PEOPLE)
+
+    assert warehouse.rows("people") == []
+    assert list(warehouse.history()) == []
+
+
+def test_a_table_never_created_reads_as_empty(warehouse: Inspectable) -> None:
+    assert warehouse.rows("nothing_here") == []
+
+
+def test_load_writes_rows_with_lineage_and_one_loaded_ledger_row(
+    warehouse: Inspectable,
+) -> None:
+    request = make_request(PEOPLE, [person(2), person(1, score=None)])
+
+    receipt = load(warehouse, request)
+
+    assert receipt == LoadReceipt(LoadStatus.LOADED, request.load_id, 2)
+    rows = warehouse.rows("people")
+    assert contract_rows(rows, PEOPLE) == [person(1, score=None), person(2)]
+    assert {r["_load_id"] for r in rows} == {request.load_id}
+    assert {r["_source_uri"] for r in rows} == {URI}
+    [loaded_at] = {r["_loaded_at"] for r in rows}
+    assert loaded_at.tzinfo is None
+    assert abs(loaded_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+    [entry_] = warehouse.history()
+    assert entry_ == LedgerEntry(
+        load_id=request.load_id,
+        source_uri=URI,
+        source_version="v1",
+        table="people",
+        sheets=("Sheet1",),
+        status=LoadStatus.LOADED,
+        rows_read=3,
+        rows_loaded=2,
+        rows_rejected=1,
+        started_at=T0,
+        finished_at=entry_.finished_at,
+    )
+    assert warehouse.loaded_tables(URI, "v1") == frozenset({"people"})
+    assert warehouse.loaded_tables(URI, "v2") == frozenset()
+
+
+def test_the_same_version_again_is_skipped_and_the_table_left_untouched(
+    warehouse: Inspectable,
+) -> None:
+    first = make_request(PEOPLE, [person(1), person(2)])
+    load(warehouse, first)
+    before = warehouse.rows("people")
+
+    again = make_request(PEOPLE, [person(1, "changed"), person(3)])
+    receipt = load(warehouse, again)
+
+    assert receipt == LoadReceipt(LoadStatus.SKIPPED, first.load_id, 0)
+    assert warehouse.rows("people") == before
+    by_status = {e.status: e for e in warehouse.history()}
+    assert set(by_status) == {LoadStatus.LOADED, LoadStatus.SKIPPED}
+    skipped = by_status[LoadStatus.SKIPPED]
+    assert (skipped.load_id, skipped.rows_loaded, skipped.table) == (again.load_id, 0, "people")
+    assert warehouse.loaded_tables(URI, "v1") == frozenset({"people"})
+
+
+def test_a_changed_version_upserts_by_key(warehouse: Inspectable) -> None:
+    first = make_request(PEOPLE, [person(1), person(2), person(3)])
+    load(warehouse, first)
+
+    second = make_request(PEOPLE, [person(2, "renamed", "9.99"), person(4)], version="v2")
+    receipt = load(warehouse, second)
+
+    assert receipt == LoadReceipt(LoadStatus.LOADED, second.load_id, 2)
+    rows = {r["id"]: r for r in warehouse.rows("people")}
+    assert sorted(rows) == [1, 2, 3, 4]
+    assert rows[2]["name"] == "renamed" and rows[2]["score"] == Decimal("9.99")
+    assert [rows[i]["_load_id"] for i in (1, 2, 3, 4)] == [
+        first.load_id, second.load_id, first.load_id, second.load_id,
+    ]  # fmt: skip
+    assert rows[2]["_loaded_at"] >= rows[1]["_loaded_at"]
+    assert warehouse.loaded_tables(URI, "v2") == frozenset({"people"})
+
+
+# ---------------------------------------------------------------- load modes
+
+EVENTS = contract_from_mapping(
+    "events",
+    {
+        "load_mode": "append",
+        "columns": [{"name": "kind", "type": "varchar(10)"}, {"name": "n", "type": "bigint"}],
+    },
+)
+
+
+def test_append_mode_keeps_every_load(warehouse: Inspectable) -> None:
+    load(warehouse, make_request(EVENTS, [{"kind": "a", "n": 1}, {"kind": None, "n": 2}]))
+    load(warehouse, make_request(EVENTS, [{"kind": "a", "n": 1}], version="v2"))
+
+    assert contract_rows(warehouse.rows("events"), EVENTS) == [
+        {"kind": None, "n": 2}, {"kind": "a", "n": 1}, {"kind": "a", "n": 1},
+    ]  # fmt: skip
+
+
+def test_append_mode_refuses_a_key_already_in_the_table_and_keeps_nothing(
+    warehouse: Inspectable,
+) -> None:
+    keyed = TableContract("keyed", PEOPLE.columns, ("id",), LoadMode.APPEND)
+    load(warehouse, make_request(keyed, [person(1)]))
+    before = warehouse.rows("keyed")
+
+    with pytest.raises(TerminalError):
+        load(warehouse, make_request(keyed, [person(2), person(1)], version="v2"))
+
+    assert warehouse.rows("keyed") == before
+    assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
+
+
+def test_replace_mode_makes_the_file_the_whole_table(warehouse: Inspectable) -> None:
+    whole = TableContract("whole", PEOPLE.columns, ("id",), LoadMode.REPLACE)
+    load(warehouse, make_request(whole, [person(1), person(2), person(3)]))
+
+    second = make_request(whole, [person(3, "again"), person(9)], version="v2")
+    load(warehouse, second)
+
+    rows = warehouse.rows("whole")
+    assert contract_rows(rows, whole) == [person(3, "again"), person(9)]
+    assert {r["_load_id"] for r in rows} == {second.load_id}
+
+
+# ---------------------------------------------------------------- drift and failures
+
+
+def test_an_existing_table_of_another_contract_is_drift_naming_each_column(
+    warehouse: Inspectable,
+) -> None:
+    warehouse.ensure_table(PEOPLE)
+    drifted = TableContract(
+        "people",
+        (
+            col("id", "varchar(10)", nullable=False),  # type changed
+            col("score", "decimal(8,2)", nullable=False),  # nullability changed
+            col("email", "varchar(100)"),  # new; "name" is gone
+        ),
+        ("id",),
+    )
+
+    with pytest.raises(SchemaDriftError) as caught:
+        warehouse.ensure_table(drifted)
+
+    message = str(caught.value)
+    assert "people" in message
+    assert "column email: missing in table" in message
+    assert "column name: unexpected in table" in message
+    assert "column id: type differs: expected VARCHAR(10) found" in message
+    assert "column score: nullability differs: expected NOT NULL found NULL" in message
+
+
+def test_a_failure_mid_load_leaves_no_rows_and_no_ledger_row(
+    warehouse: Inspectable, fail_next_load: Arm
+) -> None:
+    warehouse.ensure_table(PEOPLE)
+    fail_next_load(RuntimeError("injected"))
+
+    with pytest.raises(RuntimeError, match="injected"):
+        warehouse.load(make_request(PEOPLE, [person(1), person(2)]))
+
+    assert warehouse.rows("people") == []
+    assert list(warehouse.history()) == []
+    assert warehouse.loaded_tables(URI, "v1") == frozenset()
+    # Nothing was half-done: the same load now goes through.
+    assert warehouse.load(make_request(PEOPLE, [person(1)])).status is LoadStatus.LOADED
+
+
+def test_a_failed_upsert_keeps_the_previous_rows(
+    warehouse: Inspectable, fail_next_load: Arm
+) -> None:
+    load(warehouse, make_request(PEOPLE, [person(1), person(2)]))
+    before = warehouse.rows("people")
+    fail_next_load(RuntimeError("injected"))
+
+    with pytest.raises(RuntimeError):
+        warehouse.load(make_request(PEOPLE, [person(2, "new"), person(3)], version="v2"))
+
+    assert warehouse.rows("people") == before
+    assert [e.source_version for e in warehouse.history()] == ["v1"]
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def test_history_is_newest_first_and_honours_the_limit(warehouse: Inspectable) -> None:
+    for load_id, minutes in [("b", 2), ("a", 1), ("d", 3), ("c", 3)]:
+        warehouse.record(entry(load_id, T0 + timedelta(minutes=minutes)))
+
+    assert [e.load_id for e in warehouse.history()] == ["c", "d", "b", "a"]
+    assert [e.load_id for e in warehouse.history(limit=2)] == ["c", "d"]
+    assert list(warehouse.history(limit=0)) == []
+    with pytest.raises(ValueError):
+        warehouse.history(limit=-1)
+
+
+def test_record_keeps_a_rejected_attempt_exactly(warehouse: Inspectable) -> None:
+    rejected = entry("r1", T0, error='bad "quote", and é')
+    no_table = entry("r2", T0 + timedelta(seconds=1), LoadStatus.FAILED, table=None, error=None)
+
+    warehouse.record(rejected)
+    warehouse.record(no_table)
+
+    assert list(warehouse.history()) == [no_table, rejected]
+    assert warehouse.loaded_tables(URI, "v9") == frozenset()
+
+
+def test_record_stores_aware_times_as_naive_utc(warehouse: Inspectable) -> None:
+    paris = timezone(timedelta(hours=1))
+    warehouse.record(entry("r1", datetime(2026, 1, 1, 13, 0, tzinfo=paris)))
+
+    [stored] = warehouse.history()
+
+    assert stored.finished_at == datetime(2026, 1, 1, 12, 0)
+
+
+def test_record_refuses_a_loaded_row(warehouse: Inspectable) -> None:
+    with pytest.raises(ValueError):
+        warehouse.record(entry("x", T0, LoadStatus.LOADED))
+
+
+# ---------------------------------------------------------------- values and names
+
+TYPED = contract_from_mapping(
+    "typed",
+    {
+        "primary_key": ["k"],
+        "columns": [
+            {"name": "k", "type": "smallint", "nullable": False},
+            {"name": "big", "type": "bigint"},
+            {"name": "amount", "type": "decimal(38,10)"},
+            {"name": "ratio", "type": "double precision"},
+            {"name": "flag", "type": "boolean"},
+            {"name": "day", "type": "date"},
+            {"name": "at", "type": "timestamp"},
+            {"name": "code", "type": "char(3)"},
+            {"name": "note", "type": "varchar(65535)"},
+        ],
+    },
+)
+
+
+def test_values_of_every_type_round_trip(warehouse: Inspectable) -> None:
+    full = {
+        "k": 1,
+        "big": 2**63 - 1,
+        "amount": Decimal("-1234567890123456789012345678.0123456789"),
+        "ratio": 0.1,
+        "flag": True,
+        "day": date(1912, 4, 15),
+        "at": datetime(1912, 4, 15, 2, 20, 0, 123456),
+        "code": "ABC",
+        "note": "é\n\"quoted\", 'single'; \\ ☃",
+    }
+    empty = {"k": 2, **{c: None for c in TYPED.column_names if c != "k"}}
+    falsy = {**empty, "k": 3, "big": 0, "amount": Decimal(0), "ratio": 0.0, "flag": False}
+
+    load(warehouse, make_request(TYPED, [full, empty, falsy]))
+
+    assert contract_rows(warehouse.rows("typed"), TYPED) == [full, empty, falsy]
+
+
+def test_hostile_and_reserved_names_are_quoted_as_written(warehouse: Inspectable) -> None:
+    victim = TableContract("t", (col("id", "integer", nullable=False),), ("id",))
+    load(warehouse, make_request(victim, [{"id": 1}]))
+    hostile = TableContract(
+        'x"; DROP TABLE t;--',
+        (
+            col("select", "integer", nullable=False),
+            col("Mixed Case", "varchar(20)"),
+            col('say "hi"', "varchar(20)"),
+            col("from", "varchar(5)"),
+        ),
+        ("select",),
+    )
+    row = {"select": 1, "Mixed Case": "MiXeD", 'say "hi"': 'a "b"', "from": None}
+
+    load(warehouse, make_request(hostile, [row]))
+    load(warehouse, make_request(hostile, [{**row, "from": "x"}], version="v2"))
+    warehouse.ensure_table(hostile)
+
+    assert contract_rows(warehouse.rows(hostile.name), hostile) == [{**row, "from": "x"}]
+    assert contract_rows(warehouse.rows("t"), victim) == [{"id": 1}]
+    assert warehouse.loaded_tables(URI, "v2") == frozenset({hostile.name})
+
+
+# ---------------------------------------------------------------- DuckDB only
+
+
+def test_duckdb_creates_the_parent_directory_and_keeps_state_across_instances(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a" / "b" / "wh.duckdb"
+    first = DuckDbWarehouse(str(path))
+    request = make_request(PEOPLE, [person(1)])
+    load(first, request)
+    first.close()
+
+    again = DuckDbWarehouse(str(path))
+    try:
+        for contract in (PEOPLE, TYPED, EVENTS):  # the catalog, re-read, matches
+            again.ensure_table(contract)
+        receipt = again.load(make_request(PEOPLE, [person(1)]))
+        assert receipt == LoadReceipt(LoadStatus.SKIPPED, request.load_id, 0)
+        assert [r["id"] for r in again.rows("people")] == [1]
+    finally:
+        again.close()
+
+
+def test_duckdb_reports_drift_against_a_table_made_by_hand(tmp_path: Path) -> None:
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE people (id BIGINT NOT NULL, name VARCHAR NOT NULL, "
+            "score DECIMAL(9,2), _load_id VARCHAR NOT NULL, _source_uri VARCHAR NOT NULL, "
+            "extra INTEGER)"
+        )
+    warehouse = DuckDbWarehouse(str(path))
+    try:
+        with pytest.raises(SchemaDriftError) as caught:
+            warehouse.ensure_table(PEOPLE)
+    finally:
+        warehouse.close()
+
+    message = str(caught.value)
+    assert "column id: type differs: expected INTEGER found BIGINT" in message
+    assert "column score: type differs: expected DECIMAL(8,2) found DECIMAL(9,2)" in message
+    assert "column _loaded_at: missing in table" in message
+    assert "column extra: unexpected in table" in message
+    assert "column name" not in message  # VARCHAR without a length is all DuckDB reports
+
+
+def test_duckdb_stores_sheets_as_a_json_array(tmp_path: Path) -> None:
+    path = tmp_path / "wh.duckdb"
+    warehouse = DuckDbWarehouse(str(path), ledger_table="My Ledger")
+    warehouse.record(entry("r1", T0))
+    warehouse.close()
+
+    with duckdb.connect(str(path)) as con:
+        stored = con.execute('SELECT sheets, status FROM "My Ledger"').fetchall()
+
+    assert stored == [('["A", "B é"]', "rejected")]
+
+
+def test_duckdb_held_by_another_process_is_unavailable_naming_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        warehouse = DuckDbWarehouse(str(path))
+        with pytest.raises(WarehouseUnavailableError) as caught:
+            warehouse.history()
+        assert str(path) in str(caught.value)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+    assert list(warehouse.history()) == []  # once released, the same instance works
+    warehouse.close()

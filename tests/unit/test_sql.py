@@ -1,0 +1,270 @@
+"""The statement builder shared by the DuckDB, PostgreSQL and Redshift warehouses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlglot
+
+from domain.contracts import Column, LoadMode, TableContract
+from domain.errors import ConfigurationError, SchemaDriftError
+from domain.ledger import LedgerEntry, LoadStatus
+from domain.types import ColumnType
+from infrastructure.warehouse import sql
+from infrastructure.warehouse.sql import DUCKDB, POSTGRES, REDSHIFT, quote_ident
+
+pytestmark = pytest.mark.unit
+
+
+def col(name: str, type_: str, nullable: bool = True) -> Column:
+    return Column(name, ColumnType.parse(type_), nullable=nullable)
+
+
+PEOPLE = TableContract(
+    "people",
+    (col("id", "int", nullable=False), col("Name", "varchar(50)"), col("code", "char(2)")),
+    ("id",),
+)
+LINEAGE = sql.Lineage("load-1", "s3://b/k.xlsx", datetime(2026, 1, 1))
+
+# ---------------------------------------------------------------- quote_ident
+
+
+@pytest.mark.parametrize(
+    ("name", "quoted"),
+    [
+        ("people", '"people"'),
+        ("select", '"select"'),
+        ("Mixed Case", '"Mixed Case"'),  # never lower-cased
+        ('say "hi"', '"say ""hi"""'),
+        ('x"; DROP TABLE t;--', '"x""; DROP TABLE t;--"'),
+        ('"', '""""'),
+        ("é" * 63 + "a", '"' + "é" * 63 + 'a"'),  # 127 UTF-8 bytes
+    ],
+)
+def test_quote_ident_always_quotes_and_doubles_embedded_quotes(name: str, quoted: str) -> None:
+    assert quote_ident(name) == quoted
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        ("a\x00b", "NUL"),
+        ("é" * 64, "128 UTF-8 bytes"),  # 64 characters, but 128 bytes
+        ("a" * 128, "128 UTF-8 bytes"),
+        ("\udc80", "not valid Unicode"),
+    ],
+)
+def test_quote_ident_refuses_invalid_names(name: str, reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason):
+        quote_ident(name)
+
+
+def test_postgres_refuses_names_it_would_truncate() -> None:
+    long_name = TableContract("t" * 64, PEOPLE.columns, ("id",))
+    assert sql.create_table_sql(long_name, REDSHIFT)
+    with pytest.raises(ConfigurationError, match="postgres allows 63"):
+        sql.create_table_sql(long_name, POSTGRES)
+
+
+# ---------------------------------------------------------------- DDL
+
+
+def test_create_table_has_the_contract_columns_the_lineage_and_the_key() -> None:
+    assert sql.create_table_sql(PEOPLE, DUCKDB) == (
+        'CREATE TABLE IF NOT EXISTS "people" (\n'
+        '    "id" INTEGER NOT NULL,\n'
+        '    "Name" VARCHAR(50),\n'
+        '    "code" CHAR(2),\n'
+        '    "_load_id" VARCHAR(36) NOT NULL,\n'
+        '    "_source_uri" VARCHAR(1024) NOT NULL,\n'
+        '    "_loaded_at" TIMESTAMP NOT NULL,\n'
+        '    PRIMARY KEY ("id")\n'
+        ")"
+    )
+
+
+def test_a_contract_column_named_like_a_lineage_column_is_refused() -> None:
+    clash = TableContract("t", (col("_LOAD_ID", "integer"),), load_mode=LoadMode.APPEND)
+    with pytest.raises(ConfigurationError, match="_LOAD_ID clashes"):
+        sql.create_table_sql(clash, DUCKDB)
+
+
+def test_ledger_table_columns() -> None:
+    ddl = sql.create_ledger_sql(REDSHIFT, "audit ledger")
+    assert ddl.startswith('CREATE TABLE IF NOT EXISTS "audit ledger" (')
+    for line in [
+        '"load_id" VARCHAR(36) NOT NULL',
+        '"table_name" VARCHAR(127),',
+        '"sheets" VARCHAR(65535) NOT NULL',
+        '"rows_loaded" BIGINT NOT NULL',
+        '"finished_at" TIMESTAMP NOT NULL',
+        '"error" VARCHAR(65535)\n',
+    ]:
+        assert line in ddl
+    assert "PRIMARY KEY" not in ddl
+
+
+# ---------------------------------------------------------------- merge
+
+
+def test_upsert_deletes_matching_keys_then_inserts_by_column_list() -> None:
+    two_keys = TableContract(
+        "t", (col("a", "int", False), col("b", "int", False), col("v", "int")), ("a", "b")
+    )
+    (delete, no_params), (insert, params) = sql.merge_statements(two_keys, "stg", LINEAGE, POSTGRES)
+
+    assert delete == 'DELETE FROM "t" USING "stg" WHERE "t"."a" = "stg"."a" AND "t"."b" = "stg"."b"'
+    assert no_params == ()
+    assert insert == (
+        'INSERT INTO "t" ("a", "b", "v", "_load_id", "_source_uri", "_loaded_at") '
+        'SELECT "a", "b", "v", CAST(%s AS VARCHAR(36)), CAST(%s AS VARCHAR(1024)), '
+        'CAST(%s AS TIMESTAMP) FROM "stg"'
+    )
+    assert params == ("load-1", "s3://b/k.xlsx", datetime(2026, 1, 1))
+
+
+def test_append_only_inserts_and_replace_deletes_everything_first() -> None:
+    append = TableContract("t", PEOPLE.columns, load_mode=LoadMode.APPEND)
+    replace = TableContract("t", PEOPLE.columns, load_mode=LoadMode.REPLACE)
+
+    [(insert, _)] = sql.merge_statements(append, "stg", LINEAGE, DUCKDB)
+    (delete, _), (insert_after, _) = sql.merge_statements(replace, "stg", LINEAGE, DUCKDB)
+
+    assert insert.startswith('INSERT INTO "t" (') and "?" in insert
+    assert delete == 'DELETE FROM "t"'
+    assert insert_after == insert
+
+
+def test_every_statement_parses_in_its_dialect() -> None:
+    for d in (DUCKDB, POSTGRES, REDSHIFT):
+        statements = [
+            sql.create_table_sql(PEOPLE, d),
+            sql.create_ledger_sql(d),
+            sql.ledger_insert_sql(d),
+            sql.already_loaded_sql(d),
+            sql.loaded_tables_sql(d),
+            sql.history_sql(d, limit=5),
+            sql.table_columns_sql(d),
+            sql.select_rows_sql("people", ["id", "Name"], ["id"], d),
+            *(s for s, _ in sql.merge_statements(PEOPLE, "stg", LINEAGE, d)),
+        ]
+        for statement in statements:
+            assert sqlglot.parse_one(statement, read=d.name) is not None
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def test_history_orders_newest_first_and_checks_the_limit() -> None:
+    assert sql.history_sql(DUCKDB).endswith("ORDER BY finished_at DESC, load_id")
+    assert sql.history_sql(DUCKDB, limit=10).endswith("ORDER BY finished_at DESC, load_id LIMIT 10")
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(ValueError):
+            sql.history_sql(DUCKDB, limit=bad)  # type: ignore[arg-type]
+
+
+def test_already_loaded_looks_for_a_loaded_row_of_the_version_and_table() -> None:
+    query = sql.already_loaded_sql(POSTGRES, "ledger")
+    assert 'FROM "ledger" WHERE source_uri = %s AND source_version = %s' in query
+    assert "table_name = %s AND status = 'loaded'" in query
+
+
+def test_a_ledger_entry_survives_params_and_back() -> None:
+    entry = LedgerEntry(
+        load_id="l",
+        source_uri="s3://b/k",
+        source_version="v",
+        table=None,
+        sheets=("A", 'B "é"'),
+        status=LoadStatus.REJECTED,
+        rows_read=3,
+        rows_loaded=0,
+        rows_rejected=3,
+        started_at=datetime(2026, 1, 1, 13, tzinfo=timezone(timedelta(hours=1))),
+        finished_at=datetime(2026, 1, 1, 12, 30),
+        error="é" * 40000,
+    )
+
+    params = sql.ledger_params(entry)
+    back = sql.ledger_entry(params)
+
+    assert params[4] == '["A", "B \\"é\\""]' and params[5] == "rejected"
+    assert back.started_at == datetime(2026, 1, 1, 12) and back.sheets == entry.sheets
+    assert back.error is not None and len(back.error.encode()) <= 65535
+    assert back.error == "é" * 32767  # cut on a character boundary
+    assert sql.utc_now().tzinfo is None
+    assert abs(sql.utc_now() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+
+
+# ---------------------------------------------------------------- drift
+
+
+def catalog(name: str, data_type: str, nullable: bool = True, *more: object) -> tuple[object, ...]:
+    length, precision, scale = (*more, None, None, None)[:3]
+    return (name, data_type, "YES" if nullable else "NO", length, precision, scale)
+
+
+def test_duckdb_catalog_without_lengths_fits_the_contract() -> None:
+    found = [
+        sql.shape_from_catalog(row, DUCKDB)
+        for row in [
+            catalog("id", "INTEGER", False, None, 32, 0),
+            catalog("name", "VARCHAR"),  # contract says Name: DuckDB matches any case
+            catalog("code", "VARCHAR"),  # DuckDB stores CHAR(2) as VARCHAR
+            catalog("_load_id", "VARCHAR", False),
+            catalog("_source_uri", "VARCHAR", False),
+            catalog("_loaded_at", "TIMESTAMP", False),
+        ]
+    ]
+    assert sql.drift_differences(sql.expected_columns(PEOPLE), found, DUCKDB) == []
+
+
+def test_postgres_catalog_compares_lengths_char_and_name_case() -> None:
+    found = [
+        sql.shape_from_catalog(row, POSTGRES)
+        for row in [
+            catalog("id", "integer", False, None, 32, 0),
+            catalog("name", "character varying", True, 40),
+            catalog("code", "character varying", True, 2),
+            catalog("_load_id", "character varying", False, 36),
+            catalog("_source_uri", "character varying", False, 1024),
+            catalog("_loaded_at", "timestamp without time zone", False),
+        ]
+    ]
+
+    problems = sql.drift_differences(sql.expected_columns(PEOPLE), found, POSTGRES)
+
+    assert problems == [
+        "column Name: missing in table",
+        "column name: unexpected in table",
+        "column code: type differs: expected CHAR(2) found character varying(2)",
+    ]
+
+
+def test_decimal_precision_and_nullability_differences_are_named() -> None:
+    contract = TableContract("t", (col("amount", "decimal(12,2)", False),), ("amount",))
+    found = [
+        sql.shape_from_catalog(catalog("amount", "numeric", True, None, 12, 4), REDSHIFT),
+        *(sql.ColumnShape.of(c) for c in sql.LINEAGE_COLUMNS),
+    ]
+
+    with pytest.raises(SchemaDriftError) as caught:
+        sql.check_drift("t", sql.expected_columns(contract), found, REDSHIFT)
+
+    assert str(caught.value) == (
+        "table t differs from its contract (it is never altered): "
+        "column amount: type differs: expected DECIMAL(12,2) found numeric; "
+        "column amount: nullability differs: expected NOT NULL found NULL"
+    )
+    assert caught.value.details["table"] == "t"
+
+
+def test_an_unknown_catalog_type_is_a_difference() -> None:
+    found = sql.shape_from_catalog(catalog("at", "TIMESTAMP WITH TIME ZONE"), DUCKDB)
+    expected = sql.ColumnShape.of(col("at", "timestamp"))
+    assert sql.drift_differences([expected], [found], DUCKDB) == [
+        "column at: type differs: expected TIMESTAMP found TIMESTAMP WITH TIME ZONE"
+    ]
