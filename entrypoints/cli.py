@@ -21,7 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,
     )
+    # fastexcel warns about every all-empty column; that is routine here.
+    logging.getLogger("fastexcel").setLevel(logging.ERROR)
     try:
         code: int = args.run(args)
     except ConfigurationError as error:

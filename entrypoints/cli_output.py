@@ -60,7 +60,8 @@ def ledger_json(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def print_json_lines(objects: Iterable[dict[str, Any]], out: TextIO = sys.stdout) -> None:
+def print_json_lines(objects: Iterable[dict[str, Any]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     for obj in objects:
         out.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
@@ -150,9 +151,9 @@ class TerminalProgress:
 
     DELAY_S = 0.5
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self._stream = stream
-        self._enabled = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._enabled = self._stream.isatty()
         self._started = time.monotonic()
         self._shown = False
 
