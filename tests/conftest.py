@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.routing import Router, rules_from_config
+from tests.support.postgres import PostgresServer, start_postgres, stop_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "datalakep.yaml"
@@ -38,3 +40,13 @@ def titanic() -> Path:
     for name in ("train.csv", "test.csv", "gender_submission.csv"):
         assert (TITANIC / name).is_file(), f"{TITANIC / name} is missing"
     return TITANIC
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run; it fails (not skips) when it cannot start."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        stop_postgres(server)
