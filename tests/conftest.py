@@ -50,3 +50,22 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         stop_postgres(server)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh moto server, with the standard AWS environment pointing at it."""
+    from infrastructure.aws.clients import aws_client
+    from tests.support.moto_server import moto_server
+
+    with moto_server() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        aws_client.cache_clear()
+        try:
+            yield endpoint
+        finally:
+            aws_client.cache_clear()

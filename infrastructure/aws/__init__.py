@@ -1,0 +1,1 @@
+"""AWS adapters (boto3). Imported only by the entrypoints that need AWS."""
