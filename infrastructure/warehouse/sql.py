@@ -509,3 +509,86 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         finished_at=finished,
         error=err,
     )
+
+
+# ================================================================ PostgreSQL additions
+# Used by postgres_warehouse only; nothing above depends on them.
+
+# Catalog lengths and precisions this dialect leaves out mean "unbounded", and an unbounded
+# column is never what a contract declares; 0 is a length or precision no contract can have.
+_UNBOUNDED = 0
+
+
+def strict_shape_from_catalog(row: Sequence[Any], dialect: Dialect) -> ColumnShape:
+    """As :func:`shape_from_catalog`, for a catalog that reports every length it has.
+
+    There a varchar without a length or a bare numeric is a difference from the contract,
+    where :func:`shape_from_catalog` would read it as "not known" and let it pass.
+    """
+    shape = shape_from_catalog(row, dialect)
+    if not dialect.reports_text_length:
+        return shape
+    if shape.family in (TypeKind.VARCHAR.value, TypeKind.CHAR.value) and shape.length is None:
+        return replace(shape, length=_UNBOUNDED)
+    if shape.family == TypeKind.DECIMAL.value:
+        if shape.precision is None:
+            return replace(shape, precision=_UNBOUNDED)
+        # information_schema's data_type is a bare "numeric"; a message needs (p,s).
+        return replace(shape, text=f"{shape.text}({shape.precision},{shape.scale})")
+    return shape
+
+
+def staging_table_sql(contract: TableContract, staging: str, dialect: Dialect) -> str:
+    """A session-private copy of the contract's columns, gone when the transaction ends.
+
+    No NOT NULL or key here: the INSERT into the real table enforces them, with its name
+    in the error.
+    """
+    cols = ", ".join(f"{_quote(c.name, dialect)} {c.type.sql}" for c in contract.columns)
+    return f"CREATE TEMP TABLE {_quote(staging, dialect)} ({cols}) ON COMMIT DROP"
+
+
+def copy_csv_sql(table: str, columns: Sequence[str], dialect: Dialect) -> str:
+    """COPY of headerless CSV: an unquoted empty field is NULL, a quoted one ("") is ''."""
+    listed = ", ".join(_quote(c, dialect) for c in columns)
+    return f"COPY {_quote(table, dialect)} ({listed}) FROM STDIN (FORMAT csv)"
+
+
+def analyze_sql(table: str, dialect: Dialect) -> str:
+    return f"ANALYZE {_quote(table, dialect)}"
+
+
+def lock_table_sql(table: str, dialect: Dialect) -> str:
+    """Serialise writers of one table while readers carry on.
+
+    Two merges of overlapping keys in parallel would each miss the other's new rows in
+    their DELETE and then collide on the key in their INSERT.
+    """
+    return f"LOCK TABLE {_quote(table, dialect)} IN SHARE ROW EXCLUSIVE MODE"
+
+
+def advisory_xact_lock_sql(dialect: Dialect) -> str:
+    """Parameter: a key from :func:`load_lock_key` or :func:`ddl_lock_key`."""
+    return f"SELECT pg_advisory_xact_lock(hashtextextended({dialect.placeholder}, 0))"
+
+
+def load_lock_key(source_uri: str, source_version: str, table: str) -> str:
+    # JSON, not plain concatenation, so ("ab", "c") and ("a", "bc") stay apart.
+    return json.dumps(["load", source_uri, source_version, table], ensure_ascii=False)
+
+
+def ddl_lock_key(table: str) -> str:
+    return json.dumps(["ddl", table], ensure_ascii=False)
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+def escape_percent(statement: str) -> str:
+    """``statement`` for a driver with ``%s`` parameters: each ``%`` quoted in it doubled.
+
+    A name such as ``100%`` is legal in a quoted identifier, but psycopg would read its
+    ``%`` as the start of a placeholder. Run only statements that are given parameters
+    through this; without parameters the driver sends the text untouched.
+    """
+    return _QUOTED.sub(lambda m: m.group(0).replace("%", "%%"), statement)

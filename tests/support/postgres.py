@@ -14,8 +14,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infrastructure.warehouse.credentials import Credentials
 
 
 @dataclass(frozen=True)
@@ -109,3 +116,25 @@ def create_database(server: PostgresServer, name: str) -> str:
         con.execute(f'DROP DATABASE IF EXISTS "{name}"')
         con.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql://{server.user}@{server.host}:{server.port}/{name}"
+
+
+@contextmanager
+def fresh_database(server: PostgresServer, prefix: str = "test") -> Iterator[str]:
+    """A database no other test has seen, dropped (connections and all) afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = create_database(server, name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server.dsn, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def url_credentials(url: str) -> Credentials:
+    """What the warehouse factory would resolve from ``url`` with no config or secrets."""
+    from infrastructure.warehouse.credentials import resolve_credentials
+    from infrastructure.warehouse.urls import parse_warehouse_url
+
+    return resolve_credentials(parse_warehouse_url(url), None, None, 5432)
