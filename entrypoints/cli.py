@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--warehouse",
             metavar="URL",
-            help="duckdb:///file.duckdb (default: $DATALAKEP_WAREHOUSE, then config)",
+            help="duckdb:///file.duckdb, postgresql://user@host:port/db or "
+            "redshift://user@host:5439/db (default: $DATALAKEP_WAREHOUSE, then config)",
         )
 
     ingest = commands.add_parser("ingest", help="load files into the warehouse")

@@ -14,7 +14,13 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from application.ingest import IngestPassengerFile, IngestSettings
-from application.ports import ProgressListener, RejectsReportWriter, Warehouse, WorkbookReader
+from application.ports import (
+    ProgressListener,
+    RejectsReportWriter,
+    SecretProvider,
+    Warehouse,
+    WorkbookReader,
+)
 from application.tables import InitializeTables, ShowHistory
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
@@ -55,11 +61,32 @@ def build_settings(ingest: Mapping[str, Any] | None) -> IngestSettings:
     return IngestSettings(**(ingest or {}))
 
 
-def open_warehouse(url: str, ledger_table: str | None) -> Iterator[Warehouse]:
-    """A Resource: the connection is opened lazily by the adapter and closed at shutdown."""
-    from infrastructure.warehouse.factory import warehouse_from_url
+def build_secrets() -> SecretProvider:
+    # boto3 is imported on the first secret read, not here: most runs need none.
+    from infrastructure.aws.secrets import SecretsManagerSecretProvider
 
-    warehouse = warehouse_from_url(url, ledger_table=ledger_table or "datalakep_load_ledger")
+    return SecretsManagerSecretProvider()
+
+
+def open_warehouse(
+    url: str,
+    ledger_table: str | None,
+    options: Mapping[str, Any] | None = None,
+    secrets: SecretProvider | None = None,
+) -> Iterator[Warehouse]:
+    """A Resource: the connection is opened lazily by the adapter and closed at shutdown.
+
+    ``options`` is the config's whole ``warehouse`` section (sslmode, retries, password...).
+    """
+    from infrastructure.warehouse.factory import warehouse_from_url
+    from infrastructure.warehouse.sql import DEFAULT_LEDGER_TABLE
+
+    warehouse = warehouse_from_url(
+        url,
+        ledger_table=ledger_table or DEFAULT_LEDGER_TABLE,
+        options=options,
+        secrets=secrets,
+    )
     try:
         yield warehouse
     finally:
@@ -87,8 +114,13 @@ class Core(containers.DeclarativeContainer):
     router = providers.Singleton(build_router, catalog, config.routing)
     reader = providers.Singleton(build_reader, config.limits)
     settings = providers.Singleton(build_settings, config.ingest)
+    secrets = providers.Singleton(build_secrets)
     warehouse = providers.Resource(
-        open_warehouse, config.warehouse.url, config.warehouse.ledger_table
+        open_warehouse,
+        config.warehouse.url,
+        config.warehouse.ledger_table,
+        config.warehouse,
+        secrets,
     )
 
 

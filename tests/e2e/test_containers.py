@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from application.ingest import IngestPassengerFile
 from application.tables import InitializeTables, InitTables, ShowHistory
 from entrypoints.containers import cli_container
+from infrastructure.memory.secrets import InMemorySecretProvider
 from infrastructure.memory.warehouse import InMemoryWarehouse
+from tests.conftest import CONFIG
+from tests.support.postgres import PostgresServer, fresh_database
 
 pytestmark = pytest.mark.e2e
 
@@ -32,3 +37,22 @@ def test_cli_container_providers_can_be_overridden_with_fakes(tmp_path: Path) ->
         container.init_tables().execute(InitTables())
     assert set(fake.tables) == {"train_data", "test_data", "gender_submission"}
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_a_secretsmanager_password_is_read_through_the_secret_provider(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    config["warehouse"].update({"password": "SecretsManager", "secret_name": "prod/warehouse"})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with fresh_database(postgres, "secrets") as url:
+        container = cli_container(str(path), url)
+        secrets = InMemorySecretProvider({"prod/warehouse": json.dumps({"password": "pw"})})
+        try:
+            with container.secrets.override(secrets):
+                result = container.init_tables().execute(InitTables())
+        finally:
+            container.shutdown_resources()
+    assert result.ok
+    assert secrets.requested == ["prod/warehouse"]

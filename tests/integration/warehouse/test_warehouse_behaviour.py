@@ -1,6 +1,6 @@
-"""One behaviour suite for every Warehouse: the in-memory fake and DuckDB.
+"""One behaviour suite for every Warehouse: the in-memory fake, DuckDB and PostgreSQL.
 
-What the fake lets the use-case tests assume, DuckDB must do too.
+What the fake lets the use-case tests assume, the real adapters must do too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from domain.ledger import LedgerEntry, LoadStatus
 from domain.types import ColumnType
 from infrastructure.memory.warehouse import InMemoryWarehouse
 from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
+from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
+from tests.support.postgres import fresh_database, url_credentials
+from tests.support.redshift import redshift_through_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -110,9 +113,21 @@ def entry(
     )
 
 
-@pytest.fixture(params=["memory", "duckdb"])
+@pytest.fixture(params=["memory", "duckdb", "postgres", "redshift"])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inspectable]:
-    made: Inspectable = (
+    if request.param == "redshift":
+        # redshift_connector, through a loopback proxy, on the same PostgreSQL server.
+        with redshift_through_proxy(request.getfixturevalue("postgres")) as redshift:
+            yield redshift
+        return
+    if request.param == "postgres":
+        # Asked for here, not in the signature, so only these cases start the server.
+        with fresh_database(request.getfixturevalue("postgres"), "behaviour") as url:
+            made: Inspectable = PostgresWarehouse(url_credentials(url))
+            yield made
+            made.close()
+        return
+    made = (
         InMemoryWarehouse()
         if request.param == "memory"
         else DuckDbWarehouse(str(tmp_path / "wh" / "test.duckdb"))
