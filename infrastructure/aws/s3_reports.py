@@ -1,0 +1,98 @@
+"""Rejects reports stored in S3, beside the source file they describe."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from domain.errors import ConfigurationError, TransientError
+from domain.rejects import RejectsReport
+from infrastructure.aws.errors import error_code, is_transient
+from infrastructure.aws.s3_uri import parse_s3_uri, s3_uri
+from infrastructure.reports.local import LocalRejectsReportWriter
+
+_CONTENT_TYPES = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".csv": "text/csv; charset=utf-8",
+}
+
+
+class S3RejectsReportWriter:
+    """Writes ``s3://<bucket>/<prefix><source dir>/<source>.<load id>.rejects.{xlsx,csv}``.
+
+    The report goes to the source's own bucket, so whoever may drop files there
+    finds the report in the same place, under a prefix that the source event
+    notifications must exclude (or the report would be ingested in turn).
+    Both files are built locally (the workbook writer needs a seekable file)
+    in a private temporary directory under ``local_dir``, removed afterwards.
+    """
+
+    def __init__(
+        self, local_dir: Path, prefix: str = "rejects/", client: Any | None = None
+    ) -> None:
+        self._local_dir = local_dir
+        self._prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from infrastructure.aws.clients import aws_client
+
+            self._client = aws_client("s3")
+        return self._client
+
+    def key_prefix(self, source_uri: str) -> tuple[str, str]:
+        """``(bucket, key prefix)`` under which the report on ``source_uri`` goes."""
+        bucket, key = parse_s3_uri(source_uri)
+        directory = PurePosixPath(key).parent.as_posix()
+        return bucket, self._prefix if directory == "." else f"{self._prefix}{directory}/"
+
+    def write(self, report: RejectsReport) -> str:
+        """Upload both files; return the workbook's s3:// URI.
+
+        Raises ValueError for a source that is not in S3.
+        """
+        bucket, key_prefix = self.key_prefix(report.source_uri)
+        self._local_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="datalakep-rejects-", dir=self._local_dir) as tmp:
+            local = LocalRejectsReportWriter(Path(tmp))
+            local.write(report)
+            paths = local.paths(report)
+            # The CSV first: once the returned workbook exists, so does its CSV.
+            self._upload(paths.csv, bucket, f"{key_prefix}{paths.csv.name}")
+            xlsx_key = f"{key_prefix}{paths.xlsx.name}"
+            self._upload(paths.xlsx, bucket, xlsx_key)
+        return s3_uri(bucket, xlsx_key)
+
+    def _upload(self, path: Path, bucket: str, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        uri = s3_uri(bucket, key)
+        # put_object, not upload_file: reports stay far below the 5 GB single-PUT
+        # limit, and its errors arrive as ClientError rather than wrapped.
+        try:
+            with path.open("rb") as body:
+                self.client.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=_CONTENT_TYPES[path.suffix]
+                )
+        except ClientError as error:
+            code = error_code(error)
+            if is_transient(error):
+                raise TransientError(
+                    f"cannot upload the rejects report to {uri}: S3 said {code}",
+                    code="s3_unavailable",
+                    target=uri,
+                ) from None
+            # Denied, no such bucket...: every report would fail the same way.
+            raise ConfigurationError(
+                f"cannot upload the rejects report to {uri}: S3 said {code}", target=uri
+            ) from None
+        except BotoCoreError as error:
+            raise TransientError(
+                f"cannot upload the rejects report to {uri}: S3 unreachable "
+                f"({type(error).__name__})",
+                code="s3_unavailable",
+                target=uri,
+            ) from None

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from domain.errors import ConfigurationError
+from domain.rejects import CellReject, RejectedRow, RejectReason, RejectsReport, SheetRejects
+from infrastructure.aws.clients import aws_client
+from infrastructure.aws.s3_reports import S3RejectsReportWriter
+from infrastructure.aws.s3_uri import parse_s3_uri
+
+pytestmark = pytest.mark.integration
+
+
+def report(source_uri: str) -> RejectsReport:
+    problem = CellReject(
+        sheet="train", row=3, column="Age", position=1, value="abc",
+        reason=RejectReason.TYPE, message="not a number",
+    )  # fmt: skip
+    sheet = SheetRejects(
+        sheet="train",
+        table="train_data",
+        header=("Name", "Age"),
+        header_row=1,
+        rows=(RejectedRow(row=3, values=("Doe, John", "abc"), problems=(problem,)),),
+    )
+    return RejectsReport(source_uri, "v1", "load-1", (sheet,))
+
+
+@pytest.fixture
+def s3(aws: str) -> Any:
+    client = aws_client("s3")
+    client.create_bucket(Bucket="src")
+    return client
+
+
+def keys(s3: Any, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket="src", Prefix=prefix)["Contents"])
+
+
+def test_the_report_lands_beside_the_source_under_the_prefix(s3: Any, tmp_path: Path) -> None:
+    writer = S3RejectsReportWriter(tmp_path, prefix="rejects/")
+
+    uri = writer.write(report("s3://src/in/Passagiere ü/Zeile 1+2.xlsx"))
+
+    base = "rejects/in/Passagiere ü/Zeile_1_2.load-1.rejects"
+    assert uri == f"s3://src/{base}.xlsx"
+    assert keys(s3, "rejects/") == [f"{base}.csv", f"{base}.xlsx"]
+    bucket, key = parse_s3_uri(uri)
+    workbook_path = tmp_path / "downloaded.xlsx"
+    s3.download_file(bucket, key, str(workbook_path))
+    assert load_workbook(workbook_path, read_only=True).sheetnames == ["summary", "train"]
+    csv = s3.get_object(Bucket="src", Key=f"{base}.csv")["Body"].read().decode()
+    assert "not a number" in csv
+    workbook_path.unlink()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_source_at_the_bucket_root_and_a_bare_prefix(s3: Any, tmp_path: Path) -> None:
+    uri = S3RejectsReportWriter(tmp_path, prefix="bad").write(report("s3://src/top.csv"))
+
+    assert uri == "s3://src/bad/top.load-1.rejects.xlsx"
+    assert keys(s3, "bad/") == ["bad/top.load-1.rejects.csv", "bad/top.load-1.rejects.xlsx"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refusals_leave_nothing_behind(aws: str, tmp_path: Path) -> None:
+    writer = S3RejectsReportWriter(tmp_path)
+    with pytest.raises(ValueError):
+        writer.write(report("file:///tmp/a.csv"))
+    with pytest.raises(ConfigurationError, match="NoSuchBucket"):
+        writer.write(report("s3://no-such-bucket/a.csv"))
+    assert list(tmp_path.iterdir()) == []
