@@ -135,3 +135,35 @@ class ProgressListener(Protocol):
     def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
         """Called as a file advances, so long runs can show progress."""
         ...
+
+
+@dataclass(frozen=True)
+class Message:
+    """One queue message, as the worker sees it."""
+
+    id: str
+    body: str
+    receipt: str  # opaque handle for delete/release/extend
+    receive_count: int = 1
+
+
+class MessageSource(Protocol):
+    def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> Sequence[Message]:
+        """Long-poll for up to ``max_messages``; empty after ``wait_seconds`` of nothing."""
+        ...
+
+    def delete(self, message: Message) -> None:
+        """Acknowledge: only ever after the message's rows are committed."""
+        ...
+
+    def release(self, message: Message, delay_seconds: int) -> None:
+        """Give the message back to the queue, visible again after ``delay_seconds``."""
+        ...
+
+    def keep_alive(self, message: Message) -> AbstractContextManager[None]:
+        """Keep ``message`` invisible to other consumers while the block runs (heartbeat)."""
+        ...
+
+    def send(self, body: str) -> None:
+        """Enqueue a new message (the Lambda's hand-off of heavy files to the worker)."""
+        ...

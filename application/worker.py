@@ -1,0 +1,113 @@
+"""The EC2 worker's loop: long-poll, handle, delete only after commit."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+
+from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
+from application.ports import Message, MessageSource
+from domain.errors import TerminalError, TransientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    wait_seconds: int = 20
+    max_messages: int = 10
+    base_backoff_s: int = 5
+    max_backoff_s: int = 900
+    # A poison message is released after this long, so it reaches the DLQ
+    # after maxReceiveCount tries without spinning.
+    poison_backoff_s: int = 30
+
+
+@dataclass
+class WorkerStats:
+    received: int = 0
+    deleted: int = 0
+    retried: int = 0
+    files: int = 0
+    rows_loaded: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class QueueWorker:
+    def __init__(
+        self,
+        messages: MessageSource,
+        handler: HandleStorageEvent,
+        settings: WorkerSettings | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._messages = messages
+        self._handler = handler
+        self._settings = settings or WorkerSettings()
+        self.stop = stop or threading.Event()
+
+    def run(self, until_empty: bool = False) -> WorkerStats:
+        """Poll until ``stop`` is set (SIGTERM), or until one poll comes back empty."""
+        stats = WorkerStats()
+        while not self.stop.is_set():
+            batch = self._messages.receive(self._settings.max_messages, self._settings.wait_seconds)
+            if not batch:
+                if until_empty:
+                    break
+                continue
+            for message in batch:
+                # A stop request finishes the current message, then returns the
+                # rest of the batch to the queue untouched for another worker.
+                if self.stop.is_set():
+                    self._messages.release(message, 0)
+                    continue
+                stats.received += 1
+                self._process(message, stats)
+        return stats
+
+    def _process(self, message: Message, stats: WorkerStats) -> None:
+        try:
+            with self._messages.keep_alive(message):
+                result = self._handler.execute(HandleEvent(message.body))
+        except TransientError as error:
+            delay = self._backoff(message.receive_count)
+            log.warning(
+                "message %s: %s; retrying in %ss",
+                message.id,
+                error,
+                delay,
+                extra={"code": error.code},
+            )
+            stats.retried += 1
+            stats.failures.append(str(error))
+            self._messages.release(message, delay)
+            return
+        except TerminalError as error:
+            # Ingest turns bad files into results; reaching here means the
+            # event itself could not be served (e.g. access denied). Let the
+            # redrive policy take it to the DLQ.
+            log.error("message %s: %s", message.id, error, extra={"code": error.code})
+            stats.retried += 1
+            stats.failures.append(str(error))
+            self._messages.release(message, self._settings.poison_backoff_s)
+            return
+        if result.disposition is Disposition.RETRY:
+            stats.retried += 1
+            stats.failures.append(result.error or "retry")
+            self._messages.release(message, self._settings.poison_backoff_s)
+            return
+        self._messages.delete(message)
+        stats.deleted += 1
+        for ingested in result.results:
+            stats.files += 1
+            stats.rows_loaded += sum(s.rows_loaded for s in ingested.sheets)
+
+    def _backoff(self, receive_count: int) -> int:
+        # Exponential with full jitter, capped, so a recovering warehouse is not
+        # hit by every worker at the same instant.
+        ceiling = min(
+            self._settings.max_backoff_s, self._settings.base_backoff_s * 2**receive_count
+        )
+        return max(1, int(random.uniform(0, ceiling)))

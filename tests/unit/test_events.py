@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from application.events import MalformedEventError, ObjectCreated, SourceRule, parse_event
+
+pytestmark = pytest.mark.unit
+
+
+def s3_record(key: str, name: str = "ObjectCreated:Put", **obj: object) -> dict[str, object]:
+    return {
+        "eventSource": "aws:s3",
+        "eventName": name,
+        "s3": {"bucket": {"name": "inbox"}, "object": {"key": key, **obj}},
+    }
+
+
+def test_s3_notification_keys_are_url_decoded() -> None:
+    event = {
+        "Records": [s3_record("incoming%2FPassagiere+%C3%BC+1%2B2.xlsx", size=10, eTag='"abc"')]
+    }
+    [obj] = parse_event(event).objects
+    assert obj.key == "incoming/Passagiere ü 1+2.xlsx"
+    assert (obj.uri, obj.size, obj.etag) == ("s3://inbox/incoming/Passagiere ü 1+2.xlsx", 10, "abc")
+
+
+def test_sqs_body_and_sns_envelopes_raw_and_not_raw() -> None:
+    s3_event = {"Records": [s3_record("a.xlsx", versionId="v1", sequencer="0A")]}
+    sns = {"Type": "Notification", "Message": json.dumps(s3_event)}
+    lambda_sqs = {
+        "Records": [
+            {"eventSource": "aws:sqs", "messageId": "1", "body": json.dumps(s3_event)},
+            {"eventSource": "aws:sqs", "messageId": "2", "body": json.dumps(sns)},
+        ]
+    }
+    assert parse_event(json.dumps(sns)).objects == parse_event(s3_event).objects
+    objects = parse_event(lambda_sqs).objects
+    assert [o.version_id for o in objects] == ["v1"]  # the same object twice is one
+    sns_to_lambda = {
+        "Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(s3_event)}}]
+    }
+    assert parse_event(sns_to_lambda).objects == objects
+
+
+def test_eventbridge_object_created() -> None:
+    event = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {
+            "bucket": {"name": "inbox"},
+            "object": {
+                "key": "a b.xlsx",
+                "size": 5,
+                "etag": "e",
+                "version-id": "v",
+                "sequencer": "1",
+            },
+            "reason": "PutObject",
+        },
+    }
+    [obj] = parse_event(event).objects
+    assert (obj.key, obj.version_id, obj.etag) == ("a b.xlsx", "v", "e")
+    event["detail-type"] = "Object Deleted"
+    assert parse_event(event).objects == () and parse_event(event).ignored
+
+
+def test_test_events_and_non_create_events_are_ignored() -> None:
+    test = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "inbox"}
+    removed = {"Records": [s3_record("a.xlsx", name="ObjectRemoved:Delete")]}
+    assert parse_event(test).objects == () and "s3:TestEvent" in parse_event(test).ignored[0]
+    assert parse_event(removed).objects == ()
+    assert "ObjectRemoved:Delete" in parse_event(removed).ignored[0]
+
+
+def test_multipart_double_notification_is_one_object() -> None:
+    event = {
+        "Records": [
+            s3_record("big.xlsx", eTag="e-2"),
+            s3_record("big.xlsx", name="ObjectCreated:CompleteMultipartUpload", eTag="e-2"),
+        ]
+    }
+    assert [o.key for o in parse_event(event).objects] == ["big.xlsx", "big.xlsx"]
+    # Distinct event names are kept; the ledger makes the second a skip.
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json",
+        "[1, 2]",
+        json.dumps({"hello": "world"}),
+        json.dumps({"Records": [{"eventSource": "aws:s3"}]}),
+    ],
+)
+def test_poison_payloads_are_malformed(payload: str) -> None:
+    with pytest.raises(MalformedEventError):
+        parse_event(payload)
+
+
+def test_hand_off_round_trips_through_a_notification_body() -> None:
+    obj = ObjectCreated("inbox", "dir/a b+c ü.xlsx", 12, "e", "v", "s")
+    [again] = parse_event(obj.as_notification()).objects
+    assert again == obj
+
+
+def test_source_rules() -> None:
+    rule = SourceRule("inbox", "incoming/")
+    assert rule.allows("inbox", "incoming/a.xlsx")
+    assert not rule.allows("inbox", "other/a.xlsx") and not rule.allows("evil", "incoming/a")
+    assert SourceRule("inbox", "*/drop/*.xlsx").allows("inbox", "team/drop/x.xlsx")
