@@ -11,6 +11,7 @@ from pathlib import Path
 from domain.errors import ConfigurationError, DatalakepError, TransientError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
@@ -82,6 +83,27 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true")
     history.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     history.set_defaults(run=_history)
+
+    worker = commands.add_parser("worker", help="EC2 mode: long-poll an SQS queue and ingest")
+    worker.add_argument("--queue-url", required=True, metavar="URL")
+    worker.add_argument(
+        "--until-empty", action="store_true", help="exit once a long poll comes back empty"
+    )
+    with_config(worker)
+    with_warehouse(worker)
+    worker.set_defaults(run=_worker)
+
+    demo = commands.add_parser(
+        "demo", help="local AWS (moto): S3 -> SQS -> worker -> DuckDB, end to end"
+    )
+    with_config(demo)
+    demo.add_argument(
+        "--warehouse",
+        metavar="URL",
+        default=None,
+        help=f"default: a fresh {DEMO_WAREHOUSE}",
+    )
+    demo.set_defaults(run=_demo)
 
     sample = commands.add_parser("sample", help="write synthetic Titanic-shaped rows")
     sample.add_argument(
@@ -174,6 +196,46 @@ def _history(args: argparse.Namespace) -> int:
     else:
         print_history(entries, sys.stdout)
     return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from entrypoints.containers import worker_container
+
+    container = worker_container(args.queue_url, args.config, args.warehouse)
+    worker = container.worker()
+
+    def stop(signum: int, _frame: object) -> None:
+        # Finish the message in hand, stop polling, exit 0: no row or message lost.
+        logging.getLogger("datalakep.worker").warning(
+            "%s received: finishing the current message", signal.Signals(signum).name
+        )
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        stats = worker.run(until_empty=args.until_empty)
+    finally:
+        container.shutdown_resources()
+    print(
+        f"worker: {stats.received} messages, {stats.deleted} deleted, {stats.retried} "
+        f"left for retry, {stats.files} files, {stats.rows_loaded} rows loaded"
+    )
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from entrypoints.demo import run_demo
+
+    url = args.warehouse
+    if url is None:
+        # A fresh warehouse each time, so the demo always shows loads, not skips.
+        path = Path(DEMO_WAREHOUSE.removeprefix("duckdb:///"))
+        path.unlink(missing_ok=True)
+        url = DEMO_WAREHOUSE
+    return run_demo(url, args.config)
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -13,8 +13,13 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from application.events import SourceRule
+from application.events import rules_from_config as source_rules_from_config
+from application.handle_event import HandleStorageEvent
 from application.ingest import IngestPassengerFile, IngestSettings
 from application.ports import (
+    FileSource,
+    MessageSource,
     ProgressListener,
     RejectsReportWriter,
     SecretProvider,
@@ -22,6 +27,7 @@ from application.ports import (
     WorkbookReader,
 )
 from application.tables import InitializeTables, ShowHistory
+from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
 from domain.routing import Router, rules_from_config
@@ -147,10 +153,119 @@ class CliContainer(Core):
 
 def cli_container(config_file: str | None = None, warehouse_url: str | None = None) -> CliContainer:
     container = CliContainer()
+    _configure(container, config_file, warehouse_url)
+    return container
+
+
+# ------------------------------------------------------------------ AWS mode
+
+
+def build_source_rules(items: list[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
+    """Config's aws.sources, plus $DATALAKEP_ALLOWED_SOURCES ("bucket/prefix,bucket2")."""
+    rules = list(source_rules_from_config(items))
+    for item in filter(None, os.environ.get("DATALAKEP_ALLOWED_SOURCES", "").split(",")):
+        bucket, _, prefix = item.strip().partition("/")
+        rules.append(SourceRule(bucket, prefix))
+    return tuple(rules)
+
+
+def build_s3_files() -> FileSource:
+    from infrastructure.aws.s3_files import S3FileSource
+
+    return S3FileSource()
+
+
+def build_s3_reports(prefix: str | None) -> RejectsReportWriter:
+    import tempfile
+
+    from infrastructure.aws.s3_reports import S3RejectsReportWriter
+
+    return S3RejectsReportWriter(Path(tempfile.gettempdir()), prefix=prefix or "rejects/")
+
+
+def build_queue(queue_url: str | None, visibility_timeout: int | None) -> MessageSource | None:
+    if not queue_url:
+        return None
+    from infrastructure.aws.sqs_messages import SqsMessageSource
+
+    return SqsMessageSource(queue_url, visibility_timeout=visibility_timeout or 900)
+
+
+def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
+    worker = worker or {}
+    return WorkerSettings(
+        wait_seconds=int(worker.get("wait_seconds", 20)),
+        max_backoff_s=int(worker.get("max_backoff_s", 900)),
+        poison_backoff_s=int(worker.get("poison_backoff_s", 30)),
+    )
+
+
+class AwsCore(Core):
+    """S3 in, S3 rejects reports out: what the Lambda and the worker share."""
+
+    files = providers.Singleton(build_s3_files)
+    reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix)
+    sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
+    ingest = providers.Factory(
+        IngestPassengerFile,
+        files=files,
+        reader=Core.reader,
+        router=Core.router,
+        warehouse=Core.warehouse,
+        reports=reports,
+        settings=Core.settings,
+    )
+
+
+class LambdaContainer(AwsCore):
+    hand_off = providers.Singleton(
+        build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
+    )
+    handle_event = providers.Factory(
+        HandleStorageEvent,
+        ingest=AwsCore.ingest,
+        files=AwsCore.files,
+        sources=AwsCore.sources,
+        hand_off=hand_off,
+    )
+
+
+class WorkerContainer(AwsCore):
+    messages = providers.Singleton(
+        build_queue, Core.config.worker.queue_url, Core.config.worker.visibility_timeout
+    )
+    handle_event = providers.Factory(
+        HandleStorageEvent, ingest=AwsCore.ingest, files=AwsCore.files, sources=AwsCore.sources
+    )
+    worker_settings = providers.Singleton(build_worker_settings, Core.config.worker)
+    worker = providers.Singleton(
+        QueueWorker, messages=messages, handler=handle_event, settings=worker_settings
+    )
+
+
+def _configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
     container.config.from_yaml(str(config_path(config_file)), required=True)
     url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
     if url:
         container.config.warehouse.url.from_value(url)
     if not container.config.warehouse.url():
         container.config.warehouse.url.from_value("duckdb:///data/warehouse.duckdb")
+
+
+def lambda_container() -> LambdaContainer:
+    """Configured from the environment only, as a Lambda function is."""
+    container = LambdaContainer()
+    _configure(container, None, None)
+    queue = os.environ.get("DATALAKEP_WORKER_QUEUE_URL")
+    if queue:
+        container.config.aws.worker_queue_url.from_value(queue)
+    return container
+
+
+def worker_container(
+    queue_url: str, config_file: str | None = None, warehouse_url: str | None = None
+) -> WorkerContainer:
+    container = WorkerContainer()
+    _configure(container, config_file, warehouse_url)
+    container.config.worker.queue_url.from_value(queue_url)
     return container

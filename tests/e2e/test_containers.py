@@ -56,3 +56,24 @@ def test_a_secretsmanager_password_is_read_through_the_secret_provider(
             container.shutdown_resources()
     assert result.ok
     assert secrets.requested == ["prod/warehouse"]
+
+
+def test_worker_and_lambda_containers_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from application.handle_event import HandleStorageEvent
+    from application.worker import QueueWorker
+    from entrypoints.containers import lambda_container, worker_container
+    from infrastructure.memory.messages import InMemoryMessageSource
+
+    monkeypatch.setenv("DATALAKEP_WAREHOUSE", f"duckdb:///{tmp_path / 'x.duckdb'}")
+    monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", "inbox/incoming/")
+    worker = worker_container("http://127.0.0.1:1/queue/q")
+    with worker.messages.override(InMemoryMessageSource()):
+        assert isinstance(worker.worker(), QueueWorker)
+    lam = lambda_container()
+    assert isinstance(lam.handle_event(), HandleStorageEvent)
+    assert lam.hand_off() is None  # no worker queue configured
+    assert [r.bucket for r in lam.sources()] == ["inbox"]
+    worker.shutdown_resources()
+    lam.shutdown_resources()

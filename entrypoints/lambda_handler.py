@@ -1,0 +1,89 @@
+"""AWS Lambda entrypoint: S3 events directly, or SQS event-source batches.
+
+The container is built at import (init) time, which Lambda does not bill
+against a warm invocation; the warehouse connection opens on first use and is
+reused by every warm invocation after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from application.handle_event import Disposition, EventResult, HandleEvent
+from domain.errors import TransientError
+from entrypoints.containers import LambdaContainer, lambda_container
+
+log = logging.getLogger("datalakep.lambda")
+logging.getLogger().setLevel(os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"))
+logging.getLogger("fastexcel").setLevel(logging.ERROR)
+
+container: LambdaContainer = lambda_container()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    heavy = container.config.aws.heavy_file_bytes()
+    limit = int(heavy) if heavy else None
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+        return _sqs_batch(records, limit)
+    # A direct S3 or EventBridge invocation: a transient error is raised so
+    # Lambda's own async retries (and its on-failure destination) apply.
+    result = container.handle_event().execute(HandleEvent(event, heavy_file_bytes=limit))
+    _log(result)
+    if result.disposition is Disposition.RETRY:
+        raise RuntimeError(result.error or "event could not be handled")
+    return _summary(result)
+
+
+def _sqs_batch(records: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
+    """Report only the failed messages, so SQS deletes the rest (partial batch response)."""
+    failures = []
+    use_case = container.handle_event()
+    for record in records:
+        message_id = str(record.get("messageId"))
+        try:
+            result = use_case.execute(
+                HandleEvent(str(record.get("body", "")), heavy_file_bytes=limit)
+            )
+        except TransientError as error:
+            log.warning("message %s: %s; left for retry", message_id, error)
+            failures.append({"itemIdentifier": message_id})
+            continue
+        _log(result)
+        if result.disposition is Disposition.RETRY:
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def _summary(result: EventResult) -> dict[str, Any]:
+    return {
+        "files": [r.source for r in result.results],
+        "forwarded": list(result.forwarded),
+        "ignored": list(result.ignored),
+        "rows_loaded": sum(s.rows_loaded for r in result.results for s in r.sheets),
+    }
+
+
+def _log(result: EventResult) -> None:
+    for ingested in result.results:
+        for sheet in ingested.sheets:
+            log.info(
+                json.dumps(
+                    {
+                        "source": sheet.source,
+                        "sheet": sheet.sheet,
+                        "table": sheet.table,
+                        "status": sheet.status.value,
+                        "rows_loaded": sheet.rows_loaded,
+                        "rows_rejected": sheet.rows_rejected,
+                        "error": sheet.error,
+                    }
+                )
+            )
+    for uri in result.forwarded:
+        log.info("handed %s to the worker queue", uri)
+    for reason in result.ignored:
+        log.info("ignored: %s", reason)
