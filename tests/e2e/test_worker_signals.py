@@ -1,0 +1,45 @@
+"""The worker process as an operator runs it: SIGTERM finishes, then exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from entrypoints.demo import BUCKET, create_stack
+from tests.conftest import CONFIG
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_polling_and_exits_0(aws: str, tmp_path: Path, sig: int) -> None:
+    queue, _ = create_stack()
+    config = yaml.safe_load(CONFIG.read_text())
+    config["worker"]["wait_seconds"] = 1
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "DATALAKEP_ALLOWED_SOURCES": f"{BUCKET}/incoming/"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "worker", "--queue-url", queue,
+         "--config", str(path), "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}"],
+        cwd=Path(__file__).parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(3)  # polling by now: it has not exited on an empty queue
+        assert process.poll() is None
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "finishing the current message" in err
+    assert out.startswith("worker: 1 messages, 1 deleted")  # the s3:TestEvent, acknowledged
