@@ -58,7 +58,12 @@ def clean_text(cells: pa.Array) -> pa.Array:
 
 
 def coerce(text: pa.Array, ctype: ColumnType, date_1904: bool = False) -> Coerced:
+    """Coerce a text column, or a float64 column a reader found purely numeric."""
     kind = ctype.kind
+    if pa.types.is_floating(text.type):
+        if kind in (TypeKind.VARCHAR, TypeKind.CHAR):
+            return _text(as_text(text), ctype)
+        return _from_number(pc.cast(text, pa.float64()), ctype, date_1904)
     if kind in INTEGER_BOUNDS:
         return _integer(text, ctype)
     if kind is TypeKind.DECIMAL:
@@ -72,6 +77,87 @@ def coerce(text: pa.Array, ctype: ColumnType, date_1904: bool = False) -> Coerce
     if kind is TypeKind.TIMESTAMP:
         return _timestamp(text, date_1904)
     return _text(text, ctype)
+
+
+def as_text(values: pa.Array) -> pa.Array:
+    """Numbers as a person typed them: 22.0 -> "22", 512.3292 -> "512.3292"."""
+    if pa.types.is_string(values.type):
+        return values
+    if not pa.types.is_floating(values.type):
+        return pc.cast(values, pa.string())
+    # Whole numbers print without exponent up to 2**53, where doubles stop
+    # holding every integer exactly.
+    whole = _bad(pc.and_(pc.equal(pc.floor(values), values), pc.less(pc.abs(values), float(2**53))))
+    as_int = pc.cast(pc.cast(_null_where(values, pc.invert(whole)), pa.int64()), pa.string())
+    return pc.if_else(whole, as_int, pc.cast(values, pa.string()))
+
+
+def _from_number(number: pa.Array, ctype: ColumnType, date_1904: bool) -> Coerced:
+    """The fast path: numeric cells need no parsing, only checks and casts."""
+    kind = ctype.kind
+    present = pc.is_valid(number)
+    if kind in INTEGER_BOUNDS:
+        low, high = INTEGER_BOUNDS[kind]
+        fraction = _bad(pc.not_equal(pc.floor(number), number))
+        outside = pc.and_(
+            pc.invert(fraction),
+            _bad(pc.or_(pc.less(number, float(low)), pc.greater(number, float(high)))),
+        )
+        values = pc.cast(
+            _null_where(number, pc.or_(fraction, outside)), arrow_type(ctype), safe=False
+        )
+        return Coerced(
+            values,
+            (
+                Problem(fraction, RejectReason.TYPE, "{value!r} is not a whole number"),
+                Problem(
+                    outside,
+                    RejectReason.OUT_OF_RANGE,
+                    f"{{value}} is outside the {ctype.sql} range {low}..{high}",
+                ),
+            ),
+        )
+    if kind is TypeKind.DECIMAL:
+        return _decimal_from_float(number, present, ctype)
+    if kind is TypeKind.DOUBLE:
+        infinite = _bad(pc.is_inf(number))
+        return Coerced(
+            _null_where(number, infinite),
+            (Problem(infinite, RejectReason.OUT_OF_RANGE, "{value} is too large"),),
+        )
+    if kind is TypeKind.BOOLEAN:
+        true, false = _bad(pc.equal(number, 1.0)), _bad(pc.equal(number, 0.0))
+        bad = pc.and_(present, pc.invert(pc.or_(true, false)))
+        values = pc.if_else(
+            true, pa.scalar(True), pc.if_else(false, pa.scalar(False), pa.scalar(None, pa.bool_()))
+        )
+        message = "{value!r} is not a boolean (use 1/0, true/false or yes/no)"
+        return Coerced(values, (Problem(bad, RejectReason.TYPE, message),))
+    us, _ = _serial_from_number(number, present, date_1904)
+    if kind is TypeKind.DATE:
+        whole = _bad(pc.equal(pc.remainder(us, _DAY_US), 0))
+        moments = pc.cast(_null_where(us, pc.invert(whole)), pa.timestamp("us"))
+        values = pc.cast(moments, pa.date32())
+        message = "{value!r} is not a date (YYYY-MM-DD, or an Excel date serial number)"
+    else:
+        values = pc.cast(us, pa.timestamp("us"))
+        message = "{value!r} is not a timestamp (YYYY-MM-DD HH:MM:SS, or an Excel serial number)"
+    bad = pc.and_(present, pc.is_null(values))
+    return Coerced(values, (Problem(bad, RejectReason.TYPE, message),))
+
+
+def _decimal_from_float(number: pa.Array, ok: pa.Array, ctype: ColumnType) -> Coerced:
+    assert ctype.precision is not None and ctype.scale is not None
+    limit = 10 ** (ctype.precision - ctype.scale)
+    # Spreadsheets store binary floats (71.28330000000001); rounding to the
+    # contract's scale is what the warehouse would do on insert anyway.
+    rounded = pc.round(number, ctype.scale, round_mode="half_towards_infinity")
+    outside = pc.and_(ok, _bad(pc.greater_equal(pc.abs(rounded), float(limit))))
+    values = pc.cast(_null_where(rounded, outside), arrow_type(ctype))
+    return Coerced(
+        values,
+        (Problem(outside, RejectReason.OUT_OF_RANGE, f"{{value}} does not fit {ctype.sql}"),),
+    )
 
 
 def _present(text: pa.Array) -> pa.Array:
@@ -197,6 +283,13 @@ def _serial_days(text: pa.Array, date_1904: bool) -> tuple[pa.Array, pa.Array]:
     """Excel serial numbers -> microseconds since 1970, and the mask of serials seen."""
     numeric = _bad(pc.match_substring_regex(text, _NUMBER))
     serial = pc.cast(_null_where(text, pc.invert(numeric)), pa.float64())
+    return _serial_from_number(serial, numeric, date_1904)
+
+
+def _serial_from_number(
+    serial: pa.Array, numeric: pa.Array, date_1904: bool
+) -> tuple[pa.Array, pa.Array]:
+    text = serial
     if date_1904:
         epoch = _EPOCH_1904
         phantom = pa.array([False] * len(text), pa.bool_())

@@ -21,7 +21,11 @@ class SheetPreview:
 
 @dataclass(frozen=True)
 class RawSheet:
-    """Every data row below the header, every cell as text (``None`` when empty).
+    """Every data row below the header, cells as text (``None`` when empty).
+
+    A reader may hand over a column as float64 instead when every cell in it
+    is a number: validation then skips parsing text it would only turn back
+    into numbers (the fast path for million-row sheets).
 
     ``cells`` has one string column per header cell, positionally; its column
     names are ``c0, c1, ...`` because real headers may repeat or be empty.

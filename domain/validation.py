@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.arrow_types import arrow_schema, arrow_type
-from domain.coercion import Problem, clean_text, coerce
+from domain.coercion import Problem, as_text, clean_text, coerce
 from domain.contracts import Column, Scalar, TableContract
 from domain.rejects import CellReject, RejectedRow, RejectReason
 from domain.routing import RouteDecision
@@ -63,7 +63,9 @@ class SheetValidation:
         indices = pc.indices_nonzero(self.rejected)
         if len(indices) == 0:
             return ()
-        cells = self.sheet.cells.take(indices).to_pylist()
+        taken = self.sheet.cells.take(indices)
+        cells = pa.table([as_text(_combined(c)) for c in taken.columns], names=taken.column_names)
+        cells = cells.to_pylist()
         numbers = self.sheet.row_numbers.take(indices).to_pylist()
         by_row: dict[int, list[CellReject]] = defaultdict(list)
         for reject in self.rejects:
@@ -86,7 +88,8 @@ def validate_sheet(sheet: RawSheet, route: RouteDecision) -> SheetValidation:
     masks: list[pa.Array] = []
     for column, position in zip(contract.columns, route.positions, strict=True):
         raw = _combined(sheet.cells.column(position))
-        text = clean_text(raw)
+        # Readers hand over text, or float64 where a column held only numbers.
+        text = clean_text(raw) if pa.types.is_string(raw.type) else raw
         coerced = coerce(text, column.type, sheet.date_1904)
         problems = [*coerced.problems, *_rule_problems(column, text, coerced.values)]
         for problem in problems:
@@ -230,7 +233,7 @@ def _describe(
     sheet: RawSheet, column: Column, position: int, raw: pa.Array, problem: Problem
 ) -> list[CellReject]:
     indices = pc.indices_nonzero(problem.mask)
-    values = raw.take(indices).to_pylist()
+    values = as_text(raw.take(indices)).to_pylist()
     rows = sheet.row_numbers.take(indices).to_pylist()
     out = []
     for value, row in zip(values, rows, strict=True):

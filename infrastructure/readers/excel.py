@@ -305,6 +305,12 @@ class FastexcelWorkbook:
         patches = self._error_patches(sheet, cell_errors, typed=typed)
         columns = []
         for index, column in enumerate(batch.columns):
+            if typed and index not in patches and pa.types.is_floating(column.type):
+                # Purely numeric column: validation takes the numbers as they
+                # are, which spares formatting a million floats as text only to
+                # parse them back.
+                columns.append(column)
+                continue
             text = excel_text(column, date_1904=self._date_1904)
             if index in patches:
                 text = fill_cells(text, *patches[index])

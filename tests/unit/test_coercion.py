@@ -141,3 +141,47 @@ def test_varchar_counts_utf8_bytes_and_char_refuses_multibyte() -> None:
 def test_whitespace_only_cells_are_empty() -> None:
     values, bad = run("varchar(5)", ["  ", " a ", None])
     assert values == [None, "a", None] and bad == {}
+
+
+def run_numbers(
+    type_text: str, cells: list[float | None], date_1904: bool = False
+) -> tuple[list[object], dict[RejectReason, list[int]]]:
+    coerced = coerce(pa.array(cells, pa.float64()), ColumnType.parse(type_text), date_1904)
+    bad = {
+        p.reason: [i for i, flag in enumerate(p.mask.to_pylist()) if flag]
+        for p in coerced.problems
+        if any(p.mask.to_pylist())
+    }
+    return coerced.values.to_pylist(), bad
+
+
+@pytest.mark.parametrize(
+    ("type_text", "cells"),
+    [
+        ("integer", [22.0, 12.5, -3.0, None, 3e9]),
+        ("smallint", [1.0, 40000.0, None]),
+        ("decimal(5,2)", [28.5, 71.28330000000001, 999.995, None]),
+        ("double", [1.5, -2.5e300, None]),
+        ("boolean", [1.0, 0.0, 2.0, None]),
+        ("date", [43831.0, 60.0, 43831.5, 1.0, None]),
+        ("timestamp", [43831.5, -1.0, None]),
+        ("varchar(4)", [22.0, 512.3292, 1.5, None]),
+    ],
+)
+def test_numeric_columns_take_the_fast_path_with_the_same_outcome(
+    type_text: str, cells: list[float | None]
+) -> None:
+    """A float64 column from the reader must validate exactly as its text would."""
+    from domain.coercion import as_text
+
+    text = as_text(pa.array(cells, pa.float64())).to_pylist()
+    assert run_numbers(type_text, cells) == run(type_text, text)
+
+
+def test_numbers_print_as_typed() -> None:
+    from domain.coercion import as_text
+
+    cells = [22.0, 28.5, 1e-10, 123456789012345.0, 2.0**60, -3.0, None]
+    assert as_text(pa.array(cells)).to_pylist() == [
+        "22", "28.5", "1e-10", "123456789012345", "1.152921504606847e+18", "-3", None,
+    ]  # fmt: skip

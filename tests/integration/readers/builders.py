@@ -7,7 +7,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
+
 from application.ports import LocalFile, Workbook, WorkbookReader
+from domain.sheet import RawSheet
 from domain.source import ObjectInfo
 from infrastructure.readers import (
     ArrowCsvWorkbookReader,
@@ -152,3 +155,12 @@ def opened(
 
 # The parsers satisfy the port on their own too (without the guards).
 _PORTS: tuple[WorkbookReader, ...] = (FastexcelWorkbookReader(), ArrowCsvWorkbookReader())
+
+
+def text_cells(sheet: RawSheet) -> pa.Table:
+    """The sheet's cells as text: readers may hand purely numeric columns over as float64."""
+    from domain.coercion import as_text
+
+    return pa.table(
+        [as_text(c.combine_chunks()) for c in sheet.cells.columns], names=sheet.cells.column_names
+    )

@@ -18,6 +18,7 @@ from domain.sheet import RawSheet
 from domain.source import ObjectInfo
 from infrastructure.readers import ReaderLimits
 from infrastructure.readers.excel import _translated
+from tests.integration.readers.builders import text_cells
 
 from .builders import inline, opened, write_xlsx
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 def _column(sheet: RawSheet, label: str) -> list[str | None]:
     """The cells under the first header cell called ``label``."""
-    values: list[str | None] = sheet.cells.column(f"c{sheet.header.index(label)}").to_pylist()
+    values: list[str | None] = text_cells(sheet).column(f"c{sheet.header.index(label)}").to_pylist()
     return values
 
 
@@ -70,12 +71,12 @@ def test_read_keeps_row_numbers_right_across_blank_rows(tmp_path: Path) -> None:
     assert sheet.row_numbers.type == pa.int64()
     assert sheet.row_numbers.to_pylist() == [4, 5, 7, 9]
     assert sheet.cells.column_names == ["c0", "c1", "c2", "c3", "c4", "c5"]
-    assert all(t == pa.string() for t in sheet.cells.schema.types)
+    assert all(t in (pa.string(), pa.float64()) for t in sheet.cells.schema.types)
     assert sheet.cells.column("c0").null_count == 4  # column A kept: positions are absolute
     assert _column(sheet, "PassengerId") == ["1", "2", "3", "4"]
     assert _column(sheet, "Age") == ["22", "38", None, "35"]
-    assert sheet.cells.column("c5").to_pylist() == ["22.5", None, None, None]
-    assert sheet.cells.column("c4").to_pylist() == [None, "note", None, None]
+    assert text_cells(sheet).column("c5").to_pylist() == ["22.5", None, None, None]
+    assert text_cells(sheet).column("c4").to_pylist() == [None, "note", None, None]
     assert sheet.source == "s3://bucket/in/report.xlsx"
     assert sheet.date_1904 is False
 
@@ -92,7 +93,7 @@ def test_used_range_far_from_a1_keeps_spreadsheet_columns(tmp_path: Path) -> Non
     assert len(preview.rows) == 6
     assert preview.rows[4] == (None, None, None, "id", "value")
     assert sheet.header == ("", "", "", "id", "value")
-    assert sheet.cells.column("c3").to_pylist() == ["1"]
+    assert text_cells(sheet).column("c3").to_pylist() == ["1"]
     assert sheet.row_numbers.to_pylist() == [6]
 
 
