@@ -56,6 +56,8 @@ class SheetValidation:
         return self.reject_ratio > self.contract.max_reject_ratio
 
     def valid_rows(self) -> pa.Table:
+        if not self.rows_rejected:
+            return self.typed  # no copy of a clean million-row sheet
         return self.typed.filter(pc.invert(self.rejected))
 
     def rejected_rows(self) -> tuple[RejectedRow, ...]:
