@@ -1,0 +1,466 @@
+"""The contenders, each run in a child process of its own.
+
+Why child processes: peak RSS must be the contender's own, taken from the OS for
+the whole process (interpreter, imports, buffers), and one contender's heap must
+not warm up or inflate the next. The parent starts each child with ``Popen`` and
+reaps it with ``os.wait4``, whose ``ru_maxrss`` is exactly that child's peak.
+
+Two kinds of child:
+
+- ``datalakep ingest`` itself, as a black box through its console script: its time
+  is the process's wall time, start-up and imports included, as a user sees it.
+- ``python -m bench.contenders NAME ARGS``: the baseline a user writes, the reader
+  alone and COPY alone. Each times its own work with ``perf_counter`` (imports and
+  connection set-up outside the timer) and prints one ``BENCH-RESULT {json}`` line;
+  the parent also records its process wall time.
+
+This module imports only the standard library at module level: a child imports
+what its contender needs and nothing else, so the reader's RSS is the reader's.
+The parent imports no driver at all (database chores run in ``pg`` children):
+Linux's exec carries the parent's RSS high-water mark into every child's
+``ru_maxrss``, so a fat parent would raise every child's reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.workbooks import ROOT, TABLE, Workbook
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
+
+RESULT_PREFIX = "BENCH-RESULT "
+# The floor's target table: the train_data contract of config/datalakep.yaml with
+# the same types, NOT NULLs and primary key, so COPY writes what datalakep writes
+# (less datalakep's own lineage columns).
+TRAIN_DATA_DDL = f"""
+CREATE TABLE "{TABLE}" (
+    "PassengerId" integer NOT NULL,
+    "Survived" smallint NOT NULL,
+    "Pclass" smallint NOT NULL,
+    "Name" varchar(256) NOT NULL,
+    "Sex" varchar(6) NOT NULL,
+    "Age" decimal(5,2),
+    "SibSp" smallint NOT NULL,
+    "Parch" smallint NOT NULL,
+    "Ticket" varchar(64) NOT NULL,
+    "Fare" decimal(10,4),
+    "Cabin" varchar(64),
+    "Embarked" char(1),
+    PRIMARY KEY ("PassengerId")
+)
+"""
+_COPY_CHUNK = 1 << 20
+
+
+# ------------------------------------------------------------------ child side
+
+
+def _child_noop(_args: dict[str, Any]) -> dict[str, Any]:
+    """Nothing: the interpreter's own start-up time and RSS, to calibrate the others."""
+    return {"work_s": 0.0}
+
+
+def _child_reader(args: dict[str, Any]) -> dict[str, Any]:
+    """The fastest reader alone: fastexcel (calamine) straight to an Arrow table."""
+    import fastexcel
+
+    start = time.perf_counter()
+    table = fastexcel.read_excel(args["xlsx"]).load_sheet(0).to_arrow()
+    work = time.perf_counter() - start
+    return {"work_s": work, "rows": table.num_rows}
+
+
+def _child_copy(args: dict[str, Any]) -> dict[str, Any]:
+    """COPY alone: the same rows as CSV into an empty typed table, one transaction."""
+    import psycopg
+
+    # The CSV is read before the timer: the floor is the server's COPY, not disk.
+    data = Path(args["csv"]).read_bytes()
+    with psycopg.connect(args["url"]) as con:
+        con.execute(TRAIN_DATA_DDL)
+        con.commit()
+        start = time.perf_counter()
+        with con.cursor() as cur:
+            with cur.copy(f'COPY "{TABLE}" FROM STDIN (FORMAT csv, HEADER true)') as copy:
+                view = memoryview(data)
+                for offset in range(0, len(view), _COPY_CHUNK):
+                    copy.write(view[offset : offset + _COPY_CHUNK])
+            rows = cur.rowcount
+        con.commit()
+        work = time.perf_counter() - start
+    return {"work_s": work, "rows": rows}
+
+
+def _child_baseline(args: dict[str, Any]) -> dict[str, Any]:
+    """What a user writes: pandas + openpyxl, then ``to_sql`` through SQLAlchemy."""
+    import pandas as pd
+    import sqlalchemy
+
+    start = time.perf_counter()
+    frame = pd.read_excel(args["xlsx"], engine="openpyxl")
+    read = time.perf_counter() - start
+    engine = sqlalchemy.create_engine(args["url"].replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        # index=False: the same 12 columns as the other contenders load, not a
+        # 13th with pandas' row numbers.
+        frame.to_sql(TABLE, engine, method="multi", chunksize=1000, if_exists="append", index=False)
+    finally:
+        engine.dispose()
+    work = time.perf_counter() - start
+    return {"work_s": work, "read_s": read, "write_s": work - read, "rows": len(frame)}
+
+
+def _child_pg(args: dict[str, Any]) -> dict[str, Any]:
+    """Database chores (create, count + drop, version), in a child to keep the parent lean.
+
+    On Linux ``exec`` carries the parent's RSS high-water mark into the child's
+    ``ru_maxrss``; importing psycopg in the parent would raise every child's floor.
+    """
+    import psycopg
+
+    from tests.support.postgres import PostgresServer, create_database
+
+    server = PostgresServer(
+        args["host"], args["port"], args["user"], args["database"], Path(args["data_dir"])
+    )
+    op = args["op"]
+    if op == "create":
+        return {"url": create_database(server, args["name"])}
+    if op == "version":
+        with psycopg.connect(server.dsn) as con:
+            row = con.execute("SHOW server_version").fetchone()
+        return {"version": str(row[0]).split()[0] if row else None}
+    if op == "count-drop":
+        result: dict[str, Any] = {"rows": None}
+        try:
+            with psycopg.connect(args["url"]) as con:
+                row = con.execute(f'SELECT count(*) FROM "{TABLE}"').fetchone()
+            result["rows"] = int(row[0]) if row else 0
+        except psycopg.Error as error:
+            # A failed load may have left no table: that is a count of nothing,
+            # reported as such, and the database is dropped all the same.
+            result["count_error"] = str(error).strip()
+        # Dropped once counted: a 1M-row database is ~200 MB of disk per run.
+        with psycopg.connect(server.dsn, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{args["name"]}" WITH (FORCE)')
+        return result
+    raise ValueError(f"unknown op {op!r}")
+
+
+def _child_count_duckdb(args: dict[str, Any]) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect(args["path"], read_only=True)
+    try:
+        row = con.execute(f'SELECT count(*) FROM "{TABLE}"').fetchone()
+    finally:
+        con.close()
+    return {"rows": int(row[0]) if row else 0}
+
+
+CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "noop": _child_noop,
+    "reader": _child_reader,
+    "copy": _child_copy,
+    "baseline": _child_baseline,
+    "count-duckdb": _child_count_duckdb,
+    "pg": _child_pg,
+}
+
+
+def _child_main(argv: list[str]) -> int:
+    name, raw = argv
+    result = CHILDREN[name](json.loads(raw))
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+# ----------------------------------------------------------------- parent side
+
+
+@dataclass(frozen=True)
+class Process:
+    """One finished child: its wall time, its own peak RSS and what it printed."""
+
+    wall_s: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def result(self) -> dict[str, Any] | None:
+        for line in reversed(self.stdout.splitlines()):
+            if line.startswith(RESULT_PREFIX):
+                found: dict[str, Any] = json.loads(line.removeprefix(RESULT_PREFIX))
+                return found
+        return None
+
+    def failure(self) -> str | None:
+        if self.returncode == 0:
+            return None
+        tail = (self.stderr.strip() or self.stdout.strip()).splitlines()[-3:]
+        return f"exit {self.returncode}: " + " | ".join(tail)
+
+
+def run_process(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float | None = None
+) -> Process:
+    """Run ``argv`` to completion; wall time from spawn to reap, RSS from ``wait4``."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        # Output goes to files, not pipes: nothing in the parent has to read
+        # while the child runs, and communicate() would reap the child before
+        # wait4 could read its rusage.
+        child = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        killer = threading.Timer(timeout, child.kill) if timeout else None
+        if killer:
+            killer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            if killer:
+                killer.cancel()
+        wall = time.perf_counter() - start
+        # Popen did not reap it; tell it the exit status so it does not try.
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Process(
+            wall_s=wall,
+            # Linux reports ru_maxrss in KiB.
+            peak_rss_mb=usage.ru_maxrss / 1024,
+            returncode=child.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+        )
+
+
+@dataclass
+class Measurement:
+    """One run of one contender; ``error`` set means it must not count as a result."""
+
+    contender: str
+    run: int
+    rows_expected: int
+    wall_s: float | None = None
+    work_s: float | None = None
+    peak_rss_mb: float | None = None
+    rows_loaded: int | None = None
+    error: str | None = None
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every contender needs: the server, the inputs, a scratch directory."""
+
+    server: PostgresServer
+    workbook: Workbook
+    baseline_workbook: Workbook
+    scratch: Path
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    label: str
+    # "wall": the process's wall time counts (a whole program a user runs);
+    # "work": the child's timed section counts (a floor component).
+    basis: str
+    rows: int
+    run: Callable[[int], Measurement]
+
+
+def _python_child(setup: Setup, name: str, args: dict[str, Any]) -> Process:
+    argv = [sys.executable, "-m", "bench.contenders", name, json.dumps(args)]
+    return run_process(argv, cwd=ROOT, timeout=setup.timeout)
+
+
+def _pg(setup: Setup, op: str, **extra: Any) -> dict[str, Any]:
+    server = setup.server
+    args = {"op": op, "host": server.host, "port": server.port, "user": server.user}
+    args |= {"database": server.database, "data_dir": str(server.data_dir), **extra}
+    process = _python_child(setup, "pg", args)
+    result = process.result()
+    if result is None:
+        raise RuntimeError(f"database {op} failed: {process.failure()}")
+    return result
+
+
+def postgres_version(setup: Setup) -> str | None:
+    version = _pg(setup, "version").get("version")
+    return None if version is None else str(version)
+
+
+def _fresh_database(setup: Setup, prefix: str) -> tuple[str, str]:
+    name = f"bench_{prefix}_{uuid.uuid4().hex[:10]}"
+    return name, str(_pg(setup, "create", name=name)["url"])
+
+
+def _count_and_drop(setup: Setup, measurement: Measurement, name: str, url: str) -> None:
+    result = _pg(setup, "count-drop", name=name, url=url)
+    if result["rows"] is None:
+        measurement.error = measurement.error or f"count failed: {result.get('count_error')}"
+    else:
+        _check_rows(measurement, int(result["rows"]))
+
+
+def _check_rows(measurement: Measurement, counted: int) -> None:
+    """A load that lost rows must never look fast: the count is the verdict."""
+    measurement.rows_loaded = counted
+    if measurement.error is None and counted != measurement.rows_expected:
+        measurement.error = f"loaded {counted:,} rows, expected {measurement.rows_expected:,}"
+
+
+def _cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The URL is given on the command line; the config is the repository's.
+    env.pop("DATALAKEP_WAREHOUSE", None)
+    env["DATALAKEP_CONFIG"] = str(ROOT / "config" / "datalakep.yaml")
+    return env
+
+
+def _datalakep() -> list[str]:
+    script = Path(sys.executable).with_name("datalakep")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "entrypoints.cli"]
+
+
+def _run_cli(setup: Setup, measurement: Measurement, url: str) -> None:
+    # Its own working directory per run: rejects reports land there, not in data/.
+    workdir = Path(tempfile.mkdtemp(prefix="cli-", dir=setup.scratch))
+    try:
+        argv = [*_datalakep(), "ingest", str(setup.workbook.xlsx), "--warehouse", url, "--json"]
+        process = run_process(argv, cwd=workdir, env=_cli_env(), timeout=setup.timeout)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    measurement.wall_s = process.wall_s
+    measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.error = process.failure()
+    sheets = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
+    if measurement.error is None:
+        loaded = [s for s in sheets if s.get("table") == TABLE and s.get("status") == "loaded"]
+        if len(sheets) != 1 or len(loaded) != 1:
+            measurement.error = f"expected one loaded {TABLE} sheet, got {sheets}"
+        elif loaded[0].get("rows_loaded") != measurement.rows_expected:
+            measurement.error = f"CLI reported rows_loaded={loaded[0].get('rows_loaded')}"
+
+
+def datalakep_postgres(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("datalakep_pg", run, setup.workbook.rows)
+    name, url = _fresh_database(setup, "dlp")
+    _run_cli(setup, measurement, url)
+    _count_and_drop(setup, measurement, name, url)
+    return measurement
+
+
+def datalakep_duckdb(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("datalakep_duckdb", run, setup.workbook.rows)
+    path = setup.scratch / f"run-{uuid.uuid4().hex[:10]}.duckdb"
+    try:
+        _run_cli(setup, measurement, f"duckdb:///{path}")
+        counted = _python_child(setup, "count-duckdb", {"path": str(path)})
+        result = counted.result()
+        if result is None:
+            measurement.error = measurement.error or f"count failed: {counted.failure()}"
+        else:
+            _check_rows(measurement, int(result["rows"]))
+    finally:
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return measurement
+
+
+def _python_contender(
+    setup: Setup, measurement: Measurement, name: str, args: dict[str, Any]
+) -> None:
+    process = _python_child(setup, name, args)
+    measurement.wall_s = process.wall_s
+    measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.error = process.failure()
+    result = process.result()
+    if measurement.error is None and result is None:
+        measurement.error = "the child printed no result"
+    if result is not None:
+        measurement.work_s = float(result["work_s"])
+        measurement.parts = {k: float(v) for k, v in result.items() if k.endswith("_s")}
+        if "rows" in result:
+            _check_rows(measurement, int(result["rows"]))
+
+
+def reader(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("reader", run, setup.workbook.rows)
+    _python_contender(setup, measurement, "reader", {"xlsx": str(setup.workbook.xlsx)})
+    return measurement
+
+
+def copy(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("copy", run, setup.workbook.rows)
+    name, url = _fresh_database(setup, "copy")
+    _python_contender(setup, measurement, "copy", {"csv": str(setup.workbook.csv), "url": url})
+    _count_and_drop(setup, measurement, name, url)
+    return measurement
+
+
+def baseline(setup: Setup, run: int) -> Measurement:
+    workbook = setup.baseline_workbook
+    measurement = Measurement("baseline", run, workbook.rows)
+    name, url = _fresh_database(setup, "base")
+    _python_contender(setup, measurement, "baseline", {"xlsx": str(workbook.xlsx), "url": url})
+    _count_and_drop(setup, measurement, name, url)
+    return measurement
+
+
+def noop(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("python", run, 0)
+    _python_contender(setup, measurement, "noop", {})
+    return measurement
+
+
+def contenders(setup: Setup, with_baseline: bool) -> list[Contender]:
+    """In the order they alternate within a round; the long baseline last."""
+    rows = setup.workbook.rows
+
+    def bind(function: Callable[[Setup, int], Measurement]) -> Callable[[int], Measurement]:
+        return lambda run: function(setup, run)
+
+    chosen = [
+        Contender("datalakep_pg", "datalakep ingest -> PostgreSQL", "wall", rows,
+                  bind(datalakep_postgres)),
+        Contender("datalakep_duckdb", "datalakep ingest -> DuckDB", "wall", rows,
+                  bind(datalakep_duckdb)),
+        Contender("reader", "floor: fastexcel -> Arrow (read only)", "work", rows, bind(reader)),
+        Contender("copy", "floor: psycopg COPY of the CSV", "work", rows, bind(copy)),
+    ]  # fmt: skip
+    if with_baseline:
+        label = "baseline: pandas(openpyxl) + to_sql(multi, 1000)"
+        chosen.append(
+            Contender("baseline", label, "wall", setup.baseline_workbook.rows, bind(baseline))
+        )
+    return chosen
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child_main(sys.argv[1:]))
