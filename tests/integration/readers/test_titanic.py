@@ -15,13 +15,10 @@ from .builders import opened
 
 pytestmark = pytest.mark.integration
 
-TRAIN_CSV = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "titanic" / "train.csv"
 HEADER = (
     "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
     "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
 )  # fmt: skip
-
-needs_kaggle = pytest.mark.skipif(not TRAIN_CSV.exists(), reason=f"{TRAIN_CSV} not present")
 
 
 def _as_cell(text: str) -> object:
@@ -49,26 +46,25 @@ def _check_train(sheet: RawSheet) -> None:
     assert columns["Fare"][1].as_py() == "71.2833"
 
 
-@needs_kaggle
-def test_train_csv(tmp_path: Path) -> None:
-    with opened(TRAIN_CSV) as workbook:
+def test_train_csv(titanic: Path) -> None:
+    with opened(titanic / "train.csv") as workbook:
         assert workbook.sheet_names == ("train",)
         assert workbook.preview("train", 1).rows == (HEADER,)
         _check_train(workbook.read("train", 1))
 
 
-@needs_kaggle
-def test_train_as_xlsx_reads_like_the_csv(tmp_path: Path) -> None:
+def test_train_as_xlsx_reads_like_the_csv(tmp_path: Path, titanic: Path) -> None:
+    train_csv = titanic / "train.csv"
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("train")
-    with TRAIN_CSV.open(newline="", encoding="utf-8") as fh:
+    with train_csv.open(newline="", encoding="utf-8") as fh:
         for record in csv.reader(fh):
             ws.append([_as_cell(cell) for cell in record])
     wb.save(tmp_path / "train.xlsx")
 
     with opened(tmp_path / "train.xlsx") as workbook:
         from_xlsx = workbook.read("train", 1)
-    with opened(TRAIN_CSV) as workbook:
+    with opened(train_csv) as workbook:
         from_csv = workbook.read("train", 1)
     _check_train(from_xlsx)
     assert text_cells(from_xlsx).equals(text_cells(from_csv))
