@@ -130,12 +130,13 @@ class Core(containers.DeclarativeContainer):
     )
 
 
-class CliContainer(Core):
-    files = providers.Singleton(build_local_files)
-    reports = providers.Singleton(build_local_reports, Core.config.rejects.directory)
-    progress: providers.Provider[ProgressListener | None] = providers.Object(None)
-
-    ingest = providers.Factory(
+def ingest_factory(
+    files: providers.Provider[Any],
+    reports: providers.Provider[Any],
+    progress: providers.Provider[Any],
+) -> providers.Factory[IngestPassengerFile]:
+    """The use case on Core's reader, router and warehouse; entrypoints choose the I/O."""
+    return providers.Factory(
         IngestPassengerFile,
         files=files,
         reader=Core.reader,
@@ -145,6 +146,14 @@ class CliContainer(Core):
         settings=Core.settings,
         progress=progress,
     )
+
+
+class CliContainer(Core):
+    files = providers.Singleton(build_local_files)
+    reports = providers.Singleton(build_local_reports, Core.config.rejects.directory)
+    progress: providers.Provider[ProgressListener | None] = providers.Object(None)
+
+    ingest = ingest_factory(files, reports, progress)
     init_tables = providers.Factory(
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )
@@ -206,15 +215,7 @@ class AwsCore(Core):
     files = providers.Singleton(build_s3_files)
     reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix)
     sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
-    ingest = providers.Factory(
-        IngestPassengerFile,
-        files=files,
-        reader=Core.reader,
-        router=Core.router,
-        warehouse=Core.warehouse,
-        reports=reports,
-        settings=Core.settings,
-    )
+    ingest = ingest_factory(files, reports, providers.Object(None))
 
 
 class LambdaContainer(AwsCore):
