@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
+from infrastructure.readers.inflate import member_chunks
+
 EXCEL_MAX_ROWS = 1_048_576
 _CHUNK = 4 * 1024 * 1024
 # A reference attribute is under 30 bytes; overlapping chunks by more than
@@ -72,11 +74,18 @@ def _extent(archive: zipfile.ZipFile, member: zipfile.ZipInfo, max_cells: int) -
 
 
 def _chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
+    """The member's bytes in pieces such that every short match lies whole in one.
+
+    Each chunk, preceded by the seam it makes with the one before (the last
+    bytes of that one plus the first of this one), rather than a copy of the
+    chunk with the tail glued on: half a GB of XML need not be copied again.
+    """
     tail = b""
-    with archive.open(member) as stream:
-        while chunk := stream.read(_CHUNK):
-            yield tail + chunk
-            tail = chunk[-_OVERLAP:]
+    for chunk in member_chunks(archive, member, _CHUNK):
+        if tail:
+            yield tail + chunk[:_OVERLAP]
+        yield chunk
+        tail = chunk[-_OVERLAP:]
 
 
 def _distinct(
