@@ -299,8 +299,10 @@ class FastexcelWorkbook:
     def _text_columns(
         self, sheet: str, loaded: fastexcel.ExcelSheet, *, typed: bool
     ) -> tuple[int, list[pa.Array]]:
-        available = loaded.available_columns()
-        first_col = available[0].absolute_index if available else 0
+        # selected_columns, not available_columns(): every column is selected, and
+        # available_columns() re-infers them all (~0.3 s per million rows).
+        selected = loaded.selected_columns
+        first_col = selected[0].absolute_index if selected else 0
         batch, cell_errors = loaded.to_arrow_with_errors()
         patches = self._error_patches(sheet, cell_errors, typed=typed)
         columns = []
