@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -292,7 +293,7 @@ def _serial_from_number(
     text = serial
     if date_1904:
         epoch = _EPOCH_1904
-        phantom = pa.array([False] * len(text), pa.bool_())
+        phantom = pa.array(np.zeros(len(text), dtype=bool))
     else:
         # Excel keeps Lotus 1-2-3's 1900-02-29 (serial 60); serials below it
         # are one day later than the plain epoch arithmetic says.

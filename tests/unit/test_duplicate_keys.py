@@ -1,0 +1,77 @@
+"""Key uniqueness for key types the Titanic contract does not use: text and two columns."""
+
+from __future__ import annotations
+
+from itertools import count
+
+import pytest
+
+from application.ingest import IngestPassengerFile
+from application.results import IngestFile
+from domain.contracts import catalog_from_mapping
+from domain.rejects import RejectReason
+from domain.routing import Router
+from infrastructure.memory.files import InMemoryFileSource
+from infrastructure.memory.reports import InMemoryRejectsReportWriter
+from infrastructure.memory.warehouse import InMemoryWarehouse
+from infrastructure.memory.workbooks import InMemoryWorkbookReader
+
+pytestmark = pytest.mark.unit
+
+
+def ingest(key: list[str], rows: list[list[object]]) -> tuple[list[int], list[object]]:
+    """The rows rejected as duplicate keys, and the codes that were loaded."""
+    catalog = catalog_from_mapping(
+        {
+            "codes": {
+                "primary_key": key,
+                "max_reject_ratio": 1.0,  # a few rows here; the threshold is not under test
+                "columns": [
+                    {"name": "code", "type": "varchar(8)", "nullable": False},
+                    {"name": "part", "type": "integer", "nullable": False},
+                    {"name": "label", "type": "varchar(20)"},
+                ],
+            }
+        }
+    )
+    files, reader, warehouse = InMemoryFileSource(), InMemoryWorkbookReader(), InMemoryWarehouse()
+    ids = count(1)
+    use_case = IngestPassengerFile(
+        files,
+        reader,
+        Router(catalog),
+        warehouse,
+        InMemoryRejectsReportWriter(),
+        new_id=lambda: f"load-{next(ids)}",
+    )
+    sheets = {"S": [["code", "part", "label"], *rows]}
+    files.put("s3://in/codes.xlsx", repr(sheets).encode(), None)
+    reader.add("s3://in/codes.xlsx", sheets)
+    [sheet] = use_case.execute(IngestFile("s3://in/codes.xlsx")).sheets
+    dupes = [r.row for r in sheet.rejects if r.reason is RejectReason.DUPLICATE_KEY]
+    return dupes, [r["code"] for r in warehouse.rows("codes")]
+
+
+def test_a_repeated_text_key_rejects_every_copy() -> None:
+    rows: list[list[object]] = [["a", 1, "x"], ["b", 1, "y"], ["a", 2, "z"], ["c", 1, None]]
+
+    dupes, loaded = ingest(["code"], rows)
+
+    assert dupes == [2, 4]
+    assert loaded == ["b", "c"]
+
+
+def test_distinct_text_keys_all_load() -> None:
+    dupes, loaded = ingest(["code"], [["a", 1, None], ["B", 1, None], ["b", 1, None]])
+
+    assert dupes == []
+    assert loaded == ["B", "a", "b"]
+
+
+def test_a_two_column_key_repeats_only_when_both_parts_repeat() -> None:
+    rows: list[list[object]] = [["a", 1, None], ["a", 2, None], ["a", 1, None], ["b", 1, None]]
+
+    dupes, loaded = ingest(["code", "part"], rows)
+
+    assert dupes == [2, 4]
+    assert sorted(str(c) for c in loaded) == ["a", "b"]
