@@ -63,7 +63,6 @@ class InMemoryWarehouse:
             return LoadReceipt(LoadStatus.SKIPPED, earlier.load_id, 0)
         lineage: Row = {
             sql.LOAD_ID: request.load_id,
-            sql.SOURCE_URI: request.source_uri,
             sql.LOADED_AT: now,
         }
         staged = [

@@ -148,7 +148,7 @@ class DuckDbWarehouse:
         if earlier is not None:
             self._write_ledger(con, sql.entry_for(request, LoadStatus.SKIPPED, 0, now))
             return LoadReceipt(LoadStatus.SKIPPED, str(earlier[0]), 0)
-        lineage = sql.Lineage(request.load_id, request.source_uri, now)
+        lineage = sql.Lineage(request.load_id, now)
         for statement, params in sql.merge_statements(contract, staging, lineage, DUCKDB):
             con.execute(statement, list(params))
         self._after_merge()

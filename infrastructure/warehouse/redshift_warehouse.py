@@ -277,7 +277,7 @@ class RedshiftWarehouse:
             else:
                 self._copy_into(cur, staging, uri)
             self._check_keys(cur, contract, staging)
-            lineage = sql.Lineage(request.load_id, request.source_uri, now)
+            lineage = sql.Lineage(request.load_id, now)
             for statement, params in sql.merge_statements(contract, staging, lineage, REDSHIFT):
                 cur.execute(statement, params or None)
             self._after_merge()

@@ -72,7 +72,7 @@ def test_create_table_carries_diststyle_distkey_sortkey_and_encode_auto() -> Non
     assert isinstance(tree, exp.Create) and tree.args["exists"]
     assert tree.this.this.name == "people"
     defs = {c.name: c for c in tree.this.expressions if isinstance(c, exp.ColumnDef)}
-    assert list(defs) == ["id", "Name", "day", "_load_id", "_source_uri", "_loaded_at"]
+    assert list(defs) == ["id", "Name", "day", "_load_id", "_loaded_at"]
     assert defs["Name"].args["kind"].sql("redshift") == "VARCHAR(50)"
     assert defs["id"].find(exp.NotNullColumnConstraint) is not None
     assert defs["day"].find(exp.NotNullColumnConstraint) is None
@@ -207,7 +207,7 @@ def test_lock_and_drop_quote_their_table() -> None:
 
 
 def test_the_shared_merge_parses_as_redshift() -> None:
-    lineage = sql.Lineage("load-1", "s3://b/k.xlsx", datetime(2026, 1, 1))
+    lineage = sql.Lineage("load-1", datetime(2026, 1, 1))
 
     delete, insert = sql.merge_statements(contract(), "stage", lineage, REDSHIFT)
 
@@ -217,10 +217,8 @@ def test_the_shared_merge_parses_as_redshift() -> None:
     assert [t.name for t in deleted.args["using"]] == ["stage"]
     inserted = parse(insert[0])
     assert isinstance(inserted, exp.Insert)
-    assert [i.name for i in inserted.this.expressions][-3:] == [
-        "_load_id", "_source_uri", "_loaded_at",
-    ]  # fmt: skip
-    assert len(list(inserted.find_all(exp.Placeholder))) == 3 == len(insert[1])
+    assert [i.name for i in inserted.this.expressions][-2:] == ["_load_id", "_loaded_at"]
+    assert len(list(inserted.find_all(exp.Placeholder))) == 2 == len(insert[1])
 
 
 def test_key_checks_look_for_repeats_and_in_append_mode_for_loaded_keys() -> None:

@@ -26,7 +26,7 @@ PEOPLE = TableContract(
     (col("id", "int", nullable=False), col("Name", "varchar(50)"), col("code", "char(2)")),
     ("id",),
 )
-LINEAGE = sql.Lineage("load-1", "s3://b/k.xlsx", datetime(2026, 1, 1))
+LINEAGE = sql.Lineage("load-1", datetime(2026, 1, 1))
 
 # ---------------------------------------------------------------- quote_ident
 
@@ -79,11 +79,19 @@ def test_create_table_has_the_contract_columns_the_lineage_and_the_key() -> None
         '    "Name" VARCHAR(50),\n'
         '    "code" CHAR(2),\n'
         '    "_load_id" VARCHAR(36) NOT NULL,\n'
-        '    "_source_uri" VARCHAR(1024) NOT NULL,\n'
         '    "_loaded_at" TIMESTAMP NOT NULL,\n'
         '    PRIMARY KEY ("id")\n'
         ")"
     )
+
+
+def test_postgres_tables_stamp_loaded_at_themselves() -> None:
+    # A bulk load may then leave _loaded_at out of its CSV.
+    assert (
+        "\"_loaded_at\" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')"
+        in sql.create_table_sql(PEOPLE, POSTGRES)
+    )
+    assert "DEFAULT" not in sql.create_ledger_sql(POSTGRES)
 
 
 def test_a_contract_column_named_like_a_lineage_column_is_refused() -> None:
@@ -119,11 +127,10 @@ def test_upsert_deletes_matching_keys_then_inserts_by_column_list() -> None:
     assert delete == 'DELETE FROM "t" USING "stg" WHERE "t"."a" = "stg"."a" AND "t"."b" = "stg"."b"'
     assert no_params == ()
     assert insert == (
-        'INSERT INTO "t" ("a", "b", "v", "_load_id", "_source_uri", "_loaded_at") '
-        'SELECT "a", "b", "v", CAST(%s AS VARCHAR(36)), CAST(%s AS VARCHAR(1024)), '
-        'CAST(%s AS TIMESTAMP) FROM "stg"'
+        'INSERT INTO "t" ("a", "b", "v", "_load_id", "_loaded_at") '
+        'SELECT "a", "b", "v", CAST(%s AS VARCHAR(36)), CAST(%s AS TIMESTAMP) FROM "stg"'
     )
-    assert params == ("load-1", "s3://b/k.xlsx", datetime(2026, 1, 1))
+    assert params == ("load-1", datetime(2026, 1, 1))
 
 
 def test_append_only_inserts_and_replace_deletes_everything_first() -> None:
@@ -215,7 +222,6 @@ def test_duckdb_catalog_without_lengths_fits_the_contract() -> None:
             catalog("name", "VARCHAR"),  # contract says Name: DuckDB matches any case
             catalog("code", "VARCHAR"),  # DuckDB stores CHAR(2) as VARCHAR
             catalog("_load_id", "VARCHAR", False),
-            catalog("_source_uri", "VARCHAR", False),
             catalog("_loaded_at", "TIMESTAMP", False),
         ]
     ]
@@ -230,7 +236,6 @@ def test_postgres_catalog_compares_lengths_char_and_name_case() -> None:
             catalog("name", "character varying", True, 40),
             catalog("code", "character varying", True, 2),
             catalog("_load_id", "character varying", False, 36),
-            catalog("_source_uri", "character varying", False, 1024),
             catalog("_loaded_at", "timestamp without time zone", False),
         ]
     ]

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -118,7 +119,7 @@ def test_create_load_skip_and_upsert(warehouse: PostgresWarehouse, db_url: str) 
         ("name", "character varying", 50, None, None, "NO"),
         ("score", "numeric", None, 8, 2, "YES"),
     ]
-    assert [c[0] for c in columns[3:]] == ["_load_id", "_source_uri", "_loaded_at"]
+    assert [c[0] for c in columns[3:]] == ["_load_id", "_loaded_at"]
 
 
 def test_a_failure_mid_load_leaves_no_rows_no_ledger_row_and_no_staging_table(
@@ -163,18 +164,28 @@ def test_rows_the_table_refuses_are_a_terminal_constraint_violation(
     assert ledger(db_url) == []
 
 
-def test_a_large_load_is_analysed_and_merged(warehouse: PostgresWarehouse, db_url: str) -> None:
+@pytest.mark.parametrize("first", ["straight", "merged"])
+def test_a_large_load_is_the_same_written_straight_or_staged_and_merged(
+    warehouse: PostgresWarehouse, db_url: str, first: str
+) -> None:
     warehouse.ensure_table(PEOPLE)
-    n = 25_000  # above ANALYZE_MIN_ROWS, and more than one COPY chunk would be at 10k
+    if first == "merged":
+        # A row already there sends the upsert through staging, ANALYZE and merge.
+        warehouse.load(make_request(PEOPLE, [person(7, "old")], version="v0"))
+    n = 120_000  # above ANALYZE_MIN_ROWS, and three COPY chunks
     rows = [person(i, f'name, "{i}"', f"{i % 1000}.25") for i in range(1, n + 1)]
+    request = make_request(PEOPLE, rows)
 
-    receipt = warehouse.load(make_request(PEOPLE, rows))
+    receipt = warehouse.load(request)
 
     assert receipt.rows_loaded == n
     assert query(db_url, "SELECT count(*), sum(score) FROM people") == [
         (n, sum(Decimal(f"{i % 1000}.25") for i in range(1, n + 1))),
     ]
     assert query(db_url, "SELECT name FROM people WHERE id = 7") == [('name, "7"',)]
+    assert query(db_url, "SELECT DISTINCT _load_id FROM people") == [(request.load_id,)]
+    [(loaded_at,)] = query(db_url, "SELECT DISTINCT _loaded_at FROM people")
+    assert abs(loaded_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------- concurrency
@@ -278,7 +289,7 @@ def test_drift_against_a_table_made_by_hand_names_every_column(
         "CREATE TABLE people (id bigint NOT NULL, name varchar(40) NOT NULL, "
         "score numeric(9,2), code char(2), note text, amount numeric, label varchar, "
         "flag boolean NOT NULL, kind varchar(5), _load_id varchar(36) NOT NULL, "
-        "_source_uri varchar(1024) NOT NULL, extra integer)",
+        "extra integer)",
     )
 
     with pytest.raises(SchemaDriftError) as caught:
@@ -300,7 +311,7 @@ def test_drift_against_a_table_made_by_hand_names_every_column(
     ])  # fmt: skip
     assert str(caught.value).startswith("table people differs from its contract")
     assert query(db_url, "SELECT count(*) FROM information_schema.columns "
-                 "WHERE table_name = 'people'") == [(12,)]  # fmt: skip
+                 "WHERE table_name = 'people'") == [(11,)]  # fmt: skip
 
 
 def test_a_matching_table_made_by_hand_is_accepted(
@@ -309,13 +320,16 @@ def test_a_matching_table_made_by_hand_is_accepted(
     query(
         db_url,
         "CREATE TABLE people (id int4 PRIMARY KEY, name character varying(50) NOT NULL, "
-        "score numeric(8,2), _load_id varchar(36) NOT NULL, _source_uri varchar(1024) "
-        "NOT NULL, _loaded_at timestamp NOT NULL)",
+        "score numeric(8,2), _load_id varchar(36) NOT NULL, "
+        "_loaded_at timestamp NOT NULL)",
     )
 
     warehouse.ensure_table(PEOPLE)
 
     assert warehouse.load(make_request(PEOPLE, [person(1)])).status is LoadStatus.LOADED
+    # No default on its _loaded_at: the load sent the time itself.
+    [(loaded_at,)] = query(db_url, "SELECT _loaded_at FROM people")
+    assert abs(loaded_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
 
 
 def test_a_drifted_ledger_fails_every_call_naming_it(open_warehouse: Opener, db_url: str) -> None:

@@ -124,7 +124,7 @@ def test_ensure_table_creates_the_table_and_the_ledger_once(
     ).fetchall()
     assert columns == [
         ("id", "integer", "NO"), ("name", "character varying", "NO"), ("score", "numeric", "YES"),
-        ("_load_id", "character varying", "NO"), ("_source_uri", "character varying", "NO"),
+        ("_load_id", "character varying", "NO"),
         ("_loaded_at", "timestamp without time zone", "NO"),
     ]  # fmt: skip
     ledger = admin.execute("SELECT count(*) FROM datalakep_load_ledger").fetchone()
@@ -249,7 +249,7 @@ def test_drift_names_every_differing_column(
 ) -> None:
     admin.execute(
         "CREATE TABLE people (id BIGINT NOT NULL, name VARCHAR(30) NOT NULL, score NUMERIC(8,2),"
-        " _load_id VARCHAR(36) NOT NULL, _source_uri VARCHAR(1024) NOT NULL, extra INTEGER)"
+        " _load_id VARCHAR(36) NOT NULL, extra INTEGER)"
     )
     warehouse = make_warehouse()
 

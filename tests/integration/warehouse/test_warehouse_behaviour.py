@@ -190,7 +190,6 @@ def test_load_writes_rows_with_lineage_and_one_loaded_ledger_row(
     rows = warehouse.rows("people")
     assert contract_rows(rows, PEOPLE) == [person(1, score=None), person(2)]
     assert {r["_load_id"] for r in rows} == {request.load_id}
-    assert {r["_source_uri"] for r in rows} == {URI}
     [loaded_at] = {r["_loaded_at"] for r in rows}
     assert loaded_at.tzinfo is None
     assert abs(loaded_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
@@ -485,7 +484,7 @@ def test_duckdb_reports_drift_against_a_table_made_by_hand(tmp_path: Path) -> No
     with duckdb.connect(str(path)) as con:
         con.execute(
             "CREATE TABLE people (id BIGINT NOT NULL, name VARCHAR NOT NULL, "
-            "score DECIMAL(9,2), _load_id VARCHAR NOT NULL, _source_uri VARCHAR NOT NULL, "
+            "score DECIMAL(9,2), _load_id VARCHAR NOT NULL, "
             "extra INTEGER)"
         )
     warehouse = DuckDbWarehouse(str(path))
