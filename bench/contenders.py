@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.memory import TreeSampler
 from bench.workbooks import ROOT, TABLE, Workbook
 
 if TYPE_CHECKING:
@@ -197,6 +198,7 @@ class Process:
     """One finished child: its wall time, its own peak RSS and what it printed."""
 
     wall_s: float
+    # max(the largest process's ru_maxrss, the tree's sampled PSS sum): see bench/memory.py.
     peak_rss_mb: float
     returncode: int
     stdout: str
@@ -219,7 +221,12 @@ class Process:
 def run_process(
     argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float | None = None
 ) -> Process:
-    """Run ``argv`` to completion; wall time from spawn to reap, RSS from ``wait4``."""
+    """Run ``argv`` to completion; wall time from spawn to reap.
+
+    Peak memory is the larger of ``wait4``'s ``ru_maxrss`` (one process, or its
+    largest descendant) and the sampled PSS sum of the whole process tree, so a
+    program that forks (datalakep parses in a child) is charged for both halves.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         # Output goes to files, not pipes: nothing in the parent has to read
@@ -232,7 +239,8 @@ def run_process(
         if killer:
             killer.start()
         try:
-            _, status, usage = os.wait4(child.pid, 0)
+            with TreeSampler(child.pid) as tree:
+                _, status, usage = os.wait4(child.pid, 0)
         finally:
             if killer:
                 killer.cancel()
@@ -244,7 +252,7 @@ def run_process(
         return Process(
             wall_s=wall,
             # Linux reports ru_maxrss in KiB.
-            peak_rss_mb=usage.ru_maxrss / 1024,
+            peak_rss_mb=max(usage.ru_maxrss / 1024, tree.peak_pss_mb),
             returncode=child.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),

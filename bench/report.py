@@ -8,8 +8,10 @@ The figures' bases, stated once:
   start, no imports, no connection set-up): ``floor_s = reader_s + copy_s`` is a
   lower bound no loader can beat, so ``ratio_to_floor`` includes datalakep's own
   start-up cost, which matters at 100k rows and much less at 1M.
-- Times are medians over the runs; peak RSS is the largest over the runs, in MiB,
-  from each child's own ``ru_maxrss``. Linux's exec carries the parent's RSS
+- Times are medians over the runs; peak RSS is the largest over the runs, in MiB:
+  each child's own ``ru_maxrss``, or for a program that forks (datalakep parses in
+  a child process) the sampled PSS sum of its process tree when that is larger
+  (bench/memory.py). Linux's exec carries the parent's RSS
   high-water mark into the child's, so the parent stays small (about 25 MB: no
   pyarrow, pandas or psycopg in it) and reports its own peak beside the figures.
 - A baseline measured on a prefix of K rows is extrapolated as its fixed cost

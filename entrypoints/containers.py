@@ -57,10 +57,12 @@ def build_router(catalog: Catalog, routing: list[Mapping[str, Any]] | None) -> R
 
 
 def build_reader(limits: Mapping[str, Any] | None) -> WorkbookReader:
-    from infrastructure.readers.dispatch import FileTypeWorkbookReader
+    from infrastructure.readers.isolated import IsolatedWorkbookReader
     from infrastructure.readers.limits import ReaderLimits
 
-    return FileTypeWorkbookReader(ReaderLimits.from_mapping(limits or {}))
+    # Spreadsheets are parsed in a child process with its own memory and CPU
+    # limits: a file crafted to crash the parser costs that file, not the worker.
+    return IsolatedWorkbookReader(ReaderLimits.from_mapping(limits or {}))
 
 
 def build_settings(ingest: Mapping[str, Any] | None) -> IngestSettings:

@@ -20,8 +20,9 @@ class FileTypeWorkbookReader:
     are read.
     """
 
-    def __init__(self, limits: ReaderLimits | None = None) -> None:
+    def __init__(self, limits: ReaderLimits | None = None, *, scan_extent: bool = True) -> None:
         self._limits = limits or ReaderLimits()
+        self._scan_extent = scan_extent
         self._excel = FastexcelWorkbookReader(self._limits)
         self._csv = ArrowCsvWorkbookReader(self._limits)
 
@@ -30,7 +31,7 @@ class FileTypeWorkbookReader:
         return self._limits
 
     def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
-        kind = inspect_file(file, info, self._limits)
+        kind = inspect_file(file, info, self._limits, scan_extent=self._scan_extent)
         if kind is FileKind.CSV:
             return self._csv.open(file, info)
         return self._excel.open(file, info)

@@ -54,8 +54,14 @@ _REQUIRED_MEMBER = {
 }
 
 
-def inspect_file(file: LocalFile, info: ObjectInfo, limits: ReaderLimits) -> FileKind:
+def inspect_file(
+    file: LocalFile, info: ObjectInfo, limits: ReaderLimits, *, scan_extent: bool = True
+) -> FileKind:
     """The file's kind, once it is known safe to hand to a parser.
+
+    ``scan_extent=False`` leaves out the one check that reads the sheets' XML
+    (:func:`check_extent`): for a parser whose process has a memory limit of its
+    own, which then runs that scan alongside the parse (isolated.py).
 
     Raises UnreadableFileError with code ``unsupported_file_type``,
     ``file_too_large``, ``encrypted_workbook``, ``corrupt_workbook``,
@@ -89,7 +95,7 @@ def inspect_file(file: LocalFile, info: ObjectInfo, limits: ReaderLimits) -> Fil
     elif head.startswith(OLE2_MAGIC):
         _check_ole2(file.path, info, kind)
     elif head.startswith(ZIP_MAGIC):
-        _check_zip(file.path, info, kind, limits)
+        _check_zip(file.path, info, kind, limits, scan_extent=scan_extent)
     else:
         what = "the file is empty" if size == 0 else "neither a zip nor an OLE2 container"
         raise unreadable(info, "corrupt_workbook", f"not a valid {kind.value[1:]} file: {what}")
@@ -136,7 +142,9 @@ def _contains(path: Path, needle: bytes) -> bool:
         return view.find(needle) >= 0
 
 
-def _check_zip(path: Path, info: ObjectInfo, kind: FileKind, limits: ReaderLimits) -> None:
+def _check_zip(
+    path: Path, info: ObjectInfo, kind: FileKind, limits: ReaderLimits, *, scan_extent: bool
+) -> None:
     label = kind.value[1:]
     if not kind.is_zip:
         raise unreadable(
@@ -161,11 +169,22 @@ def _check_zip(path: Path, info: ObjectInfo, kind: FileKind, limits: ReaderLimit
                 raise unreadable(
                     info, "corrupt_workbook", f"not a valid {label} file: the zip has no {required}"
                 )
-            _check_extent(info, archive, kind, limits)
+            if scan_extent:
+                _check_extent(info, archive, kind, limits)
     except damaged as exc:
         raise unreadable(
             info, "corrupt_workbook", f"not a valid {label} file: damaged or truncated zip ({exc})"
         ) from exc
+
+
+def check_extent(path: Path, info: ObjectInfo, kind: FileKind, limits: ReaderLimits) -> None:
+    """Refuse (``too_many_cells``) a zip workbook with a sheet whose grid is over the limit.
+
+    Reads every sheet's XML; run after :func:`inspect_file` has bounded its size.
+    Errors of a damaged zip propagate as they are.
+    """
+    with zipfile.ZipFile(path) as archive:
+        _check_extent(info, archive, kind, limits)
 
 
 def _check_extent(

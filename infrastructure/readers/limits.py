@@ -29,6 +29,10 @@ class ReaderLimits:
     # calamine allocates every cell of a sheet's bounding box (~32 bytes each),
     # so two far-apart cells can cost gigabytes; 50M cells is ~1.6 GB.
     max_cells_per_sheet: int = 50_000_000
+    # The parser's own process (isolated.py): address space on top of what it
+    # starts with, and CPU seconds. A million-row sheet needs about 1 GB and 5 s.
+    parser_memory_mb: int = 4096
+    parser_cpu_seconds: int = 300
 
     def __post_init__(self) -> None:
         for f in fields(self):

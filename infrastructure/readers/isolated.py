@@ -1,0 +1,405 @@
+"""Workbooks parsed in a forked child process with its own memory and CPU limits.
+
+calamine is Rust: on crafted input it can abort the whole process (a failed
+allocation is not an exception) or take gigabytes before anyone can object.
+The guards (guards.py) refuse what can be recognised cheaply; everything else
+is parsed here, in a child forked for the one workbook, under RLIMIT_AS and
+RLIMIT_CPU. When the child dies, that file is refused with a terminal error
+and the worker carries on with the next message.
+
+Protocol: the child opens the workbook and answers requests over a socket
+pair: sheet names, previews, and reads. A read's rows come back as an Arrow IPC
+file in shared memory (``/dev/shm`` when there is one), mapped by the parent
+without a copy.
+
+While the child parses, the parent scans the sheets' XML for their cell extent
+(sheet_extent.py) on the other core. That scan used to run before parsing, to
+keep calamine from allocating a huge empty grid; the child's memory limit now
+does that job, so the scan only needs to finish in time to name the problem:
+an oversized sheet kills the child early with ``too_many_cells``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from multiprocessing.connection import Connection
+from pathlib import Path
+from socket import socketpair
+from typing import Any
+from xml.etree import ElementTree
+
+import pyarrow as pa
+
+import domain.errors as errors
+from application.ports import LocalFile, Workbook, WorkbookReader
+from domain.errors import DatalakepError, UnreadableFileError
+from domain.sheet import RawSheet, SheetPreview
+from domain.source import ObjectInfo
+from infrastructure.readers.dispatch import FileTypeWorkbookReader
+from infrastructure.readers.failures import unreadable
+from infrastructure.readers.guards import SUPPORTED, FileKind, check_extent
+from infrastructure.readers.limits import MB, ReaderLimits
+
+_ROW_NUMBERS = "__datalakep_row_number"
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    ElementTree.ParseError,
+    EOFError,
+    OSError,
+    ValueError,
+)
+# How often the parent looks up from a silent child: to see whether the
+# extent scan found a reason to stop it, and whether it is still alive.
+_POLL_S = 0.05
+
+
+class IsolatedWorkbookReader:
+    """The WorkbookReader for production: spreadsheets parsed in a limited child process.
+
+    CSV stays in this process: pyarrow's reader is memory-safe and streams.
+    """
+
+    def __init__(
+        self, limits: ReaderLimits | None = None, *, parser: WorkbookReader | None = None
+    ) -> None:
+        self._limits = limits or ReaderLimits()
+        self._in_process = FileTypeWorkbookReader(self._limits)
+        # The child skips the extent scan; the parent runs it alongside.
+        self._in_child = parser or FileTypeWorkbookReader(self._limits, scan_extent=False)
+
+    @property
+    def limits(self) -> ReaderLimits:
+        return self._limits
+
+    def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
+        kind = SUPPORTED.get(info.suffix)
+        if kind is None or kind is FileKind.CSV:
+            return self._in_process.open(file, info)
+        return self._isolated(file, info, kind)
+
+    @contextmanager
+    def _isolated(self, file: LocalFile, info: ObjectInfo, kind: FileKind) -> Iterator[Workbook]:
+        child = _Child.start(self._in_child, self._limits, file, info)
+        try:
+            workbook = child.open_workbook()
+            # Only once the child's cheap guards have passed: the scan must never
+            # inflate a zip bomb the child has just refused.
+            if kind.is_zip:
+                child.watch_extent(file.path, kind)
+            yield workbook
+        finally:
+            child.stop()
+
+
+class _Child:
+    """One forked parser process and the parent's end of its socket."""
+
+    def __init__(self, pid: int, conn: Connection, info: ObjectInfo, limits: ReaderLimits) -> None:
+        self._pid = pid
+        self._conn = conn
+        self._info = info
+        self._limits = limits
+        self._lock = threading.Lock()  # one request at a time on the socket
+        self._reaping = threading.Lock()
+        self._exit_status: int | None = None
+        # Set by the extent scan when a sheet is too big to parse.
+        self._refusal: UnreadableFileError | None = None
+        self._scan: threading.Thread | None = None
+
+    @classmethod
+    def start(
+        cls, reader: WorkbookReader, limits: ReaderLimits, file: LocalFile, info: ObjectInfo
+    ) -> _Child:
+        ours, theirs = socketpair()
+        pid = os.fork()
+        if pid == 0:  # the child: it never returns from here
+            ours.close()
+            _child_main(Connection(theirs.detach()), reader, limits, file, info)
+        theirs.close()
+        return cls(pid, Connection(ours.detach()), info, limits)
+
+    # ------------------------------------------------------------ parent side
+
+    def watch_extent(self, path: Path, kind: FileKind) -> None:
+        def scan() -> None:
+            try:
+                check_extent(path, self._info, kind, self._limits)
+            except UnreadableFileError as refusal:
+                self._refusal = refusal
+                self._kill()
+            except _DAMAGED:
+                # A damaged zip: the child meets the same damage and reports it.
+                return
+
+        self._scan = threading.Thread(target=scan, name="datalakep-extent", daemon=True)
+        self._scan.start()
+
+    def open_workbook(self) -> Workbook:
+        names = self._call("open")
+        return _ChildWorkbook(self, tuple(names))
+
+    def call(self, *request: Any) -> Any:
+        return self._call(*request)
+
+    def stop(self) -> None:
+        """Ask the child to leave, then make sure it has: no zombie, no orphan."""
+        if self._exit_status is None:
+            with suppress(OSError, EOFError):
+                self._conn.send(("close",))
+            self._reap(wait_s=2.0)
+        self._conn.close()
+
+    def _call(self, *request: Any) -> Any:
+        with self._lock:
+            if self._exit_status is not None:
+                raise self._death(request)
+            if request[0] != "open":
+                try:
+                    self._conn.send(request)
+                except OSError:
+                    self._reap(wait_s=2.0)
+                    raise self._death(request) from None
+            budget = self._limits.parser_cpu_seconds * 2
+            waited = 0.0
+            while not self._conn.poll(_POLL_S):
+                waited += _POLL_S
+                if self._refusal is not None or waited > budget:
+                    self._kill()
+                    raise self._death(request)
+            try:
+                kind, payload = self._conn.recv()
+            except (EOFError, OSError):
+                self._reap(wait_s=2.0)
+                raise self._death(request) from None
+        if kind == "ok":
+            return payload
+        if kind == "error":
+            raise _rebuilt(payload)
+        raise RuntimeError(f"the parser process for {self._info.uri} failed:\n{payload}")
+
+    def _kill(self) -> None:
+        # Under the lock that guards reaping: a pid is only signalled while it is
+        # still ours (a zombie at worst), never after it was reaped and reused.
+        with self._reaping:
+            if self._exit_status is None:
+                with suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
+
+    def _reap(self, wait_s: float) -> None:
+        waited = 0.0
+        while True:
+            with self._reaping:
+                if self._exit_status is not None:
+                    return
+                pid, status = os.waitpid(self._pid, os.WNOHANG)
+                if pid:
+                    self._exit_status = status
+                    return
+            if waited >= wait_s:
+                self._kill()
+            time.sleep(_POLL_S)
+            waited += _POLL_S
+
+    def _death(self, request: tuple[Any, ...]) -> UnreadableFileError:
+        self._reap(wait_s=2.0)
+        if self._scan is not None:
+            # The child may have died of the very sheet the scan is about to name.
+            self._scan.join(timeout=self._limits.parser_cpu_seconds)
+        if self._refusal is not None:
+            return self._refusal
+        status = self._exit_status or 0
+        sheet = str(request[1]) if len(request) > 1 else None
+        limits = self._limits
+        if os.WIFSIGNALED(status):
+            how = signal.Signals(os.WTERMSIG(status)).name
+        else:
+            how = f"exit status {os.waitstatus_to_exitcode(status)}"
+        return unreadable(
+            self._info,
+            "parser_crashed",
+            f"the spreadsheet parser died ({how}); the file needs more than "
+            f"{limits.parser_memory_mb:,} MB or {limits.parser_cpu_seconds:,} s of CPU to "
+            "parse, or is crafted to crash the parser",
+            sheet=sheet,
+            how=how,
+            memory_limit_mb=limits.parser_memory_mb,
+            cpu_limit_s=limits.parser_cpu_seconds,
+        )
+
+
+class _ChildWorkbook:
+    """The Workbook port, answered by the child process."""
+
+    def __init__(self, child: _Child, sheet_names: tuple[str, ...]) -> None:
+        self._child = child
+        self._sheet_names = sheet_names
+
+    @property
+    def sheet_names(self) -> tuple[str, ...]:
+        return self._sheet_names
+
+    def preview(self, sheet: str, rows: int) -> SheetPreview:
+        preview: SheetPreview = self._child.call("preview", sheet, rows)
+        return preview
+
+    def read(self, sheet: str, header_row: int) -> RawSheet:
+        meta = self._child.call("read", sheet, header_row)
+        path = Path(meta["path"])
+        try:
+            # Mapped, not read: the parent's copy of the rows is the page cache's.
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+        finally:
+            path.unlink(missing_ok=True)
+        numbers = table.column(_ROW_NUMBERS).combine_chunks()
+        cells = table.drop_columns([_ROW_NUMBERS])
+        return RawSheet(
+            source=meta["source"],
+            name=meta["name"],
+            header=tuple(meta["header"]),
+            header_row=meta["header_row"],
+            cells=cells,
+            row_numbers=numbers,
+            date_1904=meta["date_1904"],
+        )
+
+
+# ------------------------------------------------------------------ child side
+
+
+def _child_main(
+    conn: Connection,
+    reader: WorkbookReader,
+    limits: ReaderLimits,
+    file: LocalFile,
+    info: ObjectInfo,
+) -> None:
+    """Serve one workbook, then leave with os._exit: never unwind into the parent's stack."""
+    code = 0
+    try:
+        _limit_self(limits)
+        with reader.open(file, info) as workbook:
+            conn.send(("ok", list(workbook.sheet_names)))
+            while True:
+                request = conn.recv()
+                if request[0] == "close":
+                    break
+                try:
+                    conn.send(("ok", _answer(workbook, request)))
+                except DatalakepError as error:
+                    conn.send(("error", _state(error)))
+                except MemoryError:
+                    conn.send(("error", _out_of_memory(info, limits, request)))
+    except DatalakepError as error:
+        with suppress(OSError):
+            conn.send(("error", _state(error)))
+    except EOFError:
+        pass  # the parent went away; nothing is left to answer
+    except BaseException:  # noqa: BLE001 - a child must report, never unwind
+        code = 1
+        with suppress(OSError):
+            conn.send(("crash", traceback.format_exc()))
+    finally:
+        os._exit(code)
+
+
+def _limit_self(limits: ReaderLimits) -> None:
+    # The child starts as a copy of the parent's address space; the budget is on top.
+    budget = limits.parser_memory_mb * MB
+    current = _virtual_size()
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = current + budget
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    # SIGXCPU at the soft limit, SIGKILL a few seconds later if that is caught.
+    cpu = limits.parser_cpu_seconds
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    new_hard = cpu + 5 if cpu_hard == resource.RLIM_INFINITY else min(cpu_hard, cpu + 5)
+    resource.setrlimit(resource.RLIMIT_CPU, (min(cpu, new_hard), new_hard))
+    # An aborting parser must not leave a core file of gigabytes behind.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _virtual_size() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def _answer(workbook: Workbook, request: tuple[Any, ...]) -> Any:
+    what = request[0]
+    if what == "preview":
+        return workbook.preview(request[1], request[2])
+    if what == "read":
+        sheet = workbook.read(request[1], request[2])
+        return _hand_over(sheet)
+    raise ValueError(f"unknown request {what!r}")
+
+
+def _hand_over(sheet: RawSheet) -> dict[str, Any]:
+    table = sheet.cells.append_column(_ROW_NUMBERS, sheet.row_numbers)
+    path = _scratch_dir() / f"datalakep-{os.getpid()}-{uuid.uuid4().hex}.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return {
+        "path": str(path),
+        "source": sheet.source,
+        "name": sheet.name,
+        "header": list(sheet.header),
+        "header_row": sheet.header_row,
+        "date_1904": sheet.date_1904,
+    }
+
+
+def _scratch_dir() -> Path:
+    # RAM-backed where there is one (Linux hosts); Lambda has only /tmp.
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def _out_of_memory(
+    info: ObjectInfo, limits: ReaderLimits, request: tuple[Any, ...]
+) -> dict[str, Any]:
+    # Python code in the child hit RLIMIT_AS (Rust code aborts instead).
+    sheet = str(request[1]) if len(request) > 1 else None
+    return _state(
+        unreadable(
+            info,
+            "parser_out_of_memory",
+            f"parsing needs more than the parser's {limits.parser_memory_mb:,} MB",
+            sheet=sheet,
+            memory_limit_mb=limits.parser_memory_mb,
+        )
+    )
+
+
+def _state(error: DatalakepError) -> dict[str, Any]:
+    return {
+        "type": type(error).__name__,
+        "message": error.message,
+        "code": error.code,
+        "details": dict(error.details),
+    }
+
+
+def _rebuilt(state: dict[str, Any]) -> DatalakepError:
+    kind = getattr(errors, state["type"], None)
+    if not (isinstance(kind, type) and issubclass(kind, DatalakepError)):
+        kind = errors.TerminalError
+    error: DatalakepError = kind(state["message"], code=state["code"], **state["details"])
+    return error

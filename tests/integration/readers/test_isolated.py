@@ -1,0 +1,185 @@
+"""The parser in its own process: same rows as in-process, and its death costs one file only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from application.ports import LocalFile, Workbook
+from domain.errors import UnreadableFileError
+from domain.sheet import RawSheet, SheetPreview
+from domain.source import ObjectInfo
+from infrastructure.readers import ReaderLimits
+from infrastructure.readers.dispatch import FileTypeWorkbookReader
+from infrastructure.readers.isolated import IsolatedWorkbookReader
+
+from .builders import info_for, inline, write_xlsx
+
+pytestmark = pytest.mark.integration
+
+
+def _workbook(path: Path, rows: int = 50) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "People"
+    ws.append(["id", "name", "score", "joined"])
+    for i in range(1, rows + 1):
+        ws.append([i, f'Doe, J. "{i}"' if i % 7 else None, i / 4, f"2024-01-{i % 28 + 1:02d}"])
+    wb.save(path)
+    return path
+
+
+def _read_all(reader: IsolatedWorkbookReader | FileTypeWorkbookReader, path: Path) -> RawSheet:
+    info = info_for(path)
+    with reader.open(LocalFile(path, info.size), info) as workbook:
+        [name] = workbook.sheet_names
+        return workbook.read(name, 1)
+
+
+def _children() -> int:
+    """Our unreaped child processes: a leaked parser shows up here."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            count += int(fields[1]) == os.getpid()
+    return count
+
+
+def test_rows_come_back_exactly_as_the_in_process_parser_reads_them(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "people.xlsx")
+
+    isolated = _read_all(IsolatedWorkbookReader(), path)
+    direct = _read_all(FileTypeWorkbookReader(), path)
+
+    assert isolated.cells.equals(direct.cells)
+    assert isolated.row_numbers.equals(direct.row_numbers)
+    assert (isolated.header, isolated.header_row, isolated.name, isolated.source) == (
+        direct.header, direct.header_row, direct.name, direct.source,
+    )  # fmt: skip
+    assert list(isolated.row_numbers.to_pylist()[:2]) == [2, 3]
+
+
+def test_a_refusal_inside_the_child_keeps_its_code_and_details(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    _workbook(path)
+    path.write_bytes(path.read_bytes()[:3000])  # a truncated zip
+
+    with pytest.raises(UnreadableFileError) as caught:
+        _read_all(IsolatedWorkbookReader(), path)
+
+    assert caught.value.code == "corrupt_workbook"
+    assert caught.value.details["source"] == "s3://bucket/in/broken.xlsx"
+    assert str(caught.value).startswith("s3://bucket/in/broken.xlsx: ")
+
+
+def test_a_sheet_too_big_to_parse_is_named_by_the_extent_scan(tmp_path: Path) -> None:
+    # calamine would ask for 550 GB; either the scan stops the child first or the
+    # child dies at its memory limit, and the refusal names the sheet either way.
+    rows = f'<row r="1">{inline("A1", "h")}</row>'
+    rows += '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    path = write_xlsx(tmp_path / "sparse.xlsx", {"Data": rows})
+
+    with pytest.raises(UnreadableFileError) as caught:
+        _read_all(IsolatedWorkbookReader(), path)
+
+    assert caught.value.code == "too_many_cells"
+    assert "'Data'" in str(caught.value)
+
+
+class _Misbehaving:
+    """A parser that dies the way a crafted file makes calamine die."""
+
+    def __init__(self, how: str) -> None:
+        self._how = how
+
+    @contextmanager
+    def _open(self) -> Iterator[Workbook]:
+        yield self  # type: ignore[misc]
+
+    def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
+        return self._open()
+
+    @property
+    def sheet_names(self) -> tuple[str, ...]:
+        return ("Evil",)
+
+    def preview(self, sheet: str, rows: int) -> SheetPreview:
+        return SheetPreview(sheet, (("a",),))
+
+    def read(self, sheet: str, header_row: int) -> RawSheet:
+        if self._how == "abort":
+            os.abort()  # what a Rust allocation failure does
+        if self._how == "memory":
+            hog = [bytearray(64 * 1024 * 1024) for _ in range(1000)]
+            raise AssertionError(f"allocated {len(hog)} blocks past the limit")
+        while self._how == "spin":
+            pass
+        raise AssertionError(self._how)
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "named"),
+    [
+        ("abort", "parser_crashed", "SIGABRT"),
+        ("memory", "parser_out_of_memory", "300 MB"),
+        ("spin", "parser_crashed", "SIGXCPU"),
+    ],
+)
+def test_a_parser_that_dies_costs_that_file_only(
+    tmp_path: Path, how: str, code: str, named: str
+) -> None:
+    path = _workbook(tmp_path / "people.xlsx")
+    info = info_for(path)
+    limits = ReaderLimits(parser_memory_mb=300, parser_cpu_seconds=1)
+    reader = IsolatedWorkbookReader(limits, parser=_Misbehaving(how))
+
+    with (
+        pytest.raises(UnreadableFileError) as caught,
+        reader.open(LocalFile(path, info.size), info) as workbook,
+    ):
+        assert workbook.sheet_names == ("Evil",)
+        assert workbook.preview("Evil", 5).rows == (("a",),)
+        workbook.read("Evil", 1)
+
+    assert caught.value.code == code
+    assert named in str(caught.value)
+    assert caught.value.details["sheet"] == "Evil"
+    # This process carries on: the next file parses, and no child is left behind.
+    assert _read_all(IsolatedWorkbookReader(), path).num_rows == 50
+    assert _children() == 0
+
+
+def test_opening_and_closing_many_workbooks_leaks_no_process_or_descriptor(
+    tmp_path: Path,
+) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+    reader = IsolatedWorkbookReader()
+    _read_all(reader, path)
+    descriptors = len(os.listdir("/proc/self/fd"))
+
+    for _ in range(20):
+        assert _read_all(reader, path).num_rows == 5
+
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert _children() == 0
+    assert not list(Path("/dev/shm").glob("datalakep-*.arrow"))
+
+
+def test_a_workbook_left_early_stops_its_child(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+    info = info_for(path)
+
+    with IsolatedWorkbookReader().open(LocalFile(path, info.size), info) as workbook:
+        assert workbook.sheet_names == ("People",)  # never read
+
+    # Reaped on the way out, not left as a zombie or an orphan.
+    assert _children() == 0
