@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -183,3 +186,57 @@ def test_a_workbook_left_early_stops_its_child(tmp_path: Path) -> None:
 
     # Reaped on the way out, not left as a zombie or an orphan.
     assert _children() == 0
+
+
+_SPINNING_PARENT = """
+import sys
+from pathlib import Path
+from application.ports import LocalFile
+from domain.source import ObjectInfo
+from infrastructure.readers.isolated import IsolatedWorkbookReader
+from tests.integration.readers.test_isolated import _Misbehaving
+
+path = Path(sys.argv[1])
+info = ObjectInfo(uri="s3://bucket/in/spin.xlsx", size=path.stat().st_size)
+reader = IsolatedWorkbookReader(parser=_Misbehaving("spin"))
+with reader.open(LocalFile(path, info.size), info) as workbook:
+    print("parsing", flush=True)
+    workbook.read("Evil", 1)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_parser_child_dies_with_a_worker_killed_mid_parse(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _SPINNING_PARENT, str(path)],
+        cwd=Path(__file__).resolve().parents[3],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "parsing\n"
+        [parser] = [
+            int(p)
+            for task in Path(f"/proc/{worker.pid}/task").glob("*/children")
+            for p in task.read_text().split()
+        ]
+        assert _alive(parser)
+
+        worker.kill()  # SIGKILL: no cleanup code runs in the worker
+        worker.wait(timeout=10)
+
+        deadline = time.monotonic() + 10
+        while _alive(parser) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(parser), "the parser outlived its worker"
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
