@@ -6,7 +6,7 @@ in-memory fakes (``InMemoryWarehouse``...) satisfy them structurally.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +40,18 @@ class FileSource(Protocol):
 
     def fetch(self, uri: str) -> AbstractContextManager[LocalFile]:
         """The object's bytes as a local file, removed (if temporary) on exit."""
+        ...
+
+
+class ObjectListing(Protocol):
+    """The current objects of a bucket, for reconciling them with the ledger.
+
+    Apart from FileSource because only a bucket can be listed this way: ingestion
+    never lists, and a local directory has no notifications to lose.
+    """
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterable[ObjectInfo]:
+        """Every current object under ``prefix``, its version as ``FileSource.head`` gives it."""
         ...
 
 
@@ -116,6 +128,13 @@ class Warehouse(Protocol):
         """Ledger rows, newest first."""
         ...
 
+    def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
+        """Every (source_uri, source_version) of these URIs with a ledger row of any status.
+
+        Any number of URIs: adapters query them in batches.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -166,4 +185,21 @@ class MessageSource(Protocol):
 
     def send(self, body: str) -> None:
         """Enqueue a new message (the Lambda's hand-off of heavy files to the worker)."""
+        ...
+
+
+class DeadLetterQueue(Protocol):
+    """The messages the pipeline gave up on, looked at without being consumed.
+
+    A port of its own, not a MessageSource method: reconciliation may read the
+    DLQ but must never delete from it or send to it, and with only ``peek`` to
+    call it cannot. A peek is also another contract than ``receive``: every
+    message is held until the whole queue has been seen, then all handed back.
+    """
+
+    def peek(self) -> Sequence[Message]:
+        """Every message now in the queue, each once; all of them are still there after.
+
+        Raises TransientError when a complete view could not be had (try again).
+        """
         ...

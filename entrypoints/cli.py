@@ -93,6 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     with_warehouse(worker)
     worker.set_defaults(run=_worker)
 
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="list the objects in S3 that are neither in the ledger nor in the DLQ",
+    )
+    reconcile.add_argument("--bucket", required=True)
+    reconcile.add_argument("--prefix", default="", help="only keys starting with this")
+    reconcile.add_argument(
+        "--enqueue",
+        action="store_true",
+        help="send each missing object to the worker queue as an ObjectCreated event",
+    )
+    reconcile.add_argument("--json", action="store_true", help="one JSON object per missing one")
+    reconcile.add_argument(
+        "--dlq-url", metavar="URL", help="the dead-letter queue (default: config worker.dlq_url)"
+    )
+    reconcile.add_argument(
+        "--queue-url",
+        metavar="URL",
+        help="for --enqueue (default: $DATALAKEP_WORKER_QUEUE_URL, then config "
+        "aws.worker_queue_url)",
+    )
+    with_config(reconcile)
+    with_warehouse(reconcile)
+    reconcile.set_defaults(run=_reconcile)
+
     demo = commands.add_parser(
         "demo", help="local AWS (moto): S3 -> SQS -> worker -> DuckDB, end to end"
     )
@@ -224,6 +249,33 @@ def _worker(args: argparse.Namespace) -> int:
         f"left for retry, {stats.files} files, {stats.rows_loaded} rows loaded"
     )
     return EXIT_OK
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from application.reconcile import ReconcileBucket
+    from entrypoints.cli_output import (
+        missing_json,
+        print_json_lines,
+        print_reconcile,
+        reconcile_summary,
+    )
+    from entrypoints.containers import reconcile_container
+
+    container = reconcile_container(args.config, args.warehouse, args.dlq_url, args.queue_url)
+    try:
+        command = ReconcileBucket(args.bucket, args.prefix, enqueue=args.enqueue)
+        result = container.reconcile().execute(command)
+    finally:
+        container.shutdown_resources()
+    sent = result.enqueued > 0
+    if args.json:
+        print_json_lines(missing_json(m, enqueued=sent) for m in result.missing)
+        # stderr: stdout stays one kind of object, one per line.
+        print(reconcile_summary(result), file=sys.stderr)
+    else:
+        print_reconcile(result, sys.stdout)
+    # Non-zero while something is missing and not yet sent again: cron can alert on it.
+    return EXIT_FAILED if result.missing and not sent else EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from application.reconcile import MissingObject, ReconcileResult
 from application.results import SheetResult
 from application.tables import InitTablesResult
 from domain.ledger import LedgerEntry
@@ -144,6 +145,44 @@ def print_history(entries: Sequence[LedgerEntry], out: TextIO) -> None:
         ],
         out,
     )
+
+
+def missing_json(missing: MissingObject, *, enqueued: bool) -> dict[str, Any]:
+    return {
+        "source": missing.uri,
+        "version": missing.version,
+        "size": missing.size,
+        "enqueued": enqueued,
+    }
+
+
+def reconcile_summary(result: ReconcileResult) -> str:
+    parts = [
+        f"{len(result.missing)} of {result.listed} object(s) missing",
+        f"{result.in_ledger} in the ledger",
+        f"{result.in_dlq} in the DLQ ({result.dlq_messages} message(s), "
+        f"{result.poison} naming no object)",
+    ]
+    if result.outside_sources:
+        parts.append(
+            f"{result.outside_sources} outside aws.sources, not checked: the worker ignores them"
+        )
+    if result.enqueued:
+        parts.append(f"{result.enqueued} sent to the worker queue")
+    elif result.missing:
+        parts.append("none sent (--enqueue sends them)")
+    return "; ".join(parts)
+
+
+def print_reconcile(result: ReconcileResult, out: TextIO) -> None:
+    if result.missing:
+        table(
+            ["missing object", "version", "size"],
+            [[_short(m.uri), m.version, m.size] for m in result.missing],
+            out,
+        )
+        out.write("\n")
+    out.write(reconcile_summary(result) + "\n")
 
 
 class TerminalProgress:

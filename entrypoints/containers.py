@@ -18,14 +18,17 @@ from application.events import rules_from_config as source_rules_from_config
 from application.handle_event import HandleStorageEvent
 from application.ingest import IngestPassengerFile, IngestSettings
 from application.ports import (
+    DeadLetterQueue,
     FileSource,
     MessageSource,
+    ObjectListing,
     ProgressListener,
     RejectsReportWriter,
     SecretProvider,
     Warehouse,
     WorkbookReader,
 )
+from application.reconcile import Reconcile
 from application.tables import InitializeTables, ShowHistory
 from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
@@ -246,6 +249,42 @@ class WorkerContainer(AwsCore):
     )
 
 
+def build_s3_listing() -> ObjectListing:
+    from infrastructure.aws.s3_files import S3FileSource
+
+    return S3FileSource()
+
+
+def build_dead_letters(dlq_url: str | None, hold_seconds: int | None) -> DeadLetterQueue:
+    if not dlq_url:
+        raise ConfigurationError(
+            "reconcile needs the dead-letter queue's URL: --dlq-url, or worker.dlq_url in config"
+        )
+    from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
+
+    return SqsDeadLetterQueue(dlq_url, hold_seconds=int(hold_seconds or 120))
+
+
+class ReconcileContainer(AwsCore):
+    """`datalakep reconcile`: the bucket against the ledger and the DLQ."""
+
+    listing = providers.Singleton(build_s3_listing)
+    dead_letters = providers.Singleton(
+        build_dead_letters, Core.config.worker.dlq_url, Core.config.worker.dlq_hold_seconds
+    )
+    queue = providers.Singleton(
+        build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
+    )
+    reconcile = providers.Factory(
+        Reconcile,
+        objects=listing,
+        warehouse=Core.warehouse,
+        dead_letters=dead_letters,
+        sources=AwsCore.sources,
+        queue=queue,
+    )
+
+
 def _configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
     container.config.from_yaml(str(config_path(config_file)), required=True)
     url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
@@ -271,4 +310,22 @@ def worker_container(
     container = WorkerContainer()
     _configure(container, config_file, warehouse_url)
     container.config.worker.queue_url.from_value(queue_url)
+    return container
+
+
+def reconcile_container(
+    config_file: str | None = None,
+    warehouse_url: str | None = None,
+    dlq_url: str | None = None,
+    queue_url: str | None = None,
+) -> ReconcileContainer:
+    """The DLQ: ``dlq_url``, else config; the queue: ``queue_url``, else the environment,
+    else config, as the Lambda finds it."""
+    container = ReconcileContainer()
+    _configure(container, config_file, warehouse_url)
+    if dlq_url:
+        container.config.worker.dlq_url.from_value(dlq_url)
+    queue = queue_url or os.environ.get("DATALAKEP_WORKER_QUEUE_URL")
+    if queue:
+        container.config.aws.worker_queue_url.from_value(queue)
     return container

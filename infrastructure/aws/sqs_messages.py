@@ -158,6 +158,80 @@ class SqsMessageSource:
         return response
 
 
+class SqsDeadLetterQueue:
+    """Peeks at a dead-letter queue: every message received, none deleted.
+
+    Each message received stays hidden for ``hold_seconds``, so that the next
+    receive brings the ones not yet seen; once a receive brings nothing, all of
+    them are handed back at once (visibility 0). Should they come round again
+    before that (the hold ran out, as on a DLQ too large to read in time), the
+    view cannot be known to be complete: TransientError, with a longer hold to
+    try. Each peek adds one to the messages' ApproximateReceiveCount, which
+    only matters for a DLQ that has a redrive policy of its own.
+
+    SQS lets 120,000 messages of a standard queue be in flight at once; a
+    larger DLQ fails the peek with SQS's OverLimit error.
+    """
+
+    def __init__(self, queue_url: str, client: Any | None = None, hold_seconds: int = 120) -> None:
+        self._queue = SqsMessageSource(queue_url, client, visibility_timeout=hold_seconds)
+        self._hold_seconds = hold_seconds
+
+    @property
+    def queue_url(self) -> str:
+        return self._queue.queue_url
+
+    def peek(self) -> list[Message]:
+        seen: dict[str, Message] = {}
+        try:
+            while batch := self._queue.receive(MAX_BATCH, wait_seconds=1):
+                for message in batch:
+                    if message.id in seen:
+                        raise TransientError(
+                            f"SQS peek: message {message.id} came back before the peek ended; "
+                            f"the DLQ could not be read within the {self._hold_seconds} s hold",
+                            code="dlq_peek_incomplete",
+                            hold_seconds=self._hold_seconds,
+                        )
+                    seen[message.id] = message
+        finally:
+            self._hand_back(list(seen.values()))
+        return list(seen.values())
+
+    def _hand_back(self, messages: Sequence[Message]) -> None:
+        failed = 0
+        for start in range(0, len(messages), MAX_BATCH):
+            chunk = messages[start : start + MAX_BATCH]
+            entries = [
+                {"Id": str(n), "ReceiptHandle": m.receipt, "VisibilityTimeout": 0}
+                for n, m in enumerate(chunk)
+            ]
+            try:
+                response = self._queue._call(
+                    "hand back",
+                    self._queue.client.change_message_visibility_batch,
+                    QueueUrl=self._queue.queue_url,
+                    Entries=entries,
+                )
+            except DatalakepError as error:
+                # Not raised: it would hide the peek's own outcome, and these
+                # messages reappear by themselves once their hold runs out.
+                log.warning(
+                    "SQS peek: %d message(s) stay hidden for up to %s s: %s",
+                    len(chunk),
+                    self._hold_seconds,
+                    error,
+                )
+                continue
+            failed += len(response.get("Failed", []))
+        if failed:
+            log.warning(
+                "SQS peek: %d message(s) stay hidden for up to %s s: hand-back refused",
+                failed,
+                self._hold_seconds,
+            )
+
+
 def _message(item: dict[str, Any]) -> Message:
     attributes = item.get("Attributes", {})
     return Message(

@@ -35,6 +35,12 @@ class InMemoryFileSource:
             raise TerminalError(f"{uri}: no such object", code="not_found", source=uri)
         return ObjectInfo(uri=uri, size=len(obj.data), version=obj.version)
 
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """The objects under ``s3://bucket/prefix``, in key order as S3 lists them."""
+        start = f"s3://{bucket}/{prefix}"
+        for uri in sorted(u for u in self.objects if u.startswith(start)):
+            yield self.head(uri)
+
     @contextmanager
     def fetch(self, uri: str) -> Iterator[LocalFile]:
         obj = self.objects.get(uri)

@@ -118,3 +118,16 @@ class InMemoryMessageSource:
             self.dropped.append(message.id)
             return
         self.dlq._visible[message.id] = message
+
+
+class InMemoryDeadLetterQueue:
+    """A DeadLetterQueue over an InMemoryMessageSource (usually another queue's ``dlq``)."""
+
+    def __init__(self, queue: InMemoryMessageSource) -> None:
+        self.queue = queue
+        self.peeks = 0
+
+    def peek(self) -> Sequence[Message]:
+        # Only what a receive could get: messages someone holds are invisible to SQS too.
+        self.peeks += 1
+        return self.queue.visible

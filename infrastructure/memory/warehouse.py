@@ -8,7 +8,7 @@ nothing behind, as a rolled-back transaction would.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from application.ports import LoadReceipt, LoadRequest
@@ -87,6 +87,12 @@ class InMemoryWarehouse:
         by_id = sorted(self.ledger, key=lambda e: e.load_id)
         newest = sorted(by_id, key=lambda e: e.finished_at, reverse=True)
         return newest if limit is None else newest[:limit]
+
+    def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
+        wanted = set(source_uris)
+        return frozenset(
+            (e.source_uri, e.source_version) for e in self.ledger if e.source_uri in wanted
+        )
 
     def close(self) -> None:
         self.closed = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,15 @@ class DuckDbWarehouse:
         with self._session() as con:
             rows = con.execute(query).fetchall()
         return [sql.ledger_entry(r) for r in rows]
+
+    def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
+        statements = sql.recorded_versions_statements(source_uris, DUCKDB, self._ledger)
+        found: set[tuple[str, str]] = set()
+        with self._session() as con:
+            for query, params in statements:
+                rows = con.execute(query, list(params)).fetchall()
+                found.update((str(u), str(v)) for u, v in rows)
+        return frozenset(found)
 
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -184,6 +184,18 @@ class PostgresWarehouse:
                 return _execute(cur, query).fetchall()
 
         return [sql.ledger_entry(r) for r in self._retrying("history", work)]
+
+    def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
+        statements = list(sql.recorded_versions_statements(source_uris, POSTGRES, self._ledger))
+
+        def work(con: Connection) -> set[tuple[str, str]]:
+            found: set[tuple[str, str]] = set()
+            with con.cursor() as cur:
+                for query, params in statements:
+                    found.update((str(u), str(v)) for u, v in _execute(cur, query, params))
+            return found
+
+        return frozenset(self._retrying("recorded_versions", work))
 
     def close(self) -> None:
         with self._lock:

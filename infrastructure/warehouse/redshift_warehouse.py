@@ -7,7 +7,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
@@ -111,6 +111,17 @@ class RedshiftWarehouse:
     def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
         query = sql.history_sql(REDSHIFT, self._ledger, limit)
         return [sql.ledger_entry(r) for r in self._run(lambda cur: _fetchall(cur, query))]
+
+    def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
+        statements = list(sql.recorded_versions_statements(source_uris, REDSHIFT, self._ledger))
+
+        def read(cur: Cursor) -> set[tuple[str, str]]:
+            found: set[tuple[str, str]] = set()
+            for query, params in statements:
+                found.update((str(u), str(v)) for u, v in _fetchall(cur, query, params))
+            return found
+
+        return frozenset(self._run(read))
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -419,6 +419,35 @@ def loaded_tables_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE
         f"WHERE source_uri = {p} AND source_version = {p} "
         f"AND status = '{LoadStatus.LOADED.value}' AND table_name IS NOT NULL"
     )
+
+
+# URIs per recorded_versions query: far below PostgreSQL's 65,535 bind parameters,
+# and at most ~1 MB of URIs in Redshift's 16 MB statement limit.
+RECORDED_VERSIONS_BATCH = 1000
+
+
+def recorded_versions_statements(
+    source_uris: Iterable[str],
+    dialect: Dialect,
+    ledger_table: str = DEFAULT_LEDGER_TABLE,
+    batch: int = RECORDED_VERSIONS_BATCH,
+) -> Iterator[Statement]:
+    """Queries for every (source_uri, source_version) with a ledger row, of these URIs.
+
+    One statement per ``batch`` distinct URIs; the union of their rows is the answer.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch!r}")
+    uris = sorted(set(source_uris))
+    table = _quote(ledger_table, dialect)
+    for start in range(0, len(uris), batch):
+        chunk = tuple(uris[start : start + batch])
+        marks = ", ".join(dialect.placeholder for _ in chunk)
+        yield (
+            f"SELECT DISTINCT source_uri, source_version FROM {table} "
+            f"WHERE source_uri IN ({marks})",
+            chunk,
+        )
 
 
 def history_sql(

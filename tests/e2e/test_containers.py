@@ -77,3 +77,36 @@ def test_worker_and_lambda_containers_build(
     assert [r.bucket for r in lam.sources()] == ["inbox"]
     worker.shutdown_resources()
     lam.shutdown_resources()
+
+
+def test_reconcile_container_builds_from_options_then_environment_then_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from application.reconcile import Reconcile
+    from entrypoints.containers import reconcile_container
+    from infrastructure.aws.sqs_messages import SqsDeadLetterQueue, SqsMessageSource
+
+    monkeypatch.setenv("DATALAKEP_WORKER_QUEUE_URL", "http://127.0.0.1:1/queue/from-env")
+    config = yaml.safe_load(CONFIG.read_text())
+    config["worker"]["dlq_url"] = "http://127.0.0.1:1/queue/dlq-from-config"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    warehouse = f"duckdb:///{tmp_path / 'x.duckdb'}"
+
+    from_env = reconcile_container(str(path), warehouse)
+    given = reconcile_container(str(path), warehouse, "http://127.0.0.1:1/queue/dlq", "http://q")
+    try:
+        urls = []
+        for container in (from_env, given):
+            assert isinstance(container.reconcile(), Reconcile)
+            dead_letters, queue = container.dead_letters(), container.queue()
+            assert isinstance(dead_letters, SqsDeadLetterQueue)
+            assert isinstance(queue, SqsMessageSource)
+            urls.append((dead_letters.queue_url, queue.queue_url))
+        assert urls == [
+            ("http://127.0.0.1:1/queue/dlq-from-config", "http://127.0.0.1:1/queue/from-env"),
+            ("http://127.0.0.1:1/queue/dlq", "http://q"),
+        ]
+    finally:
+        from_env.shutdown_resources()
+        given.shutdown_resources()

@@ -34,9 +34,11 @@ from infrastructure.warehouse.factory import warehouse_from_url
 from infrastructure.warehouse.postgres_warehouse import PostgresOptions, PostgresWarehouse
 from tests.integration.warehouse.test_warehouse_behaviour import (
     PEOPLE,
+    T0,
     URI,
     col,
     contract_rows,
+    entry,
     make_request,
     person,
 )
@@ -567,6 +569,34 @@ def test_hostile_reserved_mixed_case_and_percent_names_work(
         'ORDER BY table_name COLLATE "C"',
     )
     assert [t[0] for t in tables] == ["Ledger %s 100%", "T", "t", 'x"; DROP TABLE t;--']
+
+
+# ---------------------------------------------------------------- recorded versions
+
+
+def test_recorded_versions_answers_for_more_uris_than_one_statement_can_bind(
+    open_warehouse: Opener,
+) -> None:
+    # 70,000 URIs are more than the 65,535 parameters one statement may carry.
+    warehouse = open_warehouse(ledger_table="Ledger %s 100%")
+    uris = [f"s3://in/{n:05d}.xlsx" for n in range(70_000)]
+    for number, uri in ((1, uris[0]), (2, uris[-1])):
+        warehouse.record(replace(entry(f"r{number}", T0), source_uri=uri, source_version="v1"))
+
+    found = warehouse.recorded_versions(uris)
+
+    assert found == {(uris[0], "v1"), (uris[-1], "v1")}
+
+
+def test_recorded_versions_survives_a_dropped_connection(
+    warehouse: PostgresWarehouse, db_url: str
+) -> None:
+    warehouse.record(entry("r1", T0))
+    [pid] = _backend_pids(db_url)
+
+    query(db_url, "SELECT pg_terminate_backend(%s)", (pid,))
+
+    assert warehouse.recorded_versions([URI]) == {(URI, "v9")}
 
 
 # ---------------------------------------------------------------- the factory

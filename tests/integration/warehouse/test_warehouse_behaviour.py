@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import count
@@ -364,6 +365,25 @@ def test_history_is_newest_first_and_honours_the_limit(warehouse: Inspectable) -
     assert list(warehouse.history(limit=0)) == []
     with pytest.raises(ValueError):
         warehouse.history(limit=-1)
+
+
+def test_recorded_versions_are_every_status_of_exactly_the_uris_asked_for(
+    warehouse: Inspectable,
+) -> None:
+    odd = "s3://in/100% 'odd' %s Übersicht.xlsx"
+    load(warehouse, make_request(PEOPLE, [person(1)]))
+    load(warehouse, make_request(PEOPLE, [person(1)]))  # skipped
+    warehouse.record(entry("r1", T0))  # rejected, version v9
+    failed = entry("f1", T0, LoadStatus.FAILED, table=None)
+    warehouse.record(replace(failed, source_uri=odd, source_version="sha256:ab"))
+    warehouse.record(replace(failed, load_id="f2", source_uri="s3://in/other.xlsx"))
+    # Sorting before the others, they push them into the third batch of URIs.
+    unknown = [f"s3://in/0-unknown/{n:05d}.xlsx" for n in range(2500)]
+
+    found = warehouse.recorded_versions([*unknown, URI, odd, URI.upper()])
+
+    assert found == {(URI, "v1"), (URI, "v9"), (odd, "sha256:ab")}
+    assert warehouse.recorded_versions([]) == frozenset()
 
 
 def test_record_keeps_a_rejected_attempt_exactly(warehouse: Inspectable) -> None:
