@@ -102,7 +102,9 @@ class HandleStorageEvent:
             raise
         if obj.version_id is not None and current.version == obj.version_id:
             return None
-        if obj.version_id is None and current.version == obj.etag:
+        # An ETag names content, not a version: in a versioned bucket the current
+        # version is a VersionId, which an ETag never equals.
+        if obj.version_id is None and (current.etag or current.version) == obj.etag:
             return None
         return (
             f"{obj.uri}: stale event (version {obj.version_id or obj.etag}, now {current.version})"

@@ -16,6 +16,9 @@ class ObjectInfo:
     # in which case the content's sha256 becomes the version.
     version: str | None = None
     sequencer: str | None = None
+    # The content's ETag, unquoted, where the source has one (S3). In a versioned
+    # bucket it differs from ``version``, which is then the VersionId.
+    etag: str | None = None
 
     @property
     def name(self) -> str:

@@ -88,7 +88,9 @@ class S3FileSource:
     def head(self, uri: str) -> ObjectInfo:
         bucket, key = _location(uri)
         pin, size = self._head(bucket, key, uri)
-        return ObjectInfo(uri=s3_uri(bucket, key), size=size, version=pin.version)
+        return ObjectInfo(
+            uri=s3_uri(bucket, key), size=size, version=pin.version, etag=pin.etag.strip('"')
+        )
 
     @contextmanager
     def fetch(self, uri: str) -> Iterator[LocalFile]:
@@ -199,8 +201,12 @@ def _suffix(key: str) -> str:
 
 
 def _listed(bucket: str, item: dict[str, Any]) -> ObjectInfo:
+    pin = _Pin.of(item)
     return ObjectInfo(
-        uri=s3_uri(bucket, item["Key"]), size=int(item["Size"]), version=_Pin.of(item).version
+        uri=s3_uri(bucket, item["Key"]),
+        size=int(item["Size"]),
+        version=pin.version,
+        etag=pin.etag.strip('"'),
     )
 
 
