@@ -56,6 +56,9 @@ class _Run:
     started_at: datetime
     results: list[SheetResult] = field(default_factory=list)
     report_sheets: list[SheetRejects] = field(default_factory=list)
+    # How many of report_sheets the written report holds, and where it is.
+    reported: int = 0
+    report_location: str | None = None
 
     @property
     def report_id(self) -> str:
@@ -111,8 +114,9 @@ class IngestPassengerFile:
         except TerminalError as error:
             # Raised while opening: the file as a whole is unreadable.
             run.results.append(self._failed_file(command, error, run))
-        if run.report_sheets and not command.dry_run:
-            location = self._write_report(run)
+        self._report_now(command, run)
+        location = run.report_location
+        if location is not None:
             run.results = [
                 _with_report(r, location) if r.rows_rejected or r.refused else r
                 for r in run.results
@@ -171,6 +175,10 @@ class IngestPassengerFile:
                 status = Outcome.INVALID if v.rows_rejected else Outcome.VALID
                 outcome[id(v)] = _result(run, v, status, rows_loaded=0)
         elif accepted:
+            # The report goes out before the rows commit: once they have, a redelivered
+            # message is skipped without validating, and a report not yet written then
+            # never would be. Rewriting it on a retry is harmless (same id, same content).
+            self._report_now(command, run)
             outcome.update(self._load_accepted(run, accepted))
         # Report sheets in workbook order, whatever happened to each.
         run.results.extend(outcome[id(v)] for v in validations)
@@ -360,6 +368,13 @@ class IngestPassengerFile:
                 error=error,
             )
         )
+
+    def _report_now(self, command: IngestFile, run: _Run) -> None:
+        """(Re)write the rejects report if it lacks some of the run's sheets."""
+        if command.dry_run or len(run.report_sheets) == run.reported:
+            return
+        run.report_location = self._write_report(run)
+        run.reported = len(run.report_sheets)
 
     def _write_report(self, run: _Run) -> str:
         report = RejectsReport(
