@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
@@ -57,19 +58,36 @@ class QueueWorker:
                 if until_empty:
                     break
                 continue
-            for message in batch:
-                # A stop request finishes the current message, then returns the
-                # rest of the batch to the queue untouched for another worker.
-                if self.stop.is_set():
-                    self._messages.release(message, 0)
-                    continue
-                stats.received += 1
-                self._process(message, stats)
+            # Every message of the batch is kept alive from the start, not just the
+            # one being handled: a heavy file can take longer than the visibility
+            # timeout, and the messages queued behind it would otherwise reappear
+            # to other workers meanwhile.
+            waiting = {m.id: self._alive(m) for m in batch}
+            try:
+                for message in batch:
+                    alive = waiting.pop(message.id)
+                    # A stop request finishes the current message, then returns the
+                    # rest of the batch to the queue untouched for another worker.
+                    if self.stop.is_set():
+                        alive.close()
+                        self._messages.release(message, 0)
+                        continue
+                    stats.received += 1
+                    self._process(message, alive, stats)
+            finally:
+                for alive in waiting.values():
+                    alive.close()
         return stats
 
-    def _process(self, message: Message, stats: WorkerStats) -> None:
+    def _alive(self, message: Message) -> ExitStack:
+        alive = ExitStack()
+        alive.enter_context(self._messages.keep_alive(message))
+        return alive
+
+    def _process(self, message: Message, alive: ExitStack, stats: WorkerStats) -> None:
+        """Handle one message; its heartbeat (``alive``) stops before it is deleted or released."""
         try:
-            with self._messages.keep_alive(message):
+            with alive:
                 result = self._handler.execute(HandleEvent(message.body))
         except TransientError as error:
             delay = self._backoff(message.receive_count)

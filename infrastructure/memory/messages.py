@@ -33,6 +33,8 @@ class InMemoryMessageSource:
         self.sent: list[str] = []
         self.released: list[tuple[str, int]] = []
         self.heartbeats: list[str] = []
+        # Ids under keep_alive right now.
+        self.alive: set[str] = set()
         # Ids that passed max_receive_count with no dlq to take them.
         self.dropped: list[str] = []
 
@@ -93,7 +95,11 @@ class InMemoryMessageSource:
     @contextmanager
     def keep_alive(self, message: Message) -> Iterator[None]:
         self.heartbeats.append(message.id)
-        yield
+        self.alive.add(message.id)
+        try:
+            yield
+        finally:
+            self.alive.discard(message.id)
 
     def send(self, body: str) -> None:
         self.sent.append(body)
@@ -102,6 +108,13 @@ class InMemoryMessageSource:
     # ------------------------------------------------------------- internals
 
     def _take(self, message: Message, action: str) -> Message:
+        if message.id in self.alive:
+            # A beat landing after a release would hide the message again for a
+            # whole visibility timeout; after a delete it fails. Heartbeats stop first.
+            raise TerminalError(
+                f"{action}: message {message.id} still has a heartbeat running",
+                code="heartbeat_running",
+            )
         held = self._in_flight.get(message.id)
         # Strict where SQS is lenient: a stale receipt means the message was
         # redelivered meanwhile, which a test should hear about.

@@ -122,3 +122,29 @@ def test_stop_finishes_the_current_message_and_returns_the_rest(harness: Harness
     stats = worker.run()
 
     assert stats.deleted == 1 and len(queue.pending()) == 1
+
+
+def test_messages_waiting_in_a_batch_are_kept_alive_until_their_turn(harness: Harness) -> None:
+    # A heavy file can outlast the visibility timeout; the messages received with it
+    # must not reappear to other workers while they wait behind it.
+    queue = InMemoryMessageSource()
+    keys = ("incoming/1.xlsx", "incoming/2.xlsx", "incoming/3.xlsx")
+    for key in keys:
+        queue.put(drop(harness, key).as_notification())
+    seen_alive: list[set[str]] = []
+    original = harness.use_case.execute
+
+    def execute(command):  # type: ignore[no-untyped-def]
+        seen_alive.append(set(queue.alive))
+        return original(command)
+
+    harness.use_case.execute = execute  # type: ignore[method-assign]
+    stats = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0)).run(
+        until_empty=True
+    )
+
+    assert stats.deleted == 3
+    ids = queue.deleted
+    # While the first file loads, all three are alive; each stops when it is done.
+    assert seen_alive == [set(ids), set(ids[1:]), set(ids[2:])]
+    assert queue.alive == set()
