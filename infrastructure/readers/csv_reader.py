@@ -134,8 +134,8 @@ class CsvWorkbook:
         try:
             return self._stream(sheet, header_row, scan), []
         except _NeedsRowNumbers:
-            # The streaming reader does not know row numbers of invalid rows;
-            # the serial one does, at the price of reading the file whole.
+            # The multi-threaded reader does not know row numbers of invalid
+            # rows; the single-threaded one does, at the price of one core.
             return self._read_serially(sheet, header_row, scan)
 
     def _stream(self, sheet: str, header_row: int, scan: _Scan) -> pa.Table:
@@ -177,15 +177,26 @@ class CsvWorkbook:
             bad.append(row)
             return "error"
 
+        # Streamed too, so that an early ragged row is reported without reading
+        # the rest, and a file over the row limit is refused at the limit
+        # instead of after loading all of it.
+        batches = []
+        rows = 0
+        limit = self._limits.max_rows_per_sheet
         try:
-            table = pa_csv.read_csv(self._path, **self._options(scan, on_invalid, threads=False))
+            with pa_csv.open_csv(
+                self._path, **self._options(scan, on_invalid, threads=False)
+            ) as reader:
+                for batch in reader:
+                    rows += batch.num_rows
+                    if rows + len(skipped) > limit:
+                        raise self._too_many_rows(sheet, f"more than {limit:,}")
+                    batches.append(batch)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if bad:
                 raise self._ragged(sheet, header_row, scan, bad[0]) from exc
             raise self._malformed(sheet, exc) from exc
-        if table.num_rows + len(skipped) > self._limits.max_rows_per_sheet:
-            raise self._too_many_rows(sheet, f"{table.num_rows + len(skipped):,}")
-        return table, skipped
+        return pa.Table.from_batches(batches, schema=_schema(scan.width)), skipped
 
     def _options(
         self, scan: _Scan, on_invalid: InvalidRowHandler, *, threads: bool

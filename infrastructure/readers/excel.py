@@ -78,6 +78,8 @@ Row = tuple[str | None, ...]
 _MIN_CUT_ROWS = 64
 # Threads for the per-column text conversion; the targets have two cores or so.
 _THREADS = 2
+# Below this many rows the columns are converted in this thread.
+_THREADED_ROWS = 10_000
 
 # calamine's CellErrorType names, as fastexcel reports them, to Excel's text.
 _ERROR_TEXT = {
@@ -266,6 +268,11 @@ class FastexcelWorkbook:
             ElementTree.ParseError,
             OSError,
             ValueError,
+            # zipfile on a truncated member, an exotic compression method and
+            # an encrypted member.
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
             fastexcel.FastExcelError,
         ):
             # Not fatal: the full parse then reports a broken file properly.
@@ -273,28 +280,33 @@ class FastexcelWorkbook:
 
     def _data_columns(self, sheet: str, header_index: int) -> list[pa.Array]:
         reader = self._open_reader(sheet)
+        # No header_row: fastexcel would name the columns after the header's
+        # labels, and its de-duplication of equal labels is worse than quadratic
+        # (4,000 equal labels took 16 s; 16,384 would take an hour). The labels
+        # come from the preview; here every row below the header is data, and
+        # total_height counts from the sheet's first row.
         try:
             loaded = reader.load_sheet(
                 sheet,
-                header_row=header_index,
-                skip_rows=0,
+                header_row=None,
+                skip_rows=header_index + 1,
                 schema_sample_rows=None,  # infer from every row, not the first 1000
                 dtype_coercion="coerce",
                 whitespace_as_null=True,
             )
-            self._check_height(sheet, header_index + 1 + loaded.total_height)
+            self._check_height(sheet, loaded.total_height)
             first_col, columns = self._text_columns(sheet, loaded, typed=True)
         except (fastexcel.UnsupportedColumnTypeCombinationError, _LossyConversion):
             # Inference cannot type this sheet exactly; text is lossy for
             # long fractions (see module docstring) but never fails.
             loaded = reader.load_sheet(
                 sheet,
-                header_row=header_index,
-                skip_rows=0,
+                header_row=None,
+                skip_rows=header_index + 1,
                 dtypes="string",
                 whitespace_as_null=True,
             )
-            self._check_height(sheet, header_index + 1 + loaded.total_height)
+            self._check_height(sheet, loaded.total_height)
             first_col, columns = self._text_columns(sheet, loaded, typed=False)
         rows = len(columns[0]) if columns else 0
         return [pa.nulls(rows, TEXT)] * first_col + columns
@@ -320,6 +332,10 @@ class FastexcelWorkbook:
                 text = fill_cells(text, *patches[index])
             return text
 
+        if batch.num_rows < _THREADED_ROWS:
+            # Handing a column to a thread costs ~0.1 ms: more than converting a
+            # short one, and seconds for a short sheet 16,384 columns wide.
+            return first_col, [convert(i, c) for i, c in enumerate(batch.columns)]
         # Arrow's kernels release the GIL: two threads convert the columns in
         # a little over half the time.
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:

@@ -19,8 +19,13 @@ from xml.etree import ElementTree
 from application.ports import LocalFile
 from domain.source import ObjectInfo
 from infrastructure.readers.failures import unreadable
+from infrastructure.readers.inflate import member_chunks
 from infrastructure.readers.limits import MB, ReaderLimits
-from infrastructure.readers.sheet_extent import first_oversized_ods_table, first_oversized_sheet
+from infrastructure.readers.sheet_extent import (
+    EXCEL_MAX_COLUMNS,
+    first_oversized_ods_table,
+    first_oversized_sheet,
+)
 from infrastructure.readers.xlsx_parts import xlsx_parts_of
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -30,6 +35,16 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 # Small members (XML parts) compress 100x legitimately and cannot hurt.
 RATIO_EXEMPT_BYTES = 1 * MB
+# A DTD must come before the root element: after an XML declaration and
+# perhaps comments, well within the first bytes of a part. UTF-16 parts too.
+_DTD_MARKERS = tuple(
+    text.encode(encoding)
+    for text in ("<!DOCTYPE", "<!ENTITY")
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+)
+_PROLOG_BYTES = 64 * 1024
+# The parts of an .ods that calamine parses.
+_ODS_PARSED = frozenset({"content.xml", "styles.xml"})
 
 
 class FileKind(Enum):
@@ -159,6 +174,10 @@ def _check_zip(
         ElementTree.ParseError,
         OSError,
         ValueError,
+        # zipfile's words for a version or compression method it cannot read,
+        # and for a truncated member.
+        NotImplementedError,
+        EOFError,
     )
     try:
         with zipfile.ZipFile(path) as archive:
@@ -169,12 +188,44 @@ def _check_zip(
                 raise unreadable(
                     info, "corrupt_workbook", f"not a valid {label} file: the zip has no {required}"
                 )
+            _check_no_dtd(info, archive, kind)
             if scan_extent:
                 _check_extent(info, archive, kind, limits)
     except damaged as exc:
         raise unreadable(
             info, "corrupt_workbook", f"not a valid {label} file: damaged or truncated zip ({exc})"
         ) from exc
+
+
+def _check_no_dtd(info: ObjectInfo, archive: zipfile.ZipFile, kind: FileKind) -> None:
+    """Refuse a package part that declares a DTD, before any XML parser reads it.
+
+    Entities are declared in a DTD: billion laughs (nested entities that
+    expand to gigabytes) and external entities (``SYSTEM "file:///etc/passwd"``)
+    need one. No Office or LibreOffice part carries a DTD, so refusing one
+    costs nothing real; calamine would only fail later on the first unknown
+    entity, with a message that does not say why. A DTD sits in the prolog,
+    so the first bytes of each part are enough.
+    """
+    for member in archive.infolist():
+        name = member.filename
+        if kind is FileKind.ODS:
+            if name not in _ODS_PARSED:
+                continue
+        elif not name.endswith((".xml", ".rels")):
+            continue
+        # member_chunks, not archive.open: it reports every kind of damage
+        # (an encrypted or exotic member too) as the errors _check_zip expects.
+        head = next(iter(member_chunks(archive, member, _PROLOG_BYTES)), b"")
+        if any(marker in head for marker in _DTD_MARKERS):
+            raise unreadable(
+                info,
+                "corrupt_workbook",
+                f"not a valid {kind.value[1:]} file: part {name!r} declares a DTD "
+                "(<!DOCTYPE> or <!ENTITY>), which Office files never do; refused so that "
+                "no entity is expanded and no external file is read",
+                member=name,
+            )
 
 
 def check_extent(path: Path, info: ObjectInfo, kind: FileKind, limits: ReaderLimits) -> None:
@@ -206,12 +257,16 @@ def _check_extent(
         sheet = None if extent is None else next((n for n, m in sheets if m == extent.member), None)
     if extent is None:
         return
+    over = (
+        f"over the limit of {limits.max_cells_per_sheet:,} cells"
+        if extent.cells > limits.max_cells_per_sheet
+        else f"past Excel's last column (XFD, {EXCEL_MAX_COLUMNS:,})"
+    )
     raise unreadable(
         info,
         "too_many_cells",
         f"worksheet {sheet or extent.member!r} spans up to {extent.rows:,} rows x "
-        f"{extent.columns:,} columns ({extent.cells:,} cells), over the limit of "
-        f"{limits.max_cells_per_sheet:,} cells",
+        f"{extent.columns:,} columns ({extent.cells:,} cells), {over}",
         member=extent.member,
         cells=extent.cells,
         limit=limits.max_cells_per_sheet,

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
+from typing import cast
 
 from isal import isal_zlib
 
@@ -22,6 +24,8 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _ENCRYPTED = 0x1
 _READ = 1 << 20
+# isal's stub declares its error class as an instance of Exception.
+_ISAL_ERROR = cast("type[Exception]", isal_zlib.error)
 
 
 def member_chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) -> Iterator[bytes]:
@@ -37,9 +41,14 @@ def member_chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) 
         and not member.flag_bits & _ENCRYPTED
     )
     if not fast:
-        with archive.open(member) as stream:
-            while chunk := stream.read(size):
-                yield chunk
+        try:
+            with archive.open(member) as stream:
+                while chunk := stream.read(size):
+                    yield chunk
+        except (NotImplementedError, RuntimeError, EOFError) as exc:
+            # zipfile's words for an unsupported compression method, an
+            # encrypted member and a truncated one: damage, like BadZipFile.
+            raise zipfile.BadZipFile(f"{member.filename}: {exc}") from exc
         return
     assert archive.filename is not None  # checked above; for mypy
     with open(archive.filename, "rb") as fh:
@@ -61,7 +70,11 @@ def member_chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) 
                 if not pending:
                     raise zipfile.BadZipFile(f"{member.filename}: truncated")
                 left -= len(pending)
-            chunk = inflater.decompress(pending, size)
+            try:
+                chunk = inflater.decompress(pending, size)
+            except _ISAL_ERROR as exc:
+                # ISA-L's error is no zlib.error; callers know damage by the latter.
+                raise zlib.error(f"{member.filename}: {exc}") from exc
             pending = inflater.unconsumed_tail
             produced += len(chunk)
             if produced > member.file_size:

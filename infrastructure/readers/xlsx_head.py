@@ -4,8 +4,8 @@ calamine parses a whole sheet whatever is asked of it: previewing 20 rows
 of a 1M-row sheet took 5.5 s, as long as reading it. Cutting each worksheet's
 XML after its first rows and handing the small package to the same parser
 makes a preview cost milliseconds while rendering cells exactly as the full
-read does. Only XML parts are copied (no images, no VBA); the copy lives in
-memory.
+read does. Only the parts calamine parses are copied (no images, no VBA, no
+other XML); the copy lives in memory.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from infrastructure.readers.xlsx_parts import xlsx_parts_of
 
 _CHUNK = 64 * 1024
 _BACKUP = 4096  # longer than any row start tag
+_PARSED_PARTS = frozenset(
+    {"[Content_Types].xml", "xl/workbook.xml", "xl/styles.xml", "xl/sharedStrings.xml"}
+)
 # A row element ends with </row> or is self-closing; writers such as the
 # OpenXML SDK prefix elements ("x:row").
 _ROW_END = re.compile(rb"<(?P<p>\w+:)?row\b[^>]*?/>|</(?P<q>\w+:)?row>")
@@ -48,7 +51,7 @@ def head_copy(path: Path, rows: int) -> HeadCopy | None:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
             for member in archive.infolist():
                 name = member.filename
-                if not name.endswith((".xml", ".rels")):
+                if name not in sheet_of and not _parsed_on_open(name):
                     continue
                 if name in sheet_of:
                     data, whole = _cut(archive, member, rows)
@@ -58,6 +61,16 @@ def head_copy(path: Path, rows: int) -> HeadCopy | None:
                     data = archive.read(member)
                 copy.writestr(name, data)
     return HeadCopy(out.getvalue(), frozenset(complete))
+
+
+def _parsed_on_open(name: str) -> bool:
+    """Whether calamine reads this part to open a workbook or load a worksheet.
+
+    Only those are copied: a package may hold hundreds of other XML parts of
+    up to 1 MB each (small enough to pass the zip-bomb ratio check), and
+    copying them all put 1.5 GB in memory for a 2 MB file.
+    """
+    return name.endswith(".rels") or name in _PARSED_PARTS
 
 
 def _cut(archive: zipfile.ZipFile, member: zipfile.ZipInfo, rows: int) -> tuple[bytes, bool]:

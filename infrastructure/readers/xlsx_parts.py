@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +35,29 @@ class XlsxParts:
 
 UNKNOWN = XlsxParts(date_1904=False, worksheets=None)
 
+# How zipfile and ElementTree report a damaged package part. Besides the
+# obvious ones: a corrupt deflate stream is zlib.error, a truncated one
+# EOFError, an exotic compression method NotImplementedError and an encrypted
+# member RuntimeError. Any of them means "unknown", never a crash: calamine
+# reports the broken package itself.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    OSError,
+    ElementTree.ParseError,
+    ValueError,
+)
+
 
 def read_xlsx_parts(path: Path) -> XlsxParts:
     try:
         with zipfile.ZipFile(path) as archive:
             return xlsx_parts_of(archive)
-    except (zipfile.BadZipFile, OSError):
+    except _DAMAGED:
         return UNKNOWN
 
 
@@ -47,7 +65,7 @@ def xlsx_parts_of(archive: zipfile.ZipFile) -> XlsxParts:
     try:
         workbook = _parse(archive, "xl/workbook.xml")
         rels = _parse(archive, "xl/_rels/workbook.xml.rels")
-    except (zipfile.BadZipFile, KeyError, OSError, ElementTree.ParseError, ValueError):
+    except _DAMAGED:
         return UNKNOWN
     # Matched by local name: transitional and strict OOXML use different namespaces.
     props = next(_elements(workbook, "workbookPr"), None)
