@@ -152,13 +152,26 @@ def _decimal_from_float(number: pa.Array, ok: pa.Array, ctype: ColumnType) -> Co
     limit = 10 ** (ctype.precision - ctype.scale)
     # Spreadsheets store binary floats (71.28330000000001); rounding to the
     # contract's scale is what the warehouse would do on insert anyway.
-    rounded = pc.round(number, ctype.scale, round_mode="half_towards_infinity")
-    outside = pc.and_(ok, _bad(pc.greater_equal(pc.abs(rounded), float(limit))))
+    rounded = _round_within(number, ctype.scale, limit)
+    # "Not below the limit" rather than "at or above it": NaN must count as outside.
+    outside = pc.and_(ok, _bad(pc.invert(pc.less(pc.abs(rounded), float(limit)))))
     values = pc.cast(_null_where(rounded, outside), arrow_type(ctype))
     return Coerced(
         values,
         (Problem(outside, RejectReason.OUT_OF_RANGE, f"{{value}} does not fit {ctype.sql}"),),
     )
+
+
+def _round_within(number: pa.Array, scale: int, limit: int) -> pa.Array:
+    """``number`` rounded to ``scale`` places; NaN where it cannot fit under ``limit``.
+
+    Arrow's round raises on overflow (1e305 to 4 places), which would fail the
+    whole file for one cell; a magnitude already at the limit cannot fit
+    whatever the rounding, so it never reaches the kernel.
+    """
+    hopeless = _bad(pc.invert(pc.less(pc.abs(number), float(limit))))
+    rounded = pc.round(pc.if_else(hopeless, 0.0, number), scale, round_mode="half_towards_infinity")
+    return pc.if_else(hopeless, float("nan"), rounded)
 
 
 def _present(text: pa.Array) -> pa.Array:
@@ -224,8 +237,8 @@ def _decimal(text: pa.Array, ctype: ColumnType) -> Coerced:
         number = pc.cast(_null_where(text, pc.invert(ok)), pa.float64())
         # Spreadsheets store binary floats (71.28330000000001); rounding to the
         # contract's scale is what the warehouse would do on insert anyway.
-        rounded = pc.round(number, scale, round_mode="half_towards_infinity")
-        outside = _bad(pc.greater_equal(pc.abs(rounded), float(limit)))
+        rounded = _round_within(number, scale, limit)
+        outside = pc.and_(ok, _bad(pc.invert(pc.less(pc.abs(rounded), float(limit)))))
     else:
         ok = _bad(pc.match_substring_regex(text, _PLAIN_DECIMAL))
         # One guard digit beyond the scale lets Arrow round half away from zero;
@@ -242,12 +255,16 @@ def _decimal(text: pa.Array, ctype: ColumnType) -> Coerced:
         )
         exact = pc.cast(clipped, pa.decimal128(38, working_scale))
         rounded = pc.round(exact, scale, round_mode="half_towards_infinity")
-        # Compare digit counts as text: a decimal bound scalar would need more
-        # than 38 digits of precision for wide contracts.
-        whole_digits = rf"^-?0*\d{{0,{precision - scale}}}(\.|$)"
-        fits_after_rounding = _bad(
-            pc.match_substring_regex(pc.cast(rounded, pa.string()), whole_digits)
-        )
+        # Bound the integer part (the unsafe cast truncates toward zero): a
+        # bound at the working scale would need more than 38 digits, and the
+        # text of a decimal is no measure either, as Arrow prints small ones
+        # in scientific notation ("0E-12").
+        whole_part = pc.cast(rounded, pa.decimal128(38, 0), safe=False)
+        if precision - scale < 38:
+            bound = pa.scalar(10 ** (precision - scale), pa.decimal128(38, 0))
+            fits_after_rounding = _bad(pc.less(pc.abs(whole_part), bound))
+        else:
+            fits_after_rounding = pc.is_valid(whole_part)  # 38 whole digits: any value fits
         outside = pc.and_(ok, pc.invert(pc.and_(fits, fits_after_rounding)))
     not_number = pc.and_(_present(text), pc.invert(ok))
     values = pc.cast(_null_where(rounded, outside), target)
@@ -337,7 +354,10 @@ def _strict_dates(iso_text: pa.Array) -> pa.Array:
     # strptime rolls 2020-02-30 over to March; a date must print back as written.
     parsed = pc.strptime(iso_text, format="%Y-%m-%d", unit="s", error_is_null=True)
     round_trip = _bad(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), iso_text))
-    return _null_where(parsed, pc.invert(round_trip))
+    # Year 0000 parses, but no calendar in use has it: PostgreSQL refuses it
+    # and Python's date cannot hold it.
+    real_year = _bad(pc.greater_equal(pc.year(parsed), 1))
+    return _null_where(parsed, pc.invert(pc.and_(round_trip, real_year)))
 
 
 def _timestamp(text: pa.Array, date_1904: bool) -> Coerced:
@@ -402,5 +422,14 @@ def _text(text: pa.Array, ctype: ColumnType) -> Coerced:
             )
         )
         too_long = pc.or_(too_long, multibyte)
-    values = _null_where(text, too_long)
+    # PostgreSQL refuses a NUL in text: one such cell failed the whole table's load.
+    nul = _bad(pc.match_substring(text, "\x00"))
+    problems.append(
+        Problem(
+            pc.and_(nul, pc.invert(too_long)),
+            RejectReason.TYPE,
+            "{value!r} holds a NUL character, which a text column cannot hold",
+        )
+    )
+    values = _null_where(text, pc.or_(too_long, nul))
     return Coerced(values, tuple(problems))
