@@ -1,0 +1,1 @@
+"""Fuzz targets and their seed corpus; see fuzz/README.md."""
