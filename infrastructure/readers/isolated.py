@@ -22,6 +22,7 @@ an oversized sheet kills the child early with ``too_many_cells``.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import resource
 import signal
@@ -51,6 +52,8 @@ from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.guards import SUPPORTED, FileKind, check_extent
 from infrastructure.readers.limits import MB, ReaderLimits
+
+log = logging.getLogger(__name__)
 
 _ROW_NUMBERS = "__datalakep_row_number"
 _PR_SET_PDEATHSIG = 1
@@ -165,6 +168,11 @@ class _Child:
                 self._conn.send(("close",))
             self._reap(wait_s=2.0)
         self._conn.close()
+        if self._scan is not None:
+            # Finished here, not left running into the next workbook: a fork while
+            # this thread is inside Arrow or an allocator can leave the next child
+            # waiting forever on a lock that no thread of its own holds.
+            self._scan.join()
 
     def _call(self, *request: Any) -> Any:
         with self._lock:
@@ -192,7 +200,18 @@ class _Child:
             return payload
         if kind == "error":
             raise _rebuilt(payload)
-        raise RuntimeError(f"the parser process for {self._info.uri} failed:\n{payload}")
+        # An exception no reader code expected, raised while parsing this file: the
+        # file is what is wrong as far as the worker can tell. Refused, with the
+        # traceback logged for whoever fixes the reader, rather than taking the
+        # worker down with it.
+        log.error("parser process for %s failed:\n%s", self._info.uri, payload)
+        last = str(payload).strip().splitlines()[-1] if payload else "unknown error"
+        raise unreadable(
+            self._info,
+            "parser_failed",
+            f"the spreadsheet parser failed unexpectedly ({last})",
+            sheet=str(request[1]) if len(request) > 1 else None,
+        )
 
     def _kill(self) -> None:
         # Under the lock that guards reaping: a pid is only signalled while it is

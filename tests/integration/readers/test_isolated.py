@@ -135,6 +135,8 @@ class _Misbehaving:
         ("abort", "parser_crashed", "SIGABRT"),
         ("memory", "parser_out_of_memory", "300 MB"),
         ("spin", "parser_crashed", "SIGXCPU"),
+        # An exception no reader expected: the file is refused, the worker lives on.
+        ("raise", "parser_failed", "AssertionError: raise"),
     ],
 )
 def test_a_parser_that_dies_costs_that_file_only(
