@@ -155,11 +155,8 @@ class _Child:
         self._scan.start()
 
     def open_workbook(self) -> Workbook:
-        names = self._call("open")
+        names = self.call("open")
         return _ChildWorkbook(self, tuple(names))
-
-    def call(self, *request: Any) -> Any:
-        return self._call(*request)
 
     def stop(self) -> None:
         """Ask the child to leave, then make sure it has: no zombie, no orphan."""
@@ -174,7 +171,7 @@ class _Child:
             # waiting forever on a lock that no thread of its own holds.
             self._scan.join()
 
-    def _call(self, *request: Any) -> Any:
+    def call(self, *request: Any) -> Any:
         with self._lock:
             if self._exit_status is not None:
                 raise self._death(request)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+from tests.support.sockets import shut
+
 
 class GatedProxy:
     """Listen on 127.0.0.1 and forward each connection to ``upstream`` while the gate is open."""
@@ -43,7 +45,7 @@ class GatedProxy:
             self._sockets.clear()
             self.cut += len(sockets) // 2
         if listener is not None:
-            _shut(listener)
+            shut(listener)
         for s in sockets:
             _reset(s)
 
@@ -130,8 +132,8 @@ def _pipe(source: socket.socket, sink: socket.socket, proxy: GatedProxy) -> None
         pass
     finally:
         proxy._forget(source, sink)
-        _shut(source)
-        _shut(sink)
+        shut(source)
+        shut(sink)
 
 
 def _reset(s: socket.socket) -> None:
@@ -139,14 +141,7 @@ def _reset(s: socket.socket) -> None:
     # shutdown() first wakes the pipe thread blocked in recv() on this socket.
     with suppress(OSError):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    _shut(s)
-
-
-def _shut(s: socket.socket) -> None:
-    with suppress(OSError):
-        s.shutdown(socket.SHUT_RDWR)
-    with suppress(OSError):
-        s.close()
+    shut(s)
 
 
 @contextmanager

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+from tests.support.sockets import shut
+
 REDSHIFT_ONLY_STARTUP_KEYS = frozenset(
     {b"client_protocol_version", b"driver_version", b"os_version", b"driver_discovery_version"}
 )
@@ -83,7 +85,7 @@ class RedshiftProxy:
         with self._guard:
             sockets = list(self._sockets)
         for s in sockets:
-            _shut(s)
+            shut(s)
 
     # ------------------------------------------------------------ plumbing
 
@@ -119,7 +121,7 @@ class RedshiftProxy:
         finally:
             for s in (client, server):
                 if s is not None:
-                    _shut(s)
+                    shut(s)
                     with self._guard:
                         self._sockets.discard(s)
 
@@ -153,8 +155,8 @@ class RedshiftProxy:
         except (OSError, ConnectionError):
             pass
         finally:
-            _shut(client)
-            _shut(server)
+            shut(client)
+            shut(server)
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -163,13 +165,6 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
         if not data:
             return
         sink.sendall(data)
-
-
-def _shut(s: socket.socket) -> None:
-    with suppress(OSError):
-        s.shutdown(socket.SHUT_RDWR)
-    with suppress(OSError):
-        s.close()
 
 
 @contextmanager

@@ -55,6 +55,11 @@ class Harness:
 
 @pytest.fixture
 def harness(router: Router) -> Harness:
+    return make_harness(router)
+
+
+def make_harness(router: Router) -> Harness:
+    """The use case on fresh fakes; also for tests that cannot take a fixture (hypothesis)."""
     ids = count(1)
     files = InMemoryFileSource()
     reader = InMemoryWorkbookReader()

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from itertools import count
-
 import pytest
 
-from application.ingest import IngestPassengerFile
-from application.results import IngestFile
 from domain.contracts import catalog_from_mapping
 from domain.rejects import RejectReason
 from domain.routing import Router
-from infrastructure.memory.files import InMemoryFileSource
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
-from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import InMemoryWorkbookReader
+from tests.unit.conftest import make_harness
 
 pytestmark = pytest.mark.unit
 
@@ -34,22 +27,11 @@ def ingest(key: list[str], rows: list[list[object]]) -> tuple[list[int], list[ob
             }
         }
     )
-    files, reader, warehouse = InMemoryFileSource(), InMemoryWorkbookReader(), InMemoryWarehouse()
-    ids = count(1)
-    use_case = IngestPassengerFile(
-        files,
-        reader,
-        Router(catalog),
-        warehouse,
-        InMemoryRejectsReportWriter(),
-        new_id=lambda: f"load-{next(ids)}",
-    )
-    sheets = {"S": [["code", "part", "label"], *rows]}
-    files.put("s3://in/codes.xlsx", repr(sheets).encode(), None)
-    reader.add("s3://in/codes.xlsx", sheets)
-    [sheet] = use_case.execute(IngestFile("s3://in/codes.xlsx")).sheets
+    harness = make_harness(Router(catalog))
+    harness.drop("s3://in/codes.xlsx", {"S": [["code", "part", "label"], *rows]})
+    [sheet] = harness.ingest("s3://in/codes.xlsx").sheets
     dupes = [r.row for r in sheet.rejects if r.reason is RejectReason.DUPLICATE_KEY]
-    return dupes, [r["code"] for r in warehouse.rows("codes")]
+    return dupes, [r["code"] for r in harness.warehouse.rows("codes")]
 
 
 def test_a_repeated_text_key_rejects_every_copy() -> None:

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import count
 from typing import Any, TypeVar
 
 import pytest
@@ -27,8 +26,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from application.ingest import IngestPassengerFile
-from application.results import IngestFile, IngestResult, Outcome, SheetResult
+from application.results import IngestResult, Outcome, SheetResult
 from domain.contracts import (
     Catalog,
     Column,
@@ -39,12 +37,11 @@ from domain.contracts import (
 from domain.rejects import RejectReason
 from domain.routing import Router
 from domain.types import INTEGER_BOUNDS, ColumnType, TypeKind
-from infrastructure.memory.files import InMemoryFileSource
 from infrastructure.memory.reports import InMemoryRejectsReportWriter
 from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import InMemoryWorkbookReader, as_text
+from infrastructure.memory.workbooks import as_text
 from tests.conftest import CONFIG
-from tests.unit.conftest import TRAIN_HEADER, passenger
+from tests.unit.conftest import TRAIN_HEADER, make_harness, passenger
 
 pytestmark = pytest.mark.unit
 
@@ -352,18 +349,9 @@ class Run:
 
 
 def ingest(router: Router, sheets: Sequence[Sheet]) -> Run:
-    ids = count(1)
-    files = InMemoryFileSource()
-    reader = InMemoryWorkbookReader()
-    warehouse = InMemoryWarehouse()
-    reports = InMemoryRejectsReportWriter()
-    use_case = IngestPassengerFile(
-        files, reader, router, warehouse, reports, new_id=lambda: f"load-{next(ids)}"
-    )
-    workbook = {s.name: s.layout() for s in sheets}
-    files.put(URI, repr(workbook).encode())
-    reader.add(URI, workbook)
-    return Run(use_case.execute(IngestFile(URI)), warehouse, reports)
+    harness = make_harness(router)
+    harness.drop(URI, {s.name: s.layout() for s in sheets})
+    return Run(harness.ingest(URI), harness.warehouse, harness.reports)
 
 
 def wide_contract(max_reject_ratio: float) -> TableContract:

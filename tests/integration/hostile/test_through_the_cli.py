@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from entrypoints.cli import main
-from infrastructure.sample import generate_passengers, write_workbook
+from infrastructure.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
 from tests.integration.readers.builders import inline, write_xlsx
 
 pytestmark = pytest.mark.integration
@@ -242,7 +242,7 @@ def test_formula_cells_give_their_cached_value_never_a_computed_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     header = "".join(
-        inline(f"{col}1", name) for col, name in zip("ABCDEFGHIJKL", _TRAIN_COLUMNS, strict=True)
+        inline(f"{col}1", name) for col, name in zip("ABCDEFGHIJKL", TRAIN_COLUMNS, strict=True)
     )
     row = (
         '<c r="A2"><v>7</v></c><c r="B2"><v>1</v></c><c r="C2"><v>3</v></c>'
@@ -266,19 +266,3 @@ def test_formula_cells_give_their_cached_value_never_a_computed_one(
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         loaded = con.execute('SELECT "Name", "Age", "Fare" FROM train_data').fetchall()
     assert [(name, float(age), float(fare)) for name, age, fare in loaded] == [("x", 30.0, 7.25)]
-
-
-_TRAIN_COLUMNS = (
-    "PassengerId",
-    "Survived",
-    "Pclass",
-    "Name",
-    "Sex",
-    "Age",
-    "SibSp",
-    "Parch",
-    "Ticket",
-    "Fare",
-    "Cabin",
-    "Embarked",
-)
