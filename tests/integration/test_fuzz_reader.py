@@ -56,15 +56,6 @@ def findings(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(kinds))
 
 
-def test_the_production_reader_survives_a_bounded_fuzz_run(tmp_path: Path) -> None:
-    # One forked parser per input: ~30 inputs a second.
-    done = fuzz(tmp_path, "-runs=300", str(tmp_path / "corpus"), DATALAKEP_FUZZ_READER="isolated")
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert findings(tmp_path) == []
-    assert "Done 300 runs" in done.stderr
-
-
 def test_the_in_process_parsers_survive_a_bounded_fuzz_run_on_zip_and_csv(
     tmp_path: Path,
 ) -> None:
