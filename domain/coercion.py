@@ -186,7 +186,11 @@ def _decimal_from_float(
     # the shortest text that round-trips the double (0.1 is "0.1", not 55 places).
     suspects = pc.and_(pc.and_(ok, pc.invert(outside)), pc.invert(_bad(pc.equal(rounded, number))))
     fast = pc.cast(_null_where(rounded, pc.or_(outside, suspects)), arrow_type(ctype))
-    shortest = pc.cast(_null_where(number, pc.invert(suspects)), pa.string())
+    shortest = (
+        pc.cast(_null_where(number, pc.invert(suspects)), pa.string())
+        if pc.any(suspects).as_py()
+        else pa.nulls(len(number), pa.string())
+    )
     return _settle_decimals(ctype, rounding, outside, suspects, shortest, fast)
 
 
@@ -236,7 +240,8 @@ def _settle_decimals(
 
     A candidate with more places than the scale is rejected, or rounded in
     decimal arithmetic when the column opts into ``rounding``; either way the
-    value is the text's, never its nearest double's.
+    value is the text's, never its nearest double's. ``fast`` must already be
+    null wherever a cell is a candidate or ``outside``.
     """
     assert ctype.scale is not None
     none = pa.array(np.zeros(len(candidates), dtype=bool))
@@ -259,9 +264,8 @@ def _settle_decimals(
         fast = pc.if_else(exact_needed, exact_values, fast)
         if rounding:
             too_precise = none
-    values = _null_where(fast, pc.or_(outside, too_precise))
     return Coerced(
-        values,
+        fast,
         (
             Problem(outside, RejectReason.OUT_OF_RANGE, f"{{value}} does not fit {ctype.sql}"),
             Problem(

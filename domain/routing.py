@@ -109,9 +109,12 @@ class Router:
     def route(self, uri: str, preview: SheetPreview) -> RouteDecision:
         """The table ``preview``'s sheet belongs to; never called for an ignored sheet."""
         rule = self._rule(uri, preview.name)
-        if rule is not None and rule.table is None:
+        if rule is None:
+            candidates = list(self._catalog)
+        elif rule.table is None:
             raise ValueError(f"{_where(uri, preview.name)} is ignored by {rule}, not routed")
-        candidates = [self._catalog.get(rule.table)] if rule else list(self._catalog)
+        else:
+            candidates = [self._catalog.get(rule.table)]
         best: tuple[HeaderMatch, int] | None = None
         for offset, row in enumerate(preview.rows):
             if not any(cell is not None and str(cell).strip() for cell in row):
