@@ -168,3 +168,11 @@ def test_a_name_of_127_utf8_bytes_is_accepted() -> None:
         name, {"load_mode": "append", "columns": [{"name": name, "type": "int"}]}
     )
     assert contract.column_names == (name,)
+
+
+def test_rounding_in_the_defaults_reaches_every_decimal_column() -> None:
+    catalog = catalog_from_mapping(
+        {"t": {"load_mode": "append", "columns": [{"name": "a", "type": "decimal(5,2)"}]}},
+        {"rounding": "half_up"},
+    )
+    assert catalog.get("t").column("a").rounding is Rounding.HALF_UP
