@@ -26,6 +26,7 @@ from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.rejects import RejectsReport, SheetRejects
 from domain.routing import RouteDecision, Router
+from domain.sheet import SheetPreview
 from domain.source import ObjectInfo
 from domain.validation import SheetValidation, reject_duplicate_keys, validate_sheet
 
@@ -131,7 +132,13 @@ class IngestPassengerFile:
         routes: list[RouteDecision] = []
         for number, name in enumerate(names):
             self._progress.stage(uri, name, "routing", number, len(names))
+            if self._router.ignores(uri, name):
+                run.results.append(SheetResult(uri, name, None, Outcome.IGNORED))
+                continue
             preview = workbook.preview(name, self._settings.header_search_rows)
+            if preview.blank and _holds_no_rows(workbook, preview):
+                run.results.append(SheetResult(uri, name, None, Outcome.EMPTY))
+                continue
             try:
                 routes.append(self._router.route(uri, preview))
             except UnroutableSheetError as error:
@@ -158,6 +165,12 @@ class IngestPassengerFile:
                 self._progress.stage(uri, sheet_name, "validating", 0, 1)
                 validations.append(validate_sheet(sheet, route))
             self._load_table(command, run, reject_duplicate_keys(validations))
+        if not routes and not command.dry_run and all(r.set_aside for r in run.results):
+            # No sheet held data, so no table has a ledger row for this version; one
+            # row without a table still tells reconcile the version was handled.
+            self._record_entry(
+                run, None, names, LoadStatus.SKIPPED, "no sheet holds data (empty or ignored)"
+            )
 
     def _load_table(
         self, command: IngestFile, run: _Run, validations: Sequence[SheetValidation]
@@ -312,9 +325,8 @@ class IngestPassengerFile:
             if not command.dry_run:
                 self._record_entry(run, None, (), LoadStatus.FAILED, str(error))
         log.warning("file refused: %s", error, extra={"code": error.code})
-        return SheetResult(
-            command.uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code
-        )
+        uri = command.uri if run is None else run.info.uri  # one name per file, opened or not
+        return SheetResult(uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code)
 
     # ------------------------------------------------------------- ledger
 
@@ -387,6 +399,15 @@ class IngestPassengerFile:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _holds_no_rows(workbook: Workbook, preview: SheetPreview) -> bool:
+    """Nothing below a blank preview either: data far down is a header problem, not empty."""
+    try:
+        below = workbook.read(preview.name, max(1, preview.first_row + len(preview.rows) - 1))
+    except TerminalError:
+        return False  # routing then refuses the sheet, naming why
+    return below.num_rows == 0
 
 
 def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetRejects:

@@ -22,6 +22,9 @@ class Outcome(StrEnum):
     FAILED = "failed"  # unreadable file, schema drift
     VALID = "valid"  # dry run, nothing to reject
     INVALID = "invalid"  # dry run, something would be rejected
+    # Not data, so neither loaded nor refused, and no ledger row of its own:
+    EMPTY = "empty"  # no header and no data (Excel's default Sheet2, Sheet3)
+    IGNORED = "ignored"  # a routing rule with ignore: true matched (notes, instructions)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,16 @@ class SheetResult:
     def refused(self) -> bool:
         """Rejected as a whole or failed: what makes the CLI exit non-zero."""
         return self.status in (Outcome.REJECTED, Outcome.FAILED)
+
+    @property
+    def set_aside(self) -> bool:
+        """Not data: an empty sheet, or one a routing rule ignores."""
+        return self.status in (Outcome.EMPTY, Outcome.IGNORED)
+
+    @property
+    def invalid(self) -> bool:
+        """What makes a dry run exit non-zero: a refusal, or rows it would reject."""
+        return self.refused or self.status is Outcome.INVALID
 
 
 @dataclass(frozen=True)

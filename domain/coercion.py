@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 
 from domain.arrow_types import arrow_type
 from domain.rejects import RejectReason
-from domain.types import INTEGER_BOUNDS, ColumnType, TypeKind
+from domain.types import INTEGER_BOUNDS, ColumnType, Rounding, TypeKind
 
 _INTEGRAL = r"^[+-]?\d+(\.0*)?$"
 _INTEGRAL_FITS = r"^[+-]?0*\d{1,19}(\.0*)?$"  # at most 19 digits: safe for decimal128(38,0)
@@ -31,6 +32,18 @@ _FALSE = ["0", "0.0", "false", "f", "no", "n"]
 # Float64 holds 15 significant decimal digits exactly; wider decimals go through
 # Arrow's exact string->decimal cast instead.
 _FLOAT_SAFE_PRECISION = 15
+# A number text's parts, trailing zeros apart. Exponents stop at four digits:
+# Arrow's decimal parser crashes on seven (pyarrow 26).
+_PLACES = (
+    r"^[+-]?(?P<whole>\d*?)(?P<zeros>0*)(?:\.(?P<fraction>\d*?)0*)?"
+    r"(?:[eE](?P<exponent>[+-]?\d{1,4}))?$"
+)
+_MANY_PLACES = 1 << 30
+_ROUND_MODES = {Rounding.HALF_EVEN: "half_to_even", Rounding.HALF_UP: "half_towards_infinity"}
+# Exact rounding works this many places below the scale, in decimal256 one digit
+# short of its 76 so that adding the digit standing for the cut ones still fits.
+_GUARD_DIGITS = 20
+_WORK_PRECISION = 75
 
 _EPOCH_1900 = date(1899, 12, 30)  # serial 1 = 1900-01-01 once Lotus' phantom 1900-02-29 is skipped
 _EPOCH_1904 = date(1904, 1, 1)
@@ -52,23 +65,35 @@ class Coerced:
     problems: tuple[Problem, ...]
 
 
-def clean_text(cells: pa.Array) -> pa.Array:
-    """Trim surrounding white space; an empty cell becomes null."""
+def clean_text(cells: pa.Array, trim: bool = True) -> pa.Array:
+    """Trim surrounding white space (unless ``trim`` is off); a blank cell becomes null.
+
+    A cell of white space only is empty either way, as every reader treats it.
+    """
     trimmed = pc.utf8_trim_whitespace(cells)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    return _null_where(trimmed if trim else cells, _bad(pc.equal(trimmed, "")))
 
 
-def coerce(text: pa.Array, ctype: ColumnType, date_1904: bool = False) -> Coerced:
-    """Coerce a text column, or a float64 column a reader found purely numeric."""
+def coerce(
+    text: pa.Array,
+    ctype: ColumnType,
+    date_1904: bool = False,
+    rounding: Rounding | None = None,
+) -> Coerced:
+    """Coerce a text column, or a float64 column a reader found purely numeric.
+
+    ``rounding`` is how a decimal column brings a value with more places than
+    its scale to it; None rejects such a value.
+    """
     kind = ctype.kind
     if pa.types.is_floating(text.type):
         if kind in (TypeKind.VARCHAR, TypeKind.CHAR):
             return _text(as_text(text), ctype)
-        return _from_number(pc.cast(text, pa.float64()), ctype, date_1904)
+        return _from_number(pc.cast(text, pa.float64()), ctype, date_1904, rounding)
     if kind in INTEGER_BOUNDS:
         return _integer(text, ctype)
     if kind is TypeKind.DECIMAL:
-        return _decimal(text, ctype)
+        return _decimal(text, ctype, rounding)
     if kind is TypeKind.DOUBLE:
         return _double(text)
     if kind is TypeKind.BOOLEAN:
@@ -93,7 +118,9 @@ def as_text(values: pa.Array) -> pa.Array:
     return pc.if_else(whole, as_int, pc.cast(values, pa.string()))
 
 
-def _from_number(number: pa.Array, ctype: ColumnType, date_1904: bool) -> Coerced:
+def _from_number(
+    number: pa.Array, ctype: ColumnType, date_1904: bool, rounding: Rounding | None
+) -> Coerced:
     """The fast path: numeric cells need no parsing, only checks and casts."""
     kind = ctype.kind
     present = pc.is_valid(number)
@@ -119,7 +146,7 @@ def _from_number(number: pa.Array, ctype: ColumnType, date_1904: bool) -> Coerce
             ),
         )
     if kind is TypeKind.DECIMAL:
-        return _decimal_from_float(number, present, ctype)
+        return _decimal_from_float(number, present, ctype, rounding)
     if kind is TypeKind.DOUBLE:
         infinite = _bad(pc.is_inf(number))
         return Coerced(
@@ -147,19 +174,163 @@ def _from_number(number: pa.Array, ctype: ColumnType, date_1904: bool) -> Coerce
     return Coerced(values, (Problem(bad, RejectReason.TYPE, message),))
 
 
-def _decimal_from_float(number: pa.Array, ok: pa.Array, ctype: ColumnType) -> Coerced:
-    assert ctype.precision is not None and ctype.scale is not None
-    limit = 10 ** (ctype.precision - ctype.scale)
-    # Spreadsheets store binary floats (71.28330000000001); rounding to the
-    # contract's scale is what the warehouse would do on insert anyway.
+def _decimal_from_float(
+    number: pa.Array, ok: pa.Array, ctype: ColumnType, rounding: Rounding | None
+) -> Coerced:
+    assert ctype.scale is not None
+    limit = _decimal_limit(ctype)
+    outside = pc.and_(ok, _bad(pc.invert(pc.less(pc.abs(number), float(limit)))))
     rounded = _round_within(number, ctype.scale, limit)
-    # "Not below the limit" rather than "at or above it": NaN must count as outside.
-    outside = pc.and_(ok, _bad(pc.invert(pc.less(pc.abs(rounded), float(limit)))))
-    values = pc.cast(_null_where(rounded, outside), arrow_type(ctype))
-    return Coerced(
-        values,
-        (Problem(outside, RejectReason.OUT_OF_RANGE, f"{{value}} does not fit {ctype.sql}"),),
+    # A double that rounding to the scale leaves unchanged has no more places than
+    # the scale: the usual case, decided without text. The others are decided on
+    # the shortest text that round-trips the double (0.1 is "0.1", not 55 places).
+    suspects = pc.and_(pc.and_(ok, pc.invert(outside)), pc.invert(_bad(pc.equal(rounded, number))))
+    fast = pc.cast(_null_where(rounded, pc.or_(outside, suspects)), arrow_type(ctype))
+    shortest = (
+        pc.cast(_null_where(number, pc.invert(suspects)), pa.string())
+        if pc.any(suspects).as_py()
+        else pa.nulls(len(number), pa.string())
     )
+    return _settle_decimals(ctype, rounding, outside, suspects, shortest, fast)
+
+
+def _decimal(text: pa.Array, ctype: ColumnType, rounding: Rounding | None) -> Coerced:
+    assert ctype.precision is not None and ctype.scale is not None
+    limit = _decimal_limit(ctype)
+    if ctype.precision <= _FLOAT_SAFE_PRECISION:
+        ok = _bad(pc.match_substring_regex(text, _NUMBER))
+        number = pc.cast(_null_where(text, pc.invert(ok)), pa.float64())
+        outside = pc.and_(ok, _bad(pc.invert(pc.less(pc.abs(number), float(limit)))))
+        places = _decimal_places(_null_where(text, pc.invert(ok)))
+        beyond_scale = pc.and_(ok, _bad(pc.greater(places, ctype.scale)))
+        candidates = pc.and_(beyond_scale, pc.invert(outside))
+        # Up to 15 digits a double holds the value exactly, so the float kernels
+        # give the right decimal for every text within the scale.
+        fast = pc.cast(
+            _null_where(_round_within(number, ctype.scale, limit), pc.or_(outside, candidates)),
+            arrow_type(ctype),
+        )
+        settled = _settle_decimals(ctype, rounding, outside, candidates, text, fast, places)
+    else:
+        # Wider decimals never pass through a double: the text is parsed exactly.
+        ok = _bad(pc.match_substring_regex(text, _PLAIN_DECIMAL))
+        whole_digits = ctype.precision - ctype.scale
+        fits = _bad(pc.match_substring_regex(text, rf"^[+-]?0*\d{{0,{whole_digits}}}(\.\d*)?$"))
+        outside = pc.and_(ok, pc.invert(fits))
+        candidates = pc.and_(ok, fits)
+        fast = pa.nulls(len(text), arrow_type(ctype))
+        settled = _settle_decimals(ctype, rounding, outside, candidates, text, fast)
+    not_number = pc.and_(_present(text), pc.invert(ok))
+    return Coerced(
+        settled.values,
+        (Problem(not_number, RejectReason.TYPE, "{value!r} is not a number"), *settled.problems),
+    )
+
+
+def _settle_decimals(
+    ctype: ColumnType,
+    rounding: Rounding | None,
+    outside: pa.Array,
+    candidates: pa.Array,
+    text: pa.Array,
+    fast: pa.Array,
+    places: pa.Array | None = None,
+) -> Coerced:
+    """Decide the ``candidates`` cells exactly on their ``text``; the rest keep ``fast``.
+
+    A candidate with more places than the scale is rejected, or rounded in
+    decimal arithmetic when the column opts into ``rounding``; either way the
+    value is the text's, never its nearest double's. ``fast`` must already be
+    null wherever a cell is a candidate or ``outside``.
+    """
+    assert ctype.scale is not None
+    none = pa.array(np.zeros(len(candidates), dtype=bool))
+    too_precise = none
+    if pc.any(candidates).as_py():
+        text = _null_where(text, pc.invert(candidates))
+        places = _decimal_places(text) if places is None else places
+        too_precise = pc.and_(candidates, _bad(pc.greater(places, ctype.scale)))
+        exact_needed = candidates if rounding else pc.and_(candidates, pc.invert(too_precise))
+        exact = _round_exactly(
+            _null_where(text, pc.invert(exact_needed)),
+            places,
+            ctype,
+            rounding or Rounding.HALF_EVEN,
+        )
+        bound = pa.scalar(Decimal(_decimal_limit(ctype)), exact.type)
+        too_large = pc.and_(exact_needed, pc.invert(_bad(pc.less(pc.abs(exact), bound))))
+        outside = pc.or_(outside, too_large)
+        exact_values = pc.cast(_null_where(exact, too_large), arrow_type(ctype))
+        fast = pc.if_else(exact_needed, exact_values, fast)
+        if rounding:
+            too_precise = none
+    return Coerced(
+        fast,
+        (
+            Problem(outside, RejectReason.OUT_OF_RANGE, f"{{value}} does not fit {ctype.sql}"),
+            Problem(
+                too_precise,
+                RejectReason.TOO_PRECISE,
+                f"{{value}} has more decimal places than {ctype} allows",
+            ),
+        ),
+    )
+
+
+def _decimal_limit(ctype: ColumnType) -> int:
+    """The first magnitude a decimal(p, s) cannot hold."""
+    assert ctype.precision is not None and ctype.scale is not None
+    return int(10 ** (ctype.precision - ctype.scale))
+
+
+def _decimal_places(text: pa.Array) -> pa.Array:
+    """How many decimal places each number text needs: "0.9100" 2, "1.5e-3" 4, "120" 0.
+
+    Trailing zeros change no value, so they do not count. An exponent of five
+    digits or more counts as _MANY_PLACES: such a text is zero or out of range.
+    """
+    parts = pc.extract_regex(text, _PLACES)
+    whole = pc.utf8_length(pc.struct_field(parts, "whole"))
+    zeros = pc.utf8_length(pc.struct_field(parts, "zeros"))
+    fraction = pc.utf8_length(pc.struct_field(parts, "fraction"))
+    exponent_text = pc.struct_field(parts, "exponent")
+    exponent = pc.cast(pc.if_else(pc.equal(exponent_text, ""), "0", exponent_text), pa.int64())
+    # "120" needs -1 places before its exponent, "0.91" two.
+    mantissa = pc.cast(pc.if_else(pc.greater(fraction, 0), fraction, pc.negate(zeros)), pa.int64())
+    places = pc.max_element_wise(pc.subtract(mantissa, exponent), 0)
+    zero = pc.equal(pc.add(whole, fraction), 0)
+    return pc.fill_null(pc.if_else(zero, 0, places), _MANY_PLACES)
+
+
+def _round_exactly(
+    text: pa.Array, places: pa.Array, ctype: ColumnType, rounding: Rounding
+) -> pa.Array:
+    """Number texts rounded to the scale in decimal arithmetic, as decimal256.
+
+    0.145 rounds half up to 0.15 here, where its double (0.14499999999999999)
+    would give 0.14. The text is cut _GUARD_DIGITS places below the scale and
+    one further digit stands for anything cut, which keeps every tie exact.
+    """
+    assert ctype.scale is not None
+    # Arrow mis-parses (or crashes on) decimal texts with huge exponents; such a
+    # value is zero at any scale, which its double's shortest text says safely.
+    huge = _bad(pc.equal(places, _MANY_PLACES))
+    if pc.any(huge).as_py():
+        double = pc.cast(pc.cast(_null_where(text, pc.invert(huge)), pa.float64()), pa.string())
+        text = pc.if_else(huge, double, text)
+    work = ctype.scale + _GUARD_DIGITS
+    finer = pa.decimal256(_WORK_PRECISION, work + 1)
+    negative = _bad(pc.starts_with(text, "-"))
+    magnitude = pc.replace_substring_regex(text, r"^[+-]", "")
+    cut = pc.cast(pc.cast(magnitude, pa.decimal256(_WORK_PRECISION, work), safe=False), finer)
+    beyond = pc.and_(_bad(pc.greater(places, work)), pc.invert(huge))
+    nudged = pc.cast(pc.add(cut, pa.scalar(Decimal(1).scaleb(-(work + 1)), finer)), finer)
+    kept = pc.if_else(beyond, nudged, cut)
+    rounded = pc.cast(
+        pc.round(kept, ctype.scale, round_mode=_ROUND_MODES[rounding]),
+        pa.decimal256(_WORK_PRECISION, ctype.scale),
+    )
+    return pc.if_else(negative, pc.negate(rounded), rounded)
 
 
 def _round_within(number: pa.Array, scale: int, limit: int) -> pa.Array:
@@ -223,56 +394,6 @@ def _double(text: pa.Array) -> Coerced:
         (
             Problem(not_number, RejectReason.TYPE, "{value!r} is not a number"),
             Problem(infinite, RejectReason.OUT_OF_RANGE, "{value} is too large"),
-        ),
-    )
-
-
-def _decimal(text: pa.Array, ctype: ColumnType) -> Coerced:
-    assert ctype.precision is not None and ctype.scale is not None
-    precision, scale = ctype.precision, ctype.scale
-    target = arrow_type(ctype)
-    limit = 10 ** (precision - scale)
-    if precision <= _FLOAT_SAFE_PRECISION:
-        ok = _bad(pc.match_substring_regex(text, _NUMBER))
-        number = pc.cast(_null_where(text, pc.invert(ok)), pa.float64())
-        # Spreadsheets store binary floats (71.28330000000001); rounding to the
-        # contract's scale is what the warehouse would do on insert anyway.
-        rounded = _round_within(number, scale, limit)
-        outside = pc.and_(ok, _bad(pc.invert(pc.less(pc.abs(rounded), float(limit)))))
-    else:
-        ok = _bad(pc.match_substring_regex(text, _PLAIN_DECIMAL))
-        # One guard digit beyond the scale lets Arrow round half away from zero;
-        # DECIMAL(38, s) has no room for it and truncates instead.
-        working_scale = scale + 1 if precision < 38 else scale
-        int_digits = 38 - working_scale
-        fits = _bad(
-            pc.match_substring_regex(text, rf"^[+-]?0*\d{{0,{int_digits}}}(\.\d*)?$"),
-        )
-        clipped = pc.replace_substring_regex(
-            _null_where(text, pc.invert(pc.and_(ok, fits))),
-            rf"(\.\d{{{working_scale}}})\d+$",
-            r"\1",
-        )
-        exact = pc.cast(clipped, pa.decimal128(38, working_scale))
-        rounded = pc.round(exact, scale, round_mode="half_towards_infinity")
-        # Bound the integer part (the unsafe cast truncates toward zero): a
-        # bound at the working scale would need more than 38 digits, and the
-        # text of a decimal is no measure either, as Arrow prints small ones
-        # in scientific notation ("0E-12").
-        whole_part = pc.cast(rounded, pa.decimal128(38, 0), safe=False)
-        if precision - scale < 38:
-            bound = pa.scalar(10 ** (precision - scale), pa.decimal128(38, 0))
-            fits_after_rounding = _bad(pc.less(pc.abs(whole_part), bound))
-        else:
-            fits_after_rounding = pc.is_valid(whole_part)  # 38 whole digits: any value fits
-        outside = pc.and_(ok, pc.invert(pc.and_(fits, fits_after_rounding)))
-    not_number = pc.and_(_present(text), pc.invert(ok))
-    values = pc.cast(_null_where(rounded, outside), target)
-    return Coerced(
-        values,
-        (
-            Problem(not_number, RejectReason.TYPE, "{value!r} is not a number"),
-            Problem(outside, RejectReason.OUT_OF_RANGE, f"{{value}} does not fit {ctype.sql}"),
         ),
     )
 

@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import ConfigurationError
-from domain.types import ColumnType, TypeKind
+from domain.identifiers import identifier_problem
+from domain.types import ColumnType, Rounding, TypeKind
 
 Scalar = int | float | Decimal | str | bool | date | datetime
 
@@ -41,6 +42,10 @@ class Column:
     min: Scalar | None = None
     max: Scalar | None = None
     aliases: tuple[str, ...] = ()
+    # None: a decimal with more places than the scale is a rejected cell.
+    rounding: Rounding | None = None
+    # False keeps a text cell's surrounding spaces; a cell of spaces only is still empty.
+    trim: bool = True
 
     @property
     def header_keys(self) -> frozenset[str]:
@@ -58,8 +63,19 @@ class TableContract:
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
+        problem = identifier_problem(self.name)
+        if problem is not None:
+            raise ConfigurationError(f"table {self.name!r}: the name {problem}", table=self.name)
         if not names:
             raise ConfigurationError(f"table {self.name}: no columns", table=self.name)
+        for column in self.columns:
+            problem = identifier_problem(column.name)
+            if problem is not None:
+                raise ConfigurationError(
+                    f"table {self.name}, column {column.name!r}: the name {problem}",
+                    table=self.name,
+                    column=column.name,
+                )
         seen: dict[str, str] = {}
         for column in self.columns:
             for key in column.header_keys:
@@ -158,12 +174,14 @@ def contract_from_mapping(
         "max_reject_ratio",
         "options",
         "description",
+        "rounding",
     }
     if unknown:
         raise ConfigurationError(
             f"table {name}: unknown keys {sorted(unknown)}", table=name, keys=sorted(unknown)
         )
-    columns = tuple(_column(name, c) for c in merged.get("columns") or ())
+    rounding = _rounding(merged.get("rounding"), f"table {name}")
+    columns = tuple(_column(name, c, rounding) for c in merged.get("columns") or ())
     try:
         mode = LoadMode(str(merged.get("load_mode", LoadMode.UPSERT.value)).lower())
     except ValueError:
@@ -181,10 +199,21 @@ def contract_from_mapping(
     )
 
 
-_COLUMN_KEYS = {"name", "type", "nullable", "allowed", "min", "max", "aliases", "description"}
+_COLUMN_KEYS = {
+    "name",
+    "type",
+    "nullable",
+    "allowed",
+    "min",
+    "max",
+    "aliases",
+    "description",
+    "rounding",
+    "trim",
+}
 
 
-def _column(table: str, spec: Mapping[str, Any]) -> Column:
+def _column(table: str, spec: Mapping[str, Any], table_rounding: Rounding | None) -> Column:
     if not isinstance(spec, Mapping) or "name" not in spec or "type" not in spec:
         raise ConfigurationError(f"table {table}: each column needs a name and a type", table=table)
     name = str(spec["name"])
@@ -196,6 +225,23 @@ def _column(table: str, spec: Mapping[str, Any]) -> Column:
             column=name,
         )
     ctype = ColumnType.parse(str(spec["type"]))
+    where = f"table {table}, column {name}"
+    is_decimal = ctype.kind is TypeKind.DECIMAL
+    if "rounding" in spec and not is_decimal:
+        raise ConfigurationError(
+            f"{where}: rounding applies to decimal columns only", table=table, column=name
+        )
+    trim = spec.get("trim", True)
+    if not isinstance(trim, bool):
+        raise ConfigurationError(f"{where}: trim must be true or false", table=table, column=name)
+    if not trim and ctype.kind not in (TypeKind.VARCHAR, TypeKind.CHAR):
+        raise ConfigurationError(
+            f"{where}: trim: false applies to varchar and char columns only",
+            table=table,
+            column=name,
+        )
+    # The column's own setting wins over the table's (or the defaults').
+    rounding = _rounding(spec["rounding"], where) if "rounding" in spec else table_rounding
     allowed = spec.get("allowed")
     return Column(
         name=name,
@@ -205,7 +251,22 @@ def _column(table: str, spec: Mapping[str, Any]) -> Column:
         min=_scalar(ctype, spec["min"], table, name) if spec.get("min") is not None else None,
         max=_scalar(ctype, spec["max"], table, name) if spec.get("max") is not None else None,
         aliases=tuple(str(a) for a in _as_list(spec.get("aliases"))),
+        rounding=rounding if is_decimal else None,
+        trim=trim,
     )
+
+
+def _rounding(value: Any, where: str) -> Rounding | None:
+    """A ``rounding:`` setting; null (or absent) means reject what does not fit."""
+    if value is None:
+        return None
+    try:
+        return Rounding(str(value).lower())
+    except ValueError:
+        raise ConfigurationError(
+            f"{where}: rounding must be one of {[r.value for r in Rounding]} "
+            f"(or absent, to reject values with too many decimal places), not {value!r}",
+        ) from None
 
 
 def _as_list(value: Any) -> Sequence[Any]:

@@ -14,6 +14,7 @@ class RejectReason(StrEnum):
     ABOVE_MAX = "above_maximum"
     TOO_LONG = "too_long"
     OUT_OF_RANGE = "out_of_type_range"
+    TOO_PRECISE = "too_many_decimal_places"
     DUPLICATE_KEY = "duplicate_key"
 
 

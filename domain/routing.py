@@ -22,10 +22,13 @@ from domain.sheet import SheetPreview
 
 @dataclass(frozen=True)
 class RoutingRule:
-    table: str
+    table: str | None  # None only for an ignore rule
     file: str | None = None  # glob on the file name
     key: str | None = None  # glob on the object key or path
     sheet: str | None = None  # glob on the sheet name
+    # The matching sheets hold no data for any table (notes, instructions): they
+    # are reported as ignored, neither routed nor refused.
+    ignore: bool = False
 
     def matches(self, uri: str, sheet: str) -> bool:
         key = _key_of(uri)
@@ -89,7 +92,8 @@ def match_header(contract: TableContract, labels: Sequence[str | None]) -> Heade
 class Router:
     def __init__(self, catalog: Catalog, rules: Sequence[RoutingRule] = ()) -> None:
         for rule in rules:
-            catalog.get(rule.table)  # fail at start-up on a rule naming an unknown table
+            if rule.table is not None:
+                catalog.get(rule.table)  # fail at start-up on a rule naming an unknown table
         self._catalog = catalog
         self._rules = tuple(rules)
 
@@ -97,9 +101,20 @@ class Router:
     def catalog(self) -> Catalog:
         return self._catalog
 
+    def ignores(self, uri: str, sheet: str) -> bool:
+        """Whether the first rule matching this sheet is an ignore rule."""
+        rule = self._rule(uri, sheet)
+        return rule is not None and rule.ignore
+
     def route(self, uri: str, preview: SheetPreview) -> RouteDecision:
-        rule = next((r for r in self._rules if r.matches(uri, preview.name)), None)
-        candidates = [self._catalog.get(rule.table)] if rule else list(self._catalog)
+        """The table ``preview``'s sheet belongs to; never called for an ignored sheet."""
+        rule = self._rule(uri, preview.name)
+        if rule is None:
+            candidates = list(self._catalog)
+        elif rule.table is None:
+            raise ValueError(f"{_where(uri, preview.name)} is ignored by {rule}, not routed")
+        else:
+            candidates = [self._catalog.get(rule.table)]
         best: tuple[HeaderMatch, int] | None = None
         for offset, row in enumerate(preview.rows):
             if not any(cell is not None and str(cell).strip() for cell in row):
@@ -130,16 +145,24 @@ class Router:
             top = max(matches, key=lambda m: m.score)
             if best is None or top.score > best[0].score:
                 best = (top, row_number)
-        raise _unroutable(uri, preview.name, best, rule)
+        raise _unroutable(uri, preview, best, rule)
+
+    def _rule(self, uri: str, sheet: str) -> RoutingRule | None:
+        return next((r for r in self._rules if r.matches(uri, sheet)), None)
 
 
 def _unroutable(
-    uri: str, sheet: str, best: tuple[HeaderMatch, int] | None, rule: RoutingRule | None
+    uri: str, preview: SheetPreview, best: tuple[HeaderMatch, int] | None, rule: RoutingRule | None
 ) -> UnroutableSheetError:
+    sheet = preview.name
     where = _where(uri, sheet)
     if best is None:
+        last = preview.first_row + len(preview.rows) - 1
         return UnroutableSheetError(
-            f"{where}: no header row found (the sheet is empty)", source=uri, sheet=sheet
+            f"{where}: no header row found in rows {preview.first_row}-{last}, which are blank "
+            "(ingest.header_search_rows sets how far down a header may sit)",
+            source=uri,
+            sheet=sheet,
         )
     match, row = best
     parts = []
@@ -166,17 +189,25 @@ def _unroutable(
 def rules_from_config(items: Sequence[Mapping[str, Any]] | None) -> tuple[RoutingRule, ...]:
     rules = []
     for item in items or ():
-        if "table" not in item:
-            raise ConfigurationError(f"routing rule {dict(item)} names no table")
-        unknown = set(item) - {"table", "file", "key", "sheet"}
+        unknown = set(item) - {"table", "file", "key", "sheet", "ignore"}
         if unknown:
             raise ConfigurationError(f"routing rule {dict(item)}: unknown keys {sorted(unknown)}")
+        ignore = item.get("ignore", False)
+        if not isinstance(ignore, bool):
+            raise ConfigurationError(f"routing rule {dict(item)}: ignore must be true or false")
+        if ignore == ("table" in item):
+            raise ConfigurationError(
+                f"routing rule {dict(item)}: "
+                + ("names a table and ignore: true" if ignore else "names no table")
+                + "; a rule either sends sheets to a table or ignores them"
+            )
         rules.append(
             RoutingRule(
-                table=str(item["table"]),
+                table=_opt(item.get("table")),
                 file=_opt(item.get("file")),
                 key=_opt(item.get("key")),
                 sheet=_opt(item.get("sheet")),
+                ignore=ignore,
             )
         )
     return tuple(rules)

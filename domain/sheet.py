@@ -18,6 +18,11 @@ class SheetPreview:
     rows: tuple[tuple[str | None, ...], ...]
     first_row: int = 1
 
+    @property
+    def blank(self) -> bool:
+        """No cell in these rows holds anything but white space."""
+        return not any(cell is not None and cell.strip() for row in self.rows for cell in row)
+
 
 @dataclass(frozen=True)
 class RawSheet:

@@ -22,6 +22,17 @@ class TypeKind(StrEnum):
     TIMESTAMP = "timestamp"
 
 
+class Rounding(StrEnum):
+    """How a decimal with more places than its column's scale is brought to it.
+
+    A contract opts in per table or column; without it such a value is a
+    rejected cell, because rounding silently changes what the file says.
+    """
+
+    HALF_EVEN = "half_even"  # ties to the even digit (banker's rounding)
+    HALF_UP = "half_up"  # ties away from zero, as taught in school
+
+
 # Redshift's own limits, so a contract that validates here also fits there.
 INTEGER_BOUNDS: dict[TypeKind, tuple[int, int]] = {
     TypeKind.SMALLINT: (-(2**15), 2**15 - 1),

@@ -117,8 +117,8 @@ class _CheckedColumn:
 def _check_column(sheet: RawSheet, column: Column, position: int) -> _CheckedColumn:
     raw = _combined(sheet.cells.column(position))
     # Readers hand over text, or float64 where a column held only numbers.
-    text = clean_text(raw) if pa.types.is_string(raw.type) else raw
-    coerced = coerce(text, column.type, sheet.date_1904)
+    text = clean_text(raw, column.trim) if pa.types.is_string(raw.type) else raw
+    coerced = coerce(text, column.type, sheet.date_1904, column.rounding)
     masks: list[pa.Array] = []
     rejects: list[CellReject] = []
     for problem in [*coerced.problems, *_rule_problems(column, text, coerced.values)]:

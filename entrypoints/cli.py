@@ -143,18 +143,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _expand(sources: Sequence[str]) -> list[str]:
+    """Every file named, as the URI its results and ledger rows carry.
+
+    A local path becomes its file:// URI here, before anything opens it, so a
+    missing or unreadable file is reported under the same name as a good one.
+    """
+    from infrastructure.files.local import file_uri
+
     files: list[str] = []
     for source in sources:
         path = Path(source)
-        if "://" not in source and path.is_dir():
+        if "://" in source:
+            files.append(source)
+        elif path.is_dir():
             found = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED
             )
             if not found:
                 raise ConfigurationError(f"{source}: no {', '.join(SUPPORTED)} files inside")
-            files.extend(str(p) for p in found)
+            files.extend(file_uri(p) for p in found)
         else:
-            files.append(source)
+            files.append(file_uri(path))
     return files
 
 
@@ -188,7 +197,7 @@ def _ingest(args: argparse.Namespace) -> int:
     if not args.json:
         print_results(results, sys.stdout, dry_run=args.dry_run)
     if args.dry_run:
-        return EXIT_OK if all(r.status.value == "valid" for r in results) else EXIT_FAILED
+        return EXIT_FAILED if any(r.invalid for r in results) else EXIT_OK
     return EXIT_FAILED if any(r.refused for r in results) else EXIT_OK
 
 

@@ -29,6 +29,7 @@ def sheet_json(result: SheetResult, *, dry_run: bool = False) -> dict[str, Any]:
         "load_id": result.load_id,
         "rejects_report": result.rejects_report,
         "error": result.error,
+        "error_code": result.error_code,
         **({"rejects": [_reject_json(r) for r in result.rejects]} if dry_run else {}),
     }
 
@@ -110,10 +111,12 @@ def print_results(results: Sequence[SheetResult], out: TextIO, *, dry_run: bool)
     loaded = sum(r.rows_loaded for r in results)
     rejected = sum(r.rows_rejected for r in results)
     refused = sum(1 for r in results if r.refused)
+    set_aside = sum(1 for r in results if r.set_aside)
+    aside = f", {set_aside} sheet(s) empty or ignored" if set_aside else ""
     if not dry_run:
         out.write(
             f"\n{loaded} rows loaded, {rejected} rows rejected, "
-            f"{refused} sheet(s) or file(s) refused\n"
+            f"{refused} sheet(s) or file(s) refused{aside}\n"
         )
 
 

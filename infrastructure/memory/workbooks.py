@@ -53,7 +53,9 @@ class InMemoryWorkbook:
     def read(self, sheet: str, header_row: int) -> RawSheet:
         all_rows = self._rows(sheet)
         header = all_rows[header_row - 1] if header_row <= len(all_rows) else []
-        width = len(header)
+        # Like the real readers: cells right of the header are read, as unnamed columns.
+        width = max((len(r) for r in all_rows[header_row - 1 :]), default=0)
+        header = (list(header) + [None] * width)[:width]
         kept: list[list[str | None]] = []
         numbers: list[int] = []
         for offset, row in enumerate(all_rows[header_row:]):

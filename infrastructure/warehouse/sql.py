@@ -17,11 +17,10 @@ from typing import Any
 from application.ports import LoadRequest
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import ConfigurationError, SchemaDriftError
+from domain.identifiers import MAX_IDENTIFIER_BYTES, identifier_problem
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.types import MAX_VARCHAR_BYTES, ColumnType, TypeKind
 
-# Redshift's limit, the strictest after PostgreSQL's (which Dialect carries).
-MAX_IDENTIFIER_BYTES = 127
 DEFAULT_LEDGER_TABLE = "datalakep_load_ledger"
 
 Params = tuple[Any, ...]
@@ -50,22 +49,9 @@ REDSHIFT = Dialect("redshift", "%s", MAX_IDENTIFIER_BYTES, False, True, False)
 
 def quote_ident(name: str) -> str:
     """``name`` as a double-quoted identifier, exactly as written (never case-folded)."""
-    if not isinstance(name, str) or not name:
-        raise ConfigurationError(f"invalid SQL identifier {name!r}: empty", identifier=name)
-    if "\x00" in name:
-        raise ConfigurationError(f"invalid SQL identifier {name!r}: contains NUL", identifier=name)
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ConfigurationError(
-            f"invalid SQL identifier {name!r}: not valid Unicode", identifier=name
-        ) from None
-    if size > MAX_IDENTIFIER_BYTES:
-        raise ConfigurationError(
-            f"invalid SQL identifier {name!r}: {size} UTF-8 bytes, at most "
-            f"{MAX_IDENTIFIER_BYTES} allowed",
-            identifier=name,
-        )
+    problem = identifier_problem(name) if isinstance(name, str) else "is not text"
+    if problem is not None:
+        raise ConfigurationError(f"invalid SQL identifier {name!r}: {problem}", identifier=name)
     return '"' + name.replace('"', '""') + '"'
 
 

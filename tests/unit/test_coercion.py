@@ -8,16 +8,19 @@ import pytest
 
 from domain.coercion import clean_text, coerce
 from domain.rejects import RejectReason
-from domain.types import ColumnType
+from domain.types import ColumnType, Rounding
 
 pytestmark = pytest.mark.unit
 
 
 def run(
-    type_text: str, cells: list[str | None], date_1904: bool = False
+    type_text: str,
+    cells: list[str | None],
+    date_1904: bool = False,
+    rounding: Rounding | None = None,
 ) -> tuple[list[object], dict[RejectReason, list[int]]]:
     coerced = coerce(
-        clean_text(pa.array(cells, pa.string())), ColumnType.parse(type_text), date_1904
+        clean_text(pa.array(cells, pa.string())), ColumnType.parse(type_text), date_1904, rounding
     )
     bad = {
         p.reason: [i for i, flag in enumerate(p.mask.to_pylist()) if flag]
@@ -48,31 +51,92 @@ def test_integer_type_ranges_follow_redshift(type_text: str, inside: str, outsid
     assert bad == {RejectReason.OUT_OF_RANGE: [1]}
 
 
-def test_decimals_round_binary_floats_to_the_scale_and_reject_overflow() -> None:
-    values, bad = run("decimal(5,2)", ["28.5", "0.42", "71.28330000000001", "999.995", "1e2", "x"])
-    assert values == [
-        Decimal("28.50"),
-        Decimal("0.42"),
-        Decimal("71.28"),
-        None,
-        Decimal("100.00"),
-        None,
-    ]
-    assert bad == {RejectReason.OUT_OF_RANGE: [3], RejectReason.TYPE: [5]}
+def test_decimals_with_more_places_than_the_scale_are_rejected_not_rounded() -> None:
+    values, bad = run(
+        "decimal(5,2)", ["28.5", "0.42", "0.9167", "71.28330000000001", "999.995", "1e2", "x"]
+    )
+    assert values == [Decimal("28.50"), Decimal("0.42"), None, None, None, Decimal("100.00"), None]
+    assert bad == {RejectReason.TOO_PRECISE: [2, 3, 4], RejectReason.TYPE: [6]}
+
+
+def test_a_too_precise_decimal_is_explained_with_its_value_and_type() -> None:
+    coerced = coerce(pa.array(["0.9167"]), ColumnType.parse("decimal(5,2)"))
+    problem = next(p for p in coerced.problems if p.reason is RejectReason.TOO_PRECISE)
+    assert problem.template.format(value="0.9167") == (
+        "0.9167 has more decimal places than decimal(5,2) allows"
+    )
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["0.9100", "12.50000", "120", "1.5e1", "12e-1", "0e-9", "-0.00", "+.5"],
+        [0.1, 0.29, 1e-2, 71.28, 1e12 + 0.07],  # shortest round-trip text: 0.1 has one place
+    ],
+)
+def test_decimal_places_are_counted_without_trailing_zeros_or_binary_noise(
+    cells: list[object],
+) -> None:
+    coerced = coerce(pa.array(cells), ColumnType.parse("decimal(15,2)"))
+    assert not any(p.mask.true_count for p in coerced.problems)
+    assert coerced.values.null_count == 0
+
+
+@pytest.mark.parametrize(
+    ("rounding", "expected"),
+    [
+        (Rounding.HALF_EVEN, ["0.92", "0.14", "0.12", "-0.12", "0.13", "0.00", "100.00"]),
+        (Rounding.HALF_UP, ["0.92", "0.15", "0.13", "-0.13", "0.13", "0.00", "100.00"]),
+    ],
+)
+@pytest.mark.parametrize("as_float", [False, True])
+def test_rounding_is_exact_decimal_arithmetic_on_the_written_digits(
+    rounding: Rounding, expected: list[str], as_float: bool
+) -> None:
+    # 0.145 is 0.14499999999999999 as a double: rounding the double would give
+    # 0.14 half up. The tie-breaking digit far below the scale must count too.
+    cells = ["0.9167", "0.145", "0.125", "-0.125", "0.1250000000000000000001", "1e-300", "99.995"]
+    array = pa.array([float(c) for c in cells] if as_float else cells)
+    if as_float:
+        expected[4] = "0.12" if rounding is Rounding.HALF_EVEN else "0.13"  # a double of 0.125
+    coerced = coerce(array, ColumnType.parse("decimal(5,2)"), rounding=rounding)
+    assert [str(v) for v in coerced.values.to_pylist()] == expected
+    assert not any(p.mask.true_count for p in coerced.problems)
+
+
+def test_rounding_that_carries_past_the_precision_is_out_of_range() -> None:
+    values, bad = run("decimal(4,2)", ["99.995", "99.994"], rounding=Rounding.HALF_UP)
+    assert values == [None, Decimal("99.99")]
+    assert bad == {RejectReason.OUT_OF_RANGE: [0]}
 
 
 def test_wide_decimals_are_exact() -> None:
     values, bad = run("decimal(30,10)", ["12345678901234567890.0123456789", "1.00000000005", "1e5"])
-    assert values[:2] == [Decimal("12345678901234567890.0123456789"), Decimal("1.0000000001")]
-    assert bad == {RejectReason.TYPE: [2]}
+    assert values == [Decimal("12345678901234567890.0123456789"), None, None]
+    assert bad == {RejectReason.TOO_PRECISE: [1], RejectReason.TYPE: [2]}
 
 
-def test_decimal_38_uses_every_digit_and_truncates_beyond_the_scale() -> None:
+def test_wide_decimals_round_exactly_when_asked() -> None:
     values, bad = run(
-        "decimal(38,10)", ["1234567890123456789012345678.0123456789", "1.00000000009"]
+        "decimal(38,10)",
+        ["1234567890123456789012345678.0123456789", "1.00000000005", "1.000000000049999999999999"],
+        rounding=Rounding.HALF_UP,
     )
-    assert values == [Decimal("1234567890123456789012345678.0123456789"), Decimal("1.0000000000")]
+    assert values == [
+        Decimal("1234567890123456789012345678.0123456789"),
+        Decimal("1.0000000001"),
+        Decimal("1.0000000000"),
+    ]
     assert bad == {}
+
+
+def test_huge_exponents_neither_crash_nor_pass() -> None:
+    # Arrow's decimal parser crashes on a seven-digit exponent.
+    values, bad = run("decimal(5,2)", ["1e-9999999", "1e+9999999"])
+    assert values == [None, None]
+    assert bad == {RejectReason.TOO_PRECISE: [0], RejectReason.OUT_OF_RANGE: [1]}
+    rounded, _ = run("decimal(5,2)", ["1e-9999999"], rounding=Rounding.HALF_EVEN)
+    assert rounded == [Decimal("0.00")]
 
 
 def test_double() -> None:
@@ -143,6 +207,11 @@ def test_whitespace_only_cells_are_empty() -> None:
     assert values == [None, "a", None] and bad == {}
 
 
+def test_text_keeps_its_spaces_when_trimming_is_off() -> None:
+    cells = clean_text(pa.array(["  ", " a ", "b\t", None, ""]), trim=False)
+    assert cells.to_pylist() == [None, " a ", "b\t", None, None]
+
+
 def run_numbers(
     type_text: str, cells: list[float | None], date_1904: bool = False
 ) -> tuple[list[object], dict[RejectReason, list[int]]]:
@@ -160,7 +229,7 @@ def run_numbers(
     [
         ("integer", [22.0, 12.5, -3.0, None, 3e9]),
         ("smallint", [1.0, 40000.0, None]),
-        ("decimal(5,2)", [28.5, 71.28330000000001, 999.995, None]),
+        ("decimal(5,2)", [28.5, 71.28330000000001, 999.995, 0.9167, 1e3, None]),
         ("double", [1.5, -2.5e300, None]),
         ("boolean", [1.0, 0.0, 2.0, None]),
         ("date", [43831.0, 60.0, 43831.5, 1.0, None]),

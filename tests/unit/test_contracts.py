@@ -6,7 +6,7 @@ import pytest
 
 from domain.contracts import Catalog, LoadMode, catalog_from_mapping, contract_from_mapping
 from domain.errors import ConfigurationError
-from domain.types import ColumnType, TypeKind
+from domain.types import ColumnType, Rounding, TypeKind
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +98,81 @@ def test_contract_mistakes_name_the_table(spec: dict[str, object], message: str)
     with pytest.raises(ConfigurationError, match=message) as raised:
         contract_from_mapping("t", spec)
     assert "table t" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"columns": [{"name": "a", "type": "int", "rounding": "half_up"}]}, "decimal columns"),
+        ({"columns": [{"name": "a", "type": "decimal(5,2)", "rounding": "up"}]}, "half_even"),
+        ({"rounding": "ceiling", "columns": [{"name": "a", "type": "decimal(5,2)"}]}, "half_up"),
+        ({"columns": [{"name": "a", "type": "int", "trim": False}]}, "varchar and char"),
+        ({"columns": [{"name": "a", "type": "varchar(4)", "trim": "no"}]}, "true or false"),
+    ],
+)
+def test_rounding_and_trim_mistakes_name_the_table(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        contract_from_mapping("t", {"load_mode": "append", **spec})
+    assert "table t" in str(raised.value)
+
+
+def test_a_column_rounding_overrides_the_tables_and_only_decimals_take_it() -> None:
+    contract = contract_from_mapping(
+        "t",
+        {
+            "load_mode": "append",
+            "rounding": "half_even",
+            "columns": [
+                {"name": "Age", "type": "decimal(6,2)"},
+                {"name": "Fare", "type": "decimal(10,4)", "rounding": "half_up"},
+                {"name": "Exact", "type": "decimal(10,4)", "rounding": None},
+                {"name": "Count", "type": "integer"},
+                {"name": "Code", "type": "varchar(8)", "trim": False},
+            ],
+        },
+    )
+    rounding = {c.name: c.rounding for c in contract.columns}
+    assert rounding == {
+        "Age": Rounding.HALF_EVEN,
+        "Fare": Rounding.HALF_UP,
+        "Exact": None,
+        "Count": None,
+        "Code": None,
+    }
+    assert [c.trim for c in contract.columns] == [True, True, True, True, False]
+
+
+def test_without_a_rounding_setting_decimals_reject_extra_places(catalog: Catalog) -> None:
+    assert {c.rounding for t in catalog for c in t.columns} == {None}
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "message"),
+    [
+        ("t" * 128, "a", "table 't{128}': the name is 128 UTF-8 bytes, at most 127"),
+        ("é" * 64, "a", "the name is 128 UTF-8 bytes"),
+        ("t", "c" * 128, "table t, column 'c{128}': the name is 128 UTF-8 bytes"),
+        ("t", "a\x00b", "table t, column 'a\\\\x00b': the name contains NUL"),
+    ],
+)
+def test_names_no_warehouse_can_hold_stop_start_up(table: str, column: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        catalog_from_mapping(
+            {table: {"load_mode": "append", "columns": [{"name": column, "type": "int"}]}}
+        )
+
+
+def test_a_name_of_127_utf8_bytes_is_accepted() -> None:
+    name = "é" * 63 + "a"
+    contract = contract_from_mapping(
+        name, {"load_mode": "append", "columns": [{"name": name, "type": "int"}]}
+    )
+    assert contract.column_names == (name,)
+
+
+def test_rounding_in_the_defaults_reaches_every_decimal_column() -> None:
+    catalog = catalog_from_mapping(
+        {"t": {"load_mode": "append", "columns": [{"name": "a", "type": "decimal(5,2)"}]}},
+        {"rounding": "half_up"},
+    )
+    assert catalog.get("t").column("a").rounding is Rounding.HALF_UP

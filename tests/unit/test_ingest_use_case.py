@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from application.results import Outcome
+from domain.contracts import catalog_from_mapping
 from domain.errors import UnreadableFileError
 from domain.ledger import LoadStatus
 from domain.rejects import RejectReason
-from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
+from domain.routing import Router, rules_from_config
+from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
 
 pytestmark = pytest.mark.unit
 
@@ -294,3 +297,107 @@ def test_rejects_report_holds_the_rejected_rows_with_their_problems(harness: Har
         ("Sex", RejectReason.NOT_ALLOWED), ("Age", RejectReason.TYPE),
     ]  # fmt: skip
     assert result.sheets[0].rejects_report is not None
+
+
+def test_empty_and_ignored_sheets_are_reported_apart_and_never_refused(router: Router) -> None:
+    notes = Router(router.catalog, rules_from_config([{"sheet": "Notes*", "ignore": True}]))
+    harness = make_harness(notes)
+    harness.drop(
+        "s3://in/t.xlsx",
+        {
+            "Passengers": train_rows(3),
+            "Sheet2": [],
+            "Sheet3": [[None, "  "], []],
+            "Notes": [["Collected by the purser"], ["PassengerId", "Survived"]],
+        },
+    )
+
+    result = harness.ingest("s3://in/t.xlsx")
+
+    assert result.ok
+    assert [(s.sheet, s.status, s.table, s.error_code) for s in result.sheets] == [
+        ("Sheet2", Outcome.EMPTY, None, None),
+        ("Sheet3", Outcome.EMPTY, None, None),
+        ("Notes", Outcome.IGNORED, None, None),
+        ("Passengers", Outcome.LOADED, "train_data", None),
+    ]
+    assert [(e.status, e.sheets) for e in harness.warehouse.ledger] == [
+        (LoadStatus.LOADED, ("Passengers",))
+    ]
+    assert harness.reports.reports == []
+
+
+def test_a_sheet_blank_at_the_top_but_with_rows_below_is_not_empty(harness: Harness) -> None:
+    blank_top: list[list[object]] = [[] for _ in range(40)]
+    harness.drop("s3://in/t.xlsx", {"Late": [*blank_top, *train_rows(2)]})
+
+    [sheet] = harness.ingest("s3://in/t.xlsx").sheets
+
+    assert (sheet.status, sheet.error_code) == (Outcome.REJECTED, "unroutable_sheet")
+
+
+def test_a_file_with_no_data_sheet_leaves_one_skipped_ledger_row(harness: Harness) -> None:
+    harness.drop("s3://in/blank.xlsx", {"Sheet1": [], "Sheet2": []})
+
+    result = harness.ingest("s3://in/blank.xlsx")
+
+    assert result.ok and {s.status for s in result.sheets} == {Outcome.EMPTY}
+    [entry] = harness.warehouse.ledger
+    assert (entry.status, entry.table, entry.sheets) == (
+        LoadStatus.SKIPPED, None, ("Sheet1", "Sheet2"),
+    )  # fmt: skip
+    assert harness.ingest("s3://in/blank.xlsx", dry_run=True).ok
+
+
+def test_a_too_precise_decimal_is_a_rejected_cell_naming_the_type(harness: Harness) -> None:
+    harness.drop("s3://in/t.xlsx", {"S": [*train_rows(11), passenger(12, Age=0.9167)]})
+
+    [sheet] = harness.ingest("s3://in/t.xlsx").sheets
+
+    assert (sheet.status, sheet.rows_loaded, sheet.rows_rejected) == (Outcome.LOADED, 11, 1)
+    [reject] = sheet.rejects
+    assert (reject.row, reject.column, reject.reason) == (13, "Age", RejectReason.TOO_PRECISE)
+    assert reject.message == "0.9167 has more decimal places than decimal(5,2) allows"
+
+
+def test_a_contract_that_opts_into_rounding_rounds_exactly(config: dict[str, Any]) -> None:
+    tables = config["tables"]
+    train = {**tables["train_data"], "rounding": "half_up"}
+    catalog = catalog_from_mapping({**tables, "train_data": train}, config.get("defaults"))
+    harness = make_harness(Router(catalog))
+    harness.drop("s3://in/t.xlsx", {"S": [TRAIN_HEADER, passenger(1, Age=0.9167, Fare="7.12345")]})
+
+    [sheet] = harness.ingest("s3://in/t.xlsx").sheets
+
+    assert (sheet.status, sheet.rows_rejected) == (Outcome.LOADED, 0)
+    [row] = harness.warehouse.rows("train_data")
+    assert (row["Age"], row["Fare"]) == (Decimal("0.92"), Decimal("7.1235"))
+
+
+def test_text_is_trimmed_unless_the_column_keeps_its_spaces(config: dict[str, Any]) -> None:
+    tables = config["tables"]
+    columns = [
+        {**c, "trim": False} if c["name"] == "Ticket" else c
+        for c in tables["train_data"]["columns"]
+    ]
+    train = {**tables["train_data"], "columns": columns}
+    catalog = catalog_from_mapping({**tables, "train_data": train}, config.get("defaults"))
+    harness = make_harness(Router(catalog))
+    row = passenger(1, Name="  Doe, Mr. John ", Ticket=" A/5 21171\t")
+    harness.drop("s3://in/t.xlsx", {"S": [TRAIN_HEADER, row]})
+
+    harness.ingest("s3://in/t.xlsx")
+
+    [loaded] = harness.warehouse.rows("train_data")
+    assert (loaded["Name"], loaded["Ticket"]) == ("Doe, Mr. John", " A/5 21171\t")
+
+
+def test_a_missing_and_an_unreadable_file_carry_the_source_as_opened(harness: Harness) -> None:
+    harness.drop("s3://in/bad.xlsx", {})
+    harness.reader.break_file("s3://in/bad.xlsx", UnreadableFileError("corrupt", code="corrupt"))
+
+    [missing] = harness.ingest("s3://in/none.xlsx").sheets
+    [broken] = harness.ingest("s3://in/bad.xlsx").sheets
+
+    assert (missing.source, missing.error_code) == ("s3://in/none.xlsx", "not_found")
+    assert (broken.source, broken.error_code) == ("s3://in/bad.xlsx", "corrupt")

@@ -4,7 +4,7 @@ import pytest
 
 from domain.contracts import Catalog
 from domain.errors import ConfigurationError, UnroutableSheetError
-from domain.routing import Router, RoutingRule
+from domain.routing import Router, RoutingRule, rules_from_config
 from domain.sheet import SheetPreview
 
 pytestmark = pytest.mark.unit
@@ -83,3 +83,43 @@ def test_rules_match_file_key_and_sheet_globs(catalog: Catalog) -> None:
 def test_a_rule_naming_an_unknown_table_fails_at_start_up(catalog: Catalog) -> None:
     with pytest.raises(ConfigurationError, match="no contract for table 'nope'"):
         Router(catalog, [RoutingRule("nope")])
+
+
+def test_an_ignore_rule_sets_matching_sheets_aside_and_the_first_matching_rule_wins(
+    catalog: Catalog,
+) -> None:
+    router = Router(
+        catalog,
+        rules_from_config(
+            [
+                {"sheet": "Notes kept", "table": "gender_submission"},
+                {"sheet": "Notes*", "ignore": True},
+            ]
+        ),
+    )
+    assert router.ignores("s3://b/a.xlsx", "NOTES from the clerk")
+    assert not router.ignores("s3://b/a.xlsx", "Notes kept")
+    assert not router.ignores("s3://b/a.xlsx", "Passengers")
+    with pytest.raises(ValueError, match="ignored"):
+        router.route("s3://b/a.xlsx", preview(TRAIN, name="Notes"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"sheet": "Notes*"}, "names no table"),
+        ({"sheet": "Notes*", "ignore": False}, "names no table"),
+        ({"sheet": "Notes*", "ignore": True, "table": "test_data"}, "names a table and ignore"),
+        ({"sheet": "Notes*", "ignore": "yes"}, "ignore must be true or false"),
+        ({"sheet": "Notes*", "ignored": True}, "unknown keys"),
+    ],
+)
+def test_routing_rule_mistakes_stop_start_up(rule: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        rules_from_config([rule])
+
+
+def test_a_preview_of_blank_cells_is_blank() -> None:
+    assert preview((None, " "), (), ("\t",)).blank
+    assert preview().blank
+    assert not preview((None, "x")).blank
