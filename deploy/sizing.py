@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -47,33 +46,6 @@ def _used_bytes(path: Path) -> int:
     return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
 
 
-class ScratchSampler:
-    """The peak of the used blocks of one file system, sampled every 20 ms.
-
-    ``path`` is seen through ``/proc/<pid>/root`` so that it resolves in the
-    measured process's mount namespace, where the tmpfs is mounted.
-    """
-
-    def __init__(self, pid: int, path: Path) -> None:
-        self._path = Path(f"/proc/{pid}/root{path}")
-        self._stop = threading.Event()
-        self.peak_bytes = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> ScratchSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, _used_bytes(self._path))
-            self._stop.wait(0.02)
-
-
 def measure(rows: int) -> dict[str, float | int]:
     workbook = ensure_workbook(rows)
     work = Path(tempfile.mkdtemp(prefix="datalakep-sizing-"))
@@ -93,7 +65,13 @@ def measure(rows: int) -> dict[str, float | int]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    with TreeSampler(process.pid) as memory, ScratchSampler(process.pid, scratch) as disk:
+    # The scratch tmpfs, seen through /proc/<pid>/root: it is mounted in the
+    # child's mount namespace only. The output is a few lines: no pipe fills.
+    seen, scratch_peak = Path(f"/proc/{process.pid}/root{scratch}"), 0
+    with TreeSampler(process.pid) as memory:
+        while process.poll() is None:
+            scratch_peak = max(scratch_peak, _used_bytes(seen))
+            time.sleep(0.02)
         out, err = process.communicate()
     wall = time.perf_counter() - started
     shutil.rmtree(work)
@@ -111,8 +89,8 @@ def measure(rows: int) -> dict[str, float | int]:
         "peak_pss_mb": round(memory.peak_pss_mb),
         "peak_rss_sum_mb": round(memory.peak_rss_mb),
         "largest_process_rss_mb": round(int(max_rss_kib) / 1024),
-        "scratch_peak_mb": round(disk.peak_bytes / MB, 1),
-        "scratch_with_spool_mb": round((disk.peak_bytes + xlsx_bytes) / MB, 1),
+        "scratch_peak_mb": round(scratch_peak / MB, 1),
+        "scratch_with_spool_mb": round((scratch_peak + xlsx_bytes) / MB, 1),
     }
 
 
