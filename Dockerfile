@@ -1,64 +1,60 @@
 # syntax=docker/dockerfile:1
 #
-# datalakeP: ONE image for both AWS modes.
+# datalakeP: ONE image for both AWS modes (deploy/template.yaml runs both).
 #
-#   Lambda (S3 / SQS events): deploy the image as built. The base image's
-#   ENTRYPOINT (/lambda-entrypoint.sh, the runtime interface client) imports
-#   CMD's module.function and calls it once per event.
+#   Lambda (S3 / SQS events, the daily reconcile): deploy the image as built.
+#   The base image's ENTRYPOINT (/lambda-entrypoint.sh, the runtime interface
+#   client) imports CMD's module.function and calls it once per event.
 #
 #   EC2 worker (files too heavy for Lambda, handed over through SQS): the same
-#   image, with the entrypoint overridden, because the Lambda entrypoint would
-#   read any command as a handler name:
+#   image, with the entrypoint overridden (the Lambda entrypoint would read any
+#   command as a handler name), as the unprivileged user made below:
 #
-#     docker run --entrypoint datalakep <image> worker --queue-url URL
+#     docker run --user datalakep --entrypoint datalakep <image> worker --queue-url URL
 #
 #   AWS credentials come from the instance profile or the Lambda execution
-#   role at run time, and the warehouse password from Secrets Manager (see
-#   config/datalakep.yaml); nothing secret is baked into the image. Pass the
-#   region and any overrides as environment variables (docker run -e
-#   AWS_REGION=... -e DATALAKEP_WAREHOUSE=...).
+#   role at run time, and the warehouse password from Secrets Manager; nothing
+#   secret is baked into the image.
 #
-# Build:             docker build -t datalakep .
-# Try the Lambda locally (the base image bundles the Runtime Interface Emulator):
-#   docker run -p 9000:8080 datalakep
-#   curl -d @s3-event.json http://localhost:9000/2015-03-31/functions/function/invocations
+# Build and push: README "Deploy". There is no Docker daemon where the tests
+# run, so the image is linted (hadolint in scripts/test), not built, in CI.
 #
-# No HEALTHCHECK: Lambda ignores it (the platform supervises the function),
-# and the worker's liveness is visible on the queue: a dead worker stops
-# extending message visibility, so SQS redelivers to another. Supervise the
-# worker with a restart policy (docker --restart, systemd or ECS) instead.
+# No HEALTHCHECK: Lambda ignores it, and the worker's liveness shows on the
+# queue (a dead worker stops extending visibility, so SQS redelivers); systemd
+# restarts it (Restart=always in the template's unit).
 #
-# Base image: the tag pins Python 3.11 (the project's requires-python) on the
-# Lambda runtime. AWS rebuilds this tag with OS and runtime patches, so builds
-# are not bit-for-bit reproducible; the production practice is a digest pin
-# (public.ecr.aws/lambda/python:3.11@sha256:...) bumped by Renovate or
-# Dependabot. Both stages must use the same image so that the wheels chosen in
-# the builder match the runtime's Python ABI and glibc (Amazon Linux 2, 2.26).
+# Base image: Python 3.13 on Amazon Linux 2023 (glibc 2.34); the 3.11 image
+# ran on Amazon Linux 2, out of support since 2026-06-30. AWS rebuilds the tag
+# with patches; pin a digest (python:3.13@sha256:...) for bit-for-bit builds.
+# Both stages use the same image, so the wheels chosen in the builder match the
+# runtime's Python ABI and glibc.
 
 # ---------------------------------------------------------------------------
-# Builder: resolve and install everything into plain directories.
+# Builder: install the locked dependencies and the project into directories.
 # ---------------------------------------------------------------------------
-FROM public.ecr.aws/lambda/python:3.11 AS builder
+FROM public.ecr.aws/lambda/python:3.13 AS builder
 
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 WORKDIR /build
 
-# Third-party dependencies first, in their own layer, so a code change does
-# not reinstall ~500 MB of packages. The list is read from pyproject's
-# [project].dependencies (never the [dev] extra), so pyproject stays the only
-# place dependencies are named. --only-binary: the base image has no
-# compilers, so a dependency without a compatible wheel must fail here,
-# loudly, rather than halfway through an sdist build.
-COPY pyproject.toml ./
-RUN python -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print("\n".join(deps))' \
-        > /tmp/requirements-from-pyproject.txt \
-    && pip install --no-cache-dir --only-binary=:all: \
-        --target /opt/deps -r /tmp/requirements-from-pyproject.txt
+# Dependencies first, in their own layer, so a code change does not reinstall
+# them. uv.lock is the one lock file (scripts/bootstrap installs the test venv
+# from it too): uv, at the version the lock pins, exports its runtime part
+# (no extras) with hashes, and pip installs exactly that list: --no-deps, so
+# nothing is resolved here; --require-hashes, so every wheel is the locked
+# one; --only-binary, because the base image has no compilers
+# (tests/unit/test_lock.py checks a wheel exists for each architecture).
+COPY pyproject.toml uv.lock ./
+RUN pip install --no-cache-dir "uv==$(python -c 'import tomllib; print(next(p["version"] for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"))')" \
+    && uv export --frozen --no-dev --no-emit-project --no-header --format requirements-txt \
+        --output-file /tmp/requirements.txt \
+    && pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: \
+        --target /opt/deps -r /tmp/requirements.txt
 
-# The project itself, non-editable. --no-deps: its dependencies are already
-# in /opt/deps, resolved from the same pyproject. --target (rather than the
-# interpreter's site-packages) keeps our files apart from the base image's,
-# and puts the `datalakep` console script in /opt/app/bin.
+# The project itself, non-editable and --no-deps (they are in /opt/deps).
+# --target keeps our files apart from the base image's and puts the
+# `datalakep` console script in /opt/app/bin.
 COPY README.md ./
 COPY domain/ domain/
 COPY application/ application/
@@ -67,25 +63,28 @@ COPY entrypoints/ entrypoints/
 RUN pip install --no-cache-dir --no-deps --target /opt/app .
 
 # ---------------------------------------------------------------------------
-# Final: the Lambda base plus the two installed trees and the config. No
-# sources, no pip build leftovers.
+# Final: the Lambda base plus the two installed trees and the config.
 # ---------------------------------------------------------------------------
-FROM public.ecr.aws/lambda/python:3.11
+FROM public.ecr.aws/lambda/python:3.13
 
 # LAMBDA_TASK_ROOT (/var/task) is where the Lambda runtime imports handlers
-# from, and it comes first on the function's sys.path. Two COPYs, two layers:
-# dependencies (large, change with pyproject) and the project (small, change
-# with every commit), so a code change pushes and pulls only the small one.
+# from. Two layers: dependencies (large, change with uv.lock) and the project
+# (small, change with every commit).
 COPY --from=builder /opt/deps ${LAMBDA_TASK_ROOT}/
 COPY --from=builder /opt/app ${LAMBDA_TASK_ROOT}/
 COPY config/ ${LAMBDA_TASK_ROOT}/config/
 
+# The worker parses untrusted files: it runs as this user (uid 10001, the
+# USER below), never root. The
+# base image has no useradd (no shadow-utils), so the entries are written
+# directly. Home is /tmp, the one writable place (Lambda too); the task root
+# stays owned by root and read-only to it.
+RUN echo 'datalakep:x:10001:10001:datalakeP worker:/tmp:/sbin/nologin' >> /etc/passwd \
+    && echo 'datalakep:x:10001:' >> /etc/group
+
 # PATH and PYTHONPATH are for the worker, which runs the console script
-# directly rather than through the Lambda bootstrap (which adds the task root
-# to sys.path itself). A set PYTHONPATH makes that bootstrap skip the
-# /opt/python layer paths, which container images cannot use anyway.
-# PYTHONDONTWRITEBYTECODE: the task root is read-only on Lambda; pip already
-# compiled the .pyc files at install time.
+# directly rather than through the Lambda bootstrap. PYTHONDONTWRITEBYTECODE:
+# the task root is read-only; pip compiled the .pyc files at install time.
 ENV DATALAKEP_CONFIG=${LAMBDA_TASK_ROOT}/config/datalakep.yaml \
     PATH=${LAMBDA_TASK_ROOT}/bin:${PATH} \
     PYTHONPATH=${LAMBDA_TASK_ROOT} \
@@ -94,8 +93,11 @@ ENV DATALAKEP_CONFIG=${LAMBDA_TASK_ROOT}/config/datalakep.yaml \
 
 WORKDIR ${LAMBDA_TASK_ROOT}
 
+USER 10001:10001
+
 # Fail the build, not the first cold start: the worker command resolves, and
-# the handler module imports with every dependency (as Lambda's init would).
+# the handler module imports with every dependency (as Lambda's init would),
+# as the user that runs them.
 RUN datalakep worker --help > /dev/null \
     && python -c 'import entrypoints.lambda_handler'
 

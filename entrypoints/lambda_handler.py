@@ -1,4 +1,4 @@
-"""AWS Lambda entrypoint: S3 events directly, or SQS event-source batches.
+"""AWS Lambda entrypoint: S3 events directly, SQS event-source batches, or a reconcile.
 
 The container is built at import (init) time, which Lambda does not bill
 against a warm invocation; the warehouse connection opens on first use and is
@@ -23,7 +23,13 @@ logging.getLogger("fastexcel").setLevel(logging.ERROR)
 container: LambdaContainer = lambda_container()
 
 
+# The scheduled event deploy/template.yaml sends for a daily reconcile --enqueue.
+RECONCILE = "reconcile"
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("datalakep") == RECONCILE:
+        return reconcile(event)
     heavy = container.config.aws.heavy_file_bytes()
     limit = int(heavy) if heavy else None
     records = event.get("Records") if isinstance(event, dict) else None
@@ -36,6 +42,32 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if result.disposition is Disposition.RETRY:
         raise RuntimeError(result.error or "event could not be handled")
     return _summary(result)
+
+
+def reconcile(event: dict[str, Any]) -> dict[str, Any]:
+    """``datalakep reconcile --enqueue`` in the function, so no other image is scheduled.
+
+    The event names the bucket, the prefix, the DLQ to peek and the queue to
+    send lost objects to. It gets its own container, configured as the CLI's
+    is, because reconcile needs the listing and the DLQ that ingest does not.
+    """
+    from application.reconcile import ReconcileBucket
+    from entrypoints.cli_output import reconcile_summary
+    from entrypoints.containers import reconcile_container
+
+    reconciler = reconcile_container(dlq_url=event.get("dlq_url"), queue_url=event.get("queue_url"))
+    try:
+        command = ReconcileBucket(str(event["bucket"]), str(event.get("prefix", "")), enqueue=True)
+        result = reconciler.reconcile().execute(command)
+    finally:
+        reconciler.shutdown_resources()
+    log.info("reconcile: %s", reconcile_summary(result))
+    return {
+        "listed": result.listed,
+        "missing": [m.uri for m in result.missing],
+        "enqueued": result.enqueued,
+        "in_dlq": result.in_dlq,
+    }
 
 
 def _sqs_batch(records: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
