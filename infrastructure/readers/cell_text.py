@@ -11,13 +11,20 @@ a time with pyarrow.compute, never cell by cell in Python:
 - dates: ``"2020-01-02"``; date-times: ``"2020-01-02 13:45:00"`` (with
   ``.500`` only when there are milliseconds); a time-of-day cell, which Excel
   stores as a fraction of day 0, as ``"13:45:01"``;
-- durations (``[h]:mm:ss`` cells) as ``"25:03:00"``;
+- durations (``[h]:mm:ss`` cells, .ods time cells) as ``"25:03:00"``;
+- error cells as Excel shows them: ``"#N/A"``, ``"#NAME?"``;
 - empty and whitespace-only strings as null.
+
+Columns typed by fastexcel are rendered with Arrow kernels; cells read one
+by one (python-calamine, xlrd) go through :func:`python_cells_text`, which
+groups them by kind and hands each group to the same kernels, so a value
+prints the same whichever path read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -31,7 +38,6 @@ _NULL_TEXT = pa.scalar(None, TEXT)
 _EXACT_INT_LIMIT = float(2**53)
 # Excel's day 0, onto which calamine puts time-of-day cells (1900 and 1904 systems).
 _DAY_ZERO = {False: "1899-12-31 ", True: "1904-01-01 "}
-_DATETIME_TEXT = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
 
 ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
 
@@ -43,12 +49,12 @@ def blank_to_null(column: ArrowColumn) -> ArrowColumn:
 
 
 def excel_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
-    """One fastexcel column, whatever its inferred type, as text."""
+    """One fastexcel column of a single type, as text."""
     kind = column.type
     if pa.types.is_null(kind):
         return pa.nulls(len(column), TEXT)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _text_text(blank_to_null(column.cast(TEXT)), date_1904=date_1904)
+        return blank_to_null(column.cast(TEXT))
     if pa.types.is_floating(kind):
         return _number_text(column)
     if pa.types.is_timestamp(kind):
@@ -58,22 +64,6 @@ def excel_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
     # booleans ("true"/"false"), integers (xls) and date32 ("2020-01-02", ods)
     # already print the way validation reads them.
     return column.cast(TEXT)
-
-
-def _text_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
-    """Text cells, with date-times fastexcel printed into them in the typed form.
-
-    A column mixing dates and text (or any column of a sheet read as text)
-    holds fastexcel's "2020-01-02 00:00:00" / ods "2020-01-02T13:45:00";
-    the regex rewrite costs ~0.4 s per million cells, so it runs only when a
-    cheap match finds such a cell.
-    """
-    if not pc.any(pc.match_substring_regex(column, _DATETIME_TEXT)).as_py():
-        return column
-    column = pc.replace_substring_regex(
-        column, r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})", r"\1 \2"
-    )
-    return _tidy_datetime(column, date_1904=date_1904)
 
 
 def fill_cells(column: pa.Array, rows: Sequence[int], values: Sequence[str]) -> pa.Array:
@@ -133,3 +123,75 @@ def _duration_text(column: pa.Array) -> pa.Array:
     )
     text = pc.if_else(pc.equal(fraction, 0), text, with_fraction)
     return pc.if_else(negative, pc.binary_join_element_wise("-", text, ""), text)
+
+
+def python_cells_text(values: Sequence[object], *, date_1904: bool) -> pa.Array:
+    """Cells as a cell-by-cell reader gives them (None where empty), as text.
+
+    Numbers, booleans, date-times, times and durations are gathered by kind
+    and rendered by the kernels above, so they print exactly as in a typed
+    column: numbers in their shortest round-trip form, never cut. Text is
+    kept as it is; blank text becomes null.
+    """
+    count = len(values)
+    texts: list[str | None] = [None] * count
+    kinds: dict[str, tuple[list[int], list[object]]] = {}
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, str):
+            texts[index] = value
+            continue
+        kind = _python_kind(value)
+        rows, items = kinds.setdefault(kind, ([], []))
+        rows.append(index)
+        items.append(value)
+    column = blank_to_null(pa.array(texts, TEXT))
+    for kind, (rows, items) in kinds.items():
+        column = fill_cells(column, rows, _render(kind, items, date_1904=date_1904).to_pylist())
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column
+
+
+def _python_kind(value: object) -> str:
+    # bool before int, datetime before date: they are subclasses.
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, dt.time):
+        return "time"
+    if isinstance(value, dt.timedelta):
+        return "duration"
+    raise TypeError(f"no text form for a cell of type {type(value).__name__}")
+
+
+def _render(kind: str, items: list[object], *, date_1904: bool) -> pa.Array:
+    if kind == "bool":
+        return pa.array(items, pa.bool_()).cast(TEXT)
+    if kind == "number":
+        return _number_text(pa.array([float(v) for v in items], pa.float64()))  # type: ignore[arg-type]
+    if kind == "datetime":
+        return _datetime_text(_millis(items, pa.timestamp), date_1904=date_1904)
+    if kind == "date":
+        return pa.array(items, pa.date32()).cast(TEXT)
+    if kind == "time":
+        return pa.array([_time_text(v) for v in items], TEXT)  # type: ignore[arg-type]
+    return _duration_text(_millis(items, pa.duration))
+
+
+def _millis(items: Sequence[object], unit: Callable[[str], pa.DataType]) -> pa.Array:
+    # Typed columns come from calamine in milliseconds; so do these.
+    return pa.array(items, unit("us")).cast(unit("ms"), safe=False)
+
+
+def _time_text(value: dt.time) -> str:
+    """A time of day as a typed column prints it: ``13:45:01``, ``13:45:01.500``."""
+    millis = value.microsecond // 1000
+    text = value.strftime("%H:%M:%S")
+    return f"{text}.{millis:03d}" if millis else text

@@ -47,6 +47,7 @@ fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 import zlib
@@ -60,17 +61,24 @@ from xml.etree import ElementTree
 import fastexcel
 import numpy as np
 import pyarrow as pa
+import python_calamine
 
-from application.ports import LocalFile
+from application.ports import LocalFile, Workbook
 from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import TEXT, excel_text, fill_cells
+from infrastructure.readers.cell_text import TEXT, excel_text, fill_cells, python_cells_text
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
+from infrastructure.readers.xls import open_xls
 from infrastructure.readers.xlsx_head import head_copy
-from infrastructure.readers.xlsx_parts import UNKNOWN, read_xlsx_parts
+from infrastructure.readers.xlsx_parts import (
+    UNKNOWN,
+    canonical_copy,
+    read_xlsx_parts,
+    xlsx_parts_of,
+)
 
 Row = tuple[str | None, ...]
 # Previews are cut at least this deep so the usual preview-then-read of a
@@ -104,10 +112,21 @@ class FastexcelWorkbookReader:
         self._limits = limits or ReaderLimits()
 
     @contextmanager
-    def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[FastexcelWorkbook]:
+    def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[Workbook]:
+        if info.suffix == ".xls":
+            with open_xls(file, info, self._limits) as xls:
+                yield xls
+            return
+        source: Path | bytes = file.path
         parts = read_xlsx_parts(file.path) if zipfile.is_zipfile(file.path) else UNKNOWN
+        if not parts.canonical:
+            with _translated(info, None):
+                copy = canonical_copy(file.path)
+            if copy is not None:
+                source = copy
+                parts = xlsx_parts_of(zipfile.ZipFile(io.BytesIO(copy)))
         with _translated(info, None):
-            reader = fastexcel.read_excel(file.path)
+            reader = fastexcel.read_excel(source)
             names = reader.sheet_names
         if len(names) > self._limits.max_sheets:
             raise unreadable(
@@ -123,12 +142,13 @@ class FastexcelWorkbookReader:
             names = [n for n in names if n in worksheets]
         workbook = FastexcelWorkbook(
             reader,
+            source,
             info,
             tuple(names),
             parts.date_1904,
             self._limits,
             # Previews come from a cut copy when the package layout is understood.
-            cuttable_path=file.path if parts.worksheets is not None else None,
+            cuttable=parts.worksheets is not None,
         )
         try:
             yield workbook
@@ -152,19 +172,22 @@ class FastexcelWorkbook:
     def __init__(
         self,
         reader: fastexcel.ExcelReader,
+        source: Path | bytes,
         info: ObjectInfo,
         sheet_names: tuple[str, ...],
         date_1904: bool,
         limits: ReaderLimits,
         *,
-        cuttable_path: Path | None = None,
+        cuttable: bool = False,
     ) -> None:
         self._reader: fastexcel.ExcelReader | None = reader
+        self._source = source
+        self._cells: _CellReader | None = None
         self._info = info
         self._sheet_names = sheet_names
         self._date_1904 = date_1904
         self._limits = limits
-        self._cuttable_path = cuttable_path
+        self._cuttable = cuttable
         self._cut: _Cut | None = None
         self._head_cache: _Head | None = None
 
@@ -175,6 +198,7 @@ class FastexcelWorkbook:
     def close(self) -> None:
         # calamine holds the file open until the reader is dropped.
         self._reader = None
+        self._cells = None
         self._cut = None
         self._head_cache = None
 
@@ -223,45 +247,45 @@ class FastexcelWorkbook:
             whole_sheet = len(cached.rows) < cached.requested
             if rows <= cached.requested or whole_sheet:
                 return cached
-        reader, whole = self._head_reader(sheet, rows)
+        reader, cells_reader, whole = self._head_reader(sheet, rows)
         with _translated(self._info, sheet):
-            loaded = reader.load_sheet(
-                sheet,
-                header_row=None,
-                skip_rows=0,
-                n_rows=rows,
-                dtypes="string",
-                whitespace_as_null=True,
-            )
-            height = loaded.total_height if whole else None
-            if height is not None:
-                self._check_height(sheet, height)
-            first_col, columns = self._text_columns(sheet, loaded, typed=False)
-        cells = [col.to_pylist() for col in columns]
+            exact = self._exact_columns(reader, cells_reader, sheet, 0, rows)
+        height = exact.height if whole else None
+        first_col = exact.first_col
+        cells = [col.to_pylist() for col in exact.columns]
         pad: Row = (None,) * first_col
         head_rows = tuple(pad + tuple(row) for row in zip(*cells, strict=True))
         self._head_cache = _Head(sheet, rows, head_rows, height)
         return self._head_cache
 
-    def _head_reader(self, sheet: str, rows: int) -> tuple[fastexcel.ExcelReader, bool]:
-        """The reader to preview ``sheet`` from, and whether it holds the whole sheet."""
+    def _head_reader(
+        self, sheet: str, rows: int
+    ) -> tuple[fastexcel.ExcelReader, _CellReader, bool]:
+        """The readers to preview ``sheet`` from, and whether they hold the whole sheet."""
         reader = self._open_reader(sheet)
-        if self._cuttable_path is None:
-            return reader, True
+        if not self._cuttable:
+            return reader, self._cell_reader(), True
         if self._cut is None or self._cut.rows < rows:
-            self._cut = self._make_cut(self._cuttable_path, max(rows, _MIN_CUT_ROWS))
+            self._cut = self._make_cut(self._source, max(rows, _MIN_CUT_ROWS))
             if self._cut is None:
-                self._cuttable_path = None
-                return reader, True
-        return self._cut.reader, sheet in self._cut.complete
+                self._cuttable = False
+                return reader, self._cell_reader(), True
+        return self._cut.reader, self._cut.cells, sheet in self._cut.complete
+
+    def _cell_reader(self) -> _CellReader:
+        if self._cells is None:
+            self._cells = _CellReader(self._source)
+        return self._cells
 
     @staticmethod
-    def _make_cut(path: Path, rows: int) -> _Cut | None:
+    def _make_cut(source: Path | bytes, rows: int) -> _Cut | None:
         try:
-            copy = head_copy(path, rows)
+            copy = head_copy(io.BytesIO(source) if isinstance(source, bytes) else source, rows)
             if copy is None:
                 return None
-            return _Cut(rows, fastexcel.read_excel(copy.data), copy.complete)
+            return _Cut(
+                rows, fastexcel.read_excel(copy.data), _CellReader(copy.data), copy.complete
+            )
         except (
             zipfile.BadZipFile,
             zlib.error,
@@ -274,6 +298,7 @@ class FastexcelWorkbook:
             NotImplementedError,
             RuntimeError,
             fastexcel.FastExcelError,
+            python_calamine.CalamineError,
         ):
             # Not fatal: the full parse then reports a broken file properly.
             return None
@@ -291,38 +316,78 @@ class FastexcelWorkbook:
                 header_row=None,
                 skip_rows=header_index + 1,
                 schema_sample_rows=None,  # infer from every row, not the first 1000
-                dtype_coercion="coerce",
+                # Strict: a column mixing kinds is refused rather than coerced
+                # (numbers cut to 9 decimals in text, booleans made 1/0).
+                dtype_coercion="strict",
                 whitespace_as_null=True,
             )
             self._check_height(sheet, loaded.total_height)
-            first_col, columns = self._text_columns(sheet, loaded, typed=True)
-        except (fastexcel.UnsupportedColumnTypeCombinationError, _LossyConversion):
-            # Inference cannot type this sheet exactly; text is lossy for
-            # long fractions (see module docstring) but never fails.
-            loaded = reader.load_sheet(
-                sheet,
-                header_row=None,
-                skip_rows=header_index + 1,
-                dtypes="string",
-                whitespace_as_null=True,
-            )
-            self._check_height(sheet, loaded.total_height)
-            first_col, columns = self._text_columns(sheet, loaded, typed=False)
+            first_col, columns = self._text_columns(sheet, loaded)
+        except (
+            fastexcel.UnsupportedColumnTypeCombinationError,
+            fastexcel.CalamineCellError,
+            _LossyConversion,
+        ):
+            # Some column holds more than one kind of cell: read cell by cell.
+            exact = self._exact_columns(reader, self._cell_reader(), sheet, header_index + 1)
+            first_col, columns = exact.first_col, exact.columns
         rows = len(columns[0]) if columns else 0
         return [pa.nulls(rows, TEXT)] * first_col + columns
 
-    def _text_columns(
-        self, sheet: str, loaded: fastexcel.ExcelSheet, *, typed: bool
-    ) -> tuple[int, list[pa.Array]]:
+    def _exact_columns(
+        self,
+        reader: fastexcel.ExcelReader,
+        cells: _CellReader,
+        sheet: str,
+        skip_rows: int,
+        n_rows: int | None = None,
+    ) -> _Exact:
+        """The sheet's rows from ``skip_rows`` on as text, every cell in its own kind.
+
+        python-calamine gives each cell's value as it is stored; it gives
+        error cells as empty, so their positions and kinds come from
+        fastexcel's text load of the same rows, which also gives the sheet's
+        height and first column.
+        """
+        loaded = reader.load_sheet(
+            sheet,
+            header_row=None,
+            skip_rows=skip_rows,
+            n_rows=n_rows,
+            dtypes="string",
+            whitespace_as_null=True,
+        )
+        self._check_height(sheet, loaded.total_height)
+        selected = loaded.selected_columns
+        first_col = selected[0].absolute_index if selected else 0
+        batch, cell_errors = loaded.to_arrow_with_errors()
+        values = cells.columns(
+            sheet,
+            first_row=skip_rows,
+            rows=batch.num_rows,
+            first_col=first_col,
+            width=batch.num_columns,
+        )
+        patches = _error_patches(cell_errors)
+        columns = []
+        for index, column in enumerate(values):
+            text = python_cells_text(column, date_1904=self._date_1904)
+            if index in patches:
+                text = fill_cells(text, *patches[index])
+            columns.append(text)
+        return _Exact(first_col, columns, loaded.total_height)
+
+    def _text_columns(self, sheet: str, loaded: fastexcel.ExcelSheet) -> tuple[int, list[pa.Array]]:
+        """A strictly typed load's columns: one kind of cell each, plus error cells."""
         # selected_columns, not available_columns(): every column is selected, and
         # available_columns() re-infers them all (~0.3 s per million rows).
         selected = loaded.selected_columns
         first_col = selected[0].absolute_index if selected else 0
         batch, cell_errors = loaded.to_arrow_with_errors()
-        patches = self._error_patches(sheet, cell_errors, typed=typed)
+        patches = _error_patches(cell_errors, lossy=_LossyConversion)
 
         def convert(index: int, column: pa.Array) -> pa.Array:
-            if typed and index not in patches and pa.types.is_floating(column.type):
+            if index not in patches and pa.types.is_floating(column.type):
                 # Purely numeric column: validation takes the numbers as they
                 # are, which spares formatting a million floats as text only to
                 # parse them back.
@@ -341,37 +406,6 @@ class FastexcelWorkbook:
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
             columns = list(pool.map(convert, range(batch.num_columns), batch.columns))
         return first_col, columns
-
-    def _error_patches(
-        self, sheet: str, cell_errors: fastexcel.CellErrors | None, *, typed: bool
-    ) -> dict[int, tuple[list[int], list[str]]]:
-        """Excel error texts by batch column: (rows, texts), rows ascending."""
-        patches: dict[int, tuple[list[int], list[str]]] = {}
-        for error in cell_errors.errors if cell_errors is not None else ():
-            row, col = error.offset_position
-            match = _CELL_ERROR.search(error.detail)
-            kind = match.group("kind") if match else ""
-            payload = match.group("payload") if match else ""
-            if kind == "Error":
-                rows, texts = patches.setdefault(col, ([], []))
-                rows.append(row)
-                texts.append(_ERROR_TEXT.get(payload, f"#{payload.upper()}"))
-            elif kind == "String" and _BLANK_DEBUG_STRING.fullmatch(payload):
-                continue  # an empty or whitespace cell in a typed column: null is right
-            elif typed:
-                raise _LossyConversion(error.detail)
-            else:
-                raise unreadable(
-                    self._info,
-                    "corrupt_workbook",
-                    f"a cell in row {row + 1} could not be read as text: {error.detail}",
-                    sheet=sheet,
-                )
-        for rows, texts in patches.values():
-            order = sorted(range(len(rows)), key=rows.__getitem__)
-            rows[:] = [rows[i] for i in order]
-            texts[:] = [texts[i] for i in order]
-        return patches
 
     def _check_height(self, sheet: str, height: int) -> None:
         limit = self._limits.max_rows_per_sheet
@@ -405,11 +439,63 @@ class FastexcelWorkbook:
 class _Cut:
     rows: int
     reader: fastexcel.ExcelReader
+    cells: _CellReader
     complete: frozenset[str]  # sheets the cut copy holds whole
 
 
+@dataclass(frozen=True)
+class _Exact:
+    first_col: int  # the spreadsheet column (A=0) of columns[0]
+    columns: list[pa.Array]
+    height: int  # rows from row 1 to the last used row
+
+
 class _LossyConversion(Exception):
-    """A typed load nulled a cell that was not empty; the sheet is re-read as text."""
+    """A typed load nulled a cell that was not empty; the sheet is read cell by cell."""
+
+
+class _CellReader:
+    """Cells by position through python-calamine, which keeps each cell's own kind.
+
+    fastexcel types a column as a whole; where a column mixes kinds its
+    text rendering loses (floats cut to 9 decimals, booleans as 1/0,
+    durations as date-times). python-calamine hands over each cell as a
+    Python value: slower (~8 s per million 12-column rows, against ~5 s),
+    so it reads only the sheets fastexcel cannot type, and previews.
+    """
+
+    def __init__(self, source: Path | bytes) -> None:
+        self._workbook = (
+            python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(source))
+            if isinstance(source, bytes)
+            else python_calamine.CalamineWorkbook.from_path(str(source))
+        )
+
+    def columns(
+        self, sheet: str, *, first_row: int, rows: int, first_col: int, width: int
+    ) -> list[list[object]]:
+        """``width`` x ``rows`` cells from (first_row, first_col), 0-based; None where empty."""
+        columns: list[list[object]] = [[None] * rows for _ in range(width)]
+        if not rows or not width:
+            return columns
+        data = self._workbook.get_sheet_by_name(sheet)
+        start = data.start
+        if start is None:
+            return columns
+        # iter_rows (python-calamine 0.9) yields rows from the sheet's row 1,
+        # cells from the used range's first column.
+        left = start[1]
+        for index, row in enumerate(data.iter_rows()):
+            at = index - first_row
+            if at < 0:
+                continue
+            if at >= rows:
+                break
+            for offset, value in enumerate(row):
+                column = left + offset - first_col
+                if 0 <= column < width and value != "":
+                    columns[column][at] = value
+        return columns
 
 
 @contextmanager
@@ -417,12 +503,53 @@ def _translated(info: ObjectInfo, sheet: str | None) -> Iterator[None]:
     """fastexcel/calamine failures as UnreadableFileError naming the file and sheet."""
     try:
         yield
-    except (fastexcel.FastExcelError, pa.ArrowException, OSError, ValueError) as exc:
+    except (
+        fastexcel.FastExcelError,
+        python_calamine.CalamineError,
+        pa.ArrowException,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        ElementTree.ParseError,
+        zlib.error,
+        EOFError,
+    ) as exc:
         raise _corrupt(info, sheet, exc) from exc
     except BaseException as exc:
         if not _is_rust_panic(exc):
             raise
         raise _corrupt(info, sheet, exc) from exc
+
+
+def _error_patches(
+    cell_errors: fastexcel.CellErrors | None, *, lossy: type[Exception] | None = None
+) -> dict[int, tuple[list[int], list[str]]]:
+    """Excel error texts by batch column: (rows, texts), rows ascending.
+
+    ``lossy``, when given, is raised for a cell that the load nulled but
+    that held something other than an error or blank text: a typed column
+    that could not hold it. A text load reports other kinds (an .ods
+    duration) too; the cell-by-cell read renders those.
+    """
+    patches: dict[int, tuple[list[int], list[str]]] = {}
+    for error in cell_errors.errors if cell_errors is not None else ():
+        row, col = error.offset_position
+        match = _CELL_ERROR.search(error.detail)
+        kind = match.group("kind") if match else ""
+        payload = match.group("payload") if match else ""
+        if kind == "Error":
+            rows, texts = patches.setdefault(col, ([], []))
+            rows.append(row)
+            texts.append(_ERROR_TEXT.get(payload, f"#{payload.upper()}"))
+        elif kind == "String" and _BLANK_DEBUG_STRING.fullmatch(payload):
+            continue  # an empty or whitespace cell in a typed column: null is right
+        elif lossy is not None:
+            raise lossy(error.detail)
+    for rows, texts in patches.values():
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        rows[:] = [rows[i] for i in order]
+        texts[:] = [texts[i] for i in order]
+    return patches
 
 
 def _is_rust_panic(exc: BaseException) -> bool:
