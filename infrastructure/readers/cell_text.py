@@ -24,6 +24,7 @@ prints the same whichever path read it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
@@ -195,3 +196,26 @@ def _time_text(value: dt.time) -> str:
     millis = value.microsecond // 1000
     text = value.strftime("%H:%M:%S")
     return f"{text}.{millis:03d}" if millis else text
+
+
+_ISO_DURATION = re.compile(
+    r"^(?P<sign>-)?P(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def iso_duration_text(text: str) -> str | None:
+    """An ISO 8601 duration (.ods time cells: ``PT25H03M00S``) in the duration form.
+
+    None when ``text`` is no such duration (years and months have no fixed length).
+    """
+    match = _ISO_DURATION.match(text.strip())
+    if match is None or not any(match.group(k) for k in ("days", "hours", "minutes", "seconds")):
+        return None
+    parts = {k: float(match.group(k) or 0) for k in ("days", "hours", "minutes", "seconds")}
+    span = dt.timedelta(
+        days=parts["days"], hours=parts["hours"], minutes=parts["minutes"], seconds=parts["seconds"]
+    )
+    rendered: str | None = _duration_text(_millis([span], pa.duration))[0].as_py()
+    return None if rendered is None else ("-" + rendered if match.group("sign") else rendered)

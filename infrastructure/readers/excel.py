@@ -67,7 +67,13 @@ from application.ports import LocalFile, Workbook
 from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import TEXT, excel_text, fill_cells, python_cells_text
+from infrastructure.readers.cell_text import (
+    TEXT,
+    excel_text,
+    fill_cells,
+    iso_duration_text,
+    python_cells_text,
+)
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
@@ -543,6 +549,15 @@ def _error_patches(
             texts.append(_ERROR_TEXT.get(payload, f"#{payload.upper()}"))
         elif kind == "String" and _BLANK_DEBUG_STRING.fullmatch(payload):
             continue  # an empty or whitespace cell in a typed column: null is right
+        elif (
+            lossy is None
+            and kind == "DurationIso"
+            and (span := iso_duration_text(payload.strip('"')))
+        ):
+            # An .ods time cell: python-calamine gives a time of day or the ISO text.
+            rows, texts = patches.setdefault(col, ([], []))
+            rows.append(row)
+            texts.append(span)
         elif lossy is not None:
             raise lossy(error.detail)
     for rows, texts in patches.values():
