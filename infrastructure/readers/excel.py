@@ -63,7 +63,7 @@ import numpy as np
 import pyarrow as pa
 import python_calamine
 
-from application.ports import LocalFile, Workbook
+from application.ports import LocalFile
 from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
@@ -77,7 +77,6 @@ from infrastructure.readers.cell_text import (
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
-from infrastructure.readers.xls import open_xls
 from infrastructure.readers.xlsx_head import head_copy
 from infrastructure.readers.xlsx_parts import (
     UNKNOWN,
@@ -112,17 +111,13 @@ _BLANK_DEBUG_STRING = re.compile(r'"(?:\s|\\[tnr])*"')
 
 
 class FastexcelWorkbookReader:
-    """Opens .xlsx/.xlsm/.xls/.ods files; run the guards first (FileTypeWorkbookReader does)."""
+    """Opens .xlsx/.xlsm/.ods files; run the guards first (FileTypeWorkbookReader does)."""
 
     def __init__(self, limits: ReaderLimits | None = None) -> None:
         self._limits = limits or ReaderLimits()
 
     @contextmanager
-    def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[Workbook]:
-        if info.suffix == ".xls":
-            with open_xls(file, info, self._limits) as xls:
-                yield xls
-            return
+    def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[FastexcelWorkbook]:
         source: Path | bytes = file.path
         parts = read_xlsx_parts(file.path) if zipfile.is_zipfile(file.path) else UNKNOWN
         if not parts.canonical:

@@ -22,7 +22,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 import pyarrow as pa
@@ -43,8 +43,18 @@ _T = TypeVar("_T")
 _DURATION_FORMAT = re.compile(r"\[(h+|m+|s+)\]", re.IGNORECASE)
 
 
+class XlrdWorkbookReader:
+    """Opens .xls files; run the guards first (FileTypeWorkbookReader does)."""
+
+    def __init__(self, limits: ReaderLimits | None = None) -> None:
+        self._limits = limits or ReaderLimits()
+
+    def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[XlsWorkbook]:
+        return _open(file, info, self._limits)
+
+
 @contextmanager
-def open_xls(file: LocalFile, info: ObjectInfo, limits: ReaderLimits) -> Iterator[XlsWorkbook]:
+def _open(file: LocalFile, info: ObjectInfo, limits: ReaderLimits) -> Iterator[XlsWorkbook]:
     book = _translated(
         info,
         None,
