@@ -1,7 +1,8 @@
-"""Excel-family workbooks (.xlsx, .xlsm, .xls, .ods) through fastexcel, straight to Arrow.
+"""Excel-family workbooks (.xlsx, .xlsm, .ods) through fastexcel, straight to Arrow.
 
 fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
-"Choices". What it does and how this module compensates (fastexcel 0.21):
+"Choices". (.xls goes to xlrd, xls.py: calamine misreads real .xls files.)
+What fastexcel does and how this module compensates (fastexcel 0.21):
 
 - Rows: with ``header_row=None, skip_rows=0`` rows start at the sheet's
   absolute row 1 even when the used range starts lower (padded with nulls);
@@ -9,37 +10,48 @@ fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
   range's first column, so the leading empty columns are padded back here:
   column ``c{i}`` is always spreadsheet column i (A=0), in previews, in
   RawSheets and therefore in reject reports.
-- Text: ``dtypes="string"`` prints floats with at most 9 decimals and trims
-  zeros (``1e-10`` -> ``"0"``, ``1/3`` -> ``"0.333333333"``) and durations as
-  date-times. So data rows are read with types inferred from all rows and
-  rendered to text by cell_text.py, which is exact. Where inference refuses a
-  column mix (a duration next to text: UnsupportedColumnTypeCombinationError)
-  the sheet falls back to ``dtypes="string"`` and those precision losses.
-  Mixed columns are coerced by fastexcel: number+text -> text (numbers in the
-  9-decimal form), number+boolean -> number (``true`` -> ``"1"``); date-times
-  printed into text columns are brought to the same form as typed ones.
-  An all-empty column makes fastexcel log a warning ("Could not determine
+- What is converted, and how (cell_text.py renders every path alike):
+  numbers in their shortest round-trip form (``62.20387201595072``,
+  ``1e-10``; integral ones as ``22``), booleans as ``true``/``false``,
+  dates as ``2020-01-02``, date-times as ``2020-01-02 13:45:00``, times of
+  day as ``13:45:00``, durations (``[h]:mm`` cells, .ods time cells) as
+  ``25:03:00``, error cells as their Excel text (``#N/A``, ``#NAME?``) so
+  that validation rejects them unless the contract takes text.
+- Mixed columns: fastexcel coerces a column that mixes kinds (numbers as
+  9-decimal text, booleans as 1/0, durations as date-times) and refuses
+  some mixes outright (an error-only column, an .ods duration next to a
+  date). So data rows are loaded with ``dtype_coercion="strict"``: a sheet
+  whose every column holds one kind (the usual case, and the fast one)
+  stays on fastexcel's typed columns; any other sheet is read cell by cell
+  through python-calamine, which keeps each cell's kind, with error cells
+  (which python-calamine gives as empty) taken from fastexcel's text load.
+  Previews are read the same way, on a cut copy for .xlsx (below).
+- Date systems: calamine takes ``date1904`` from the last ``workbookPr``
+  element, and Excel 2013+ writes a second one (``x15:workbookPr``, without
+  the flag) in ``extLst``: every date came out 1,462 days early. The flag
+  is read from the workbook's own element (xlsx_parts.py) and, when
+  calamine would miss it, calamine parses a copy where it cannot; typed
+  dates are then right, and ``date_1904`` tells validation how to read
+  serial numbers held as numbers or text. .ods dates carry no system.
+- Package layout: parts are found as Office finds them (xlsx_parts.py);
+  a package calamine would misread (``xl/SharedStrings.xml``, ``\\``
+  separators, the workbook part outside ``xl/``) is handed to it as a
+  canonical copy in memory. Canonical packages are read in place.
+- An all-empty column makes fastexcel log a warning ("Could not determine
   dtype ...", logger ``fastexcel.types.dtype``) and read it as text.
-- Error cells (#DIV/0!, #N/A...) come back null, with their positions in
-  ``to_arrow_with_errors``; they are written back as their Excel text so
-  validation rejects them as values instead of loading NULL.
 - Formulas give their cached value; a file written without one (openpyxl)
   reads as empty.
-- Dates are already shifted for 1904 workbooks by calamine; ``date_1904`` is
-  still reported for .xlsx/.xlsm (read from xl/workbook.xml). For .xls and
-  .ods it stays False: calamine applies their date system itself and exposes
-  no flag.
 - Hidden and very hidden sheets are read like visible ones: hiding a sheet is
   layout, not a statement that its rows are not data. Chart sheets of
   .xlsx/.xlsm are not listed.
 - calamine can panic on odd files (pyo3 PanicException, a BaseException);
   that is reported as a corrupt workbook like its ordinary errors.
-- Header labels come from a text load of the top rows, not from fastexcel's
-  column names, which it de-duplicates ("Age_1") and invents for blanks
-  ("__UNNAMED__3"). Every load parses the whole sheet (~1 KB of memory per
-  row) even for a 5-row preview, so .xlsx/.xlsm previews parse a copy cut
-  to the first rows (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s.
-  .xls/.ods previews parse the whole sheet. The last preview is cached.
+- Header labels come from the preview, not from fastexcel's column names,
+  which it de-duplicates ("Age_1") and invents for blanks ("__UNNAMED__3").
+  Every load parses the whole sheet (~1 KB of memory per row) even for a
+  5-row preview, so .xlsx/.xlsm previews parse a copy cut to the first rows
+  (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s. .ods previews
+  parse the whole sheet. The last preview is cached.
 - Sheet sizes are checked by the guards (sheet_extent.py) before calamine
   allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
   height before any Arrow conversion.
