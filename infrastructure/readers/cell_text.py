@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -67,13 +67,18 @@ def excel_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
     return column.cast(TEXT)
 
 
-def fill_cells(column: pa.Array, rows: Sequence[int], values: Sequence[str]) -> pa.Array:
+def fill_cells(
+    column: ArrowColumn, rows: Sequence[int], values: Sequence[str | None] | pa.Array
+) -> pa.Array:
     """``column`` with ``values`` written at ``rows`` (ascending, distinct)."""
-    if not rows:
+    if not len(rows):
         return column
     mask = np.zeros(len(column), dtype=bool)
     mask[np.asarray(rows, dtype=np.int64)] = True
-    return pc.replace_with_mask(column, pa.array(mask), pa.array(values, TEXT))
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, TEXT)
+    filled = pc.replace_with_mask(column, pa.array(mask), values)
+    return filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
 
 
 def _number_text(column: pa.Array) -> pa.Array:
@@ -127,36 +132,38 @@ def _duration_text(column: pa.Array) -> pa.Array:
 
 
 def python_cells_text(values: Sequence[object], *, date_1904: bool) -> pa.Array:
-    """Cells as a cell-by-cell reader gives them (None where empty), as text.
-
-    Numbers, booleans, date-times, times and durations are gathered by kind
-    and rendered by the kernels above, so they print exactly as in a typed
-    column: numbers in their shortest round-trip form, never cut. Text is
-    kept as it is; blank text becomes null.
-    """
-    count = len(values)
-    texts: list[str | None] = [None] * count
-    kinds: dict[str, tuple[list[int], list[object]]] = {}
+    """Cells as a cell-by-cell reader gives them (None where empty), as text."""
+    groups: dict[str, tuple[list[int], list[object]]] = {}
     for index, value in enumerate(values):
         if value is None:
             continue
-        if isinstance(value, str):
-            texts[index] = value
-            continue
-        kind = _python_kind(value)
-        rows, items = kinds.setdefault(kind, ([], []))
+        rows, items = groups.setdefault(python_kind(value), ([], []))
         rows.append(index)
         items.append(value)
-    column = blank_to_null(pa.array(texts, TEXT))
-    for kind, (rows, items) in kinds.items():
-        column = fill_cells(column, rows, _render(kind, items, date_1904=date_1904).to_pylist())
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    return grouped_cells_text(len(values), groups, date_1904=date_1904)
+
+
+def grouped_cells_text(
+    count: int, groups: Mapping[str, tuple[Sequence[int], Sequence[object]]], *, date_1904: bool
+) -> pa.Array:
+    """A column of ``count`` cells given as (rows, values) per kind; null elsewhere.
+
+    Kinds: ``text`` (blank text becomes null), ``error`` (Excel's text),
+    ``number``, ``bool``, ``datetime``, ``date``, ``time``, ``duration``.
+    Each kind is rendered by the kernels above, so a cell prints exactly as
+    in a typed column: numbers in their shortest round-trip form, never cut.
+    """
+    column: pa.Array = pa.nulls(count, TEXT)
+    for kind, (rows, items) in groups.items():
+        if len(rows):
+            column = fill_cells(column, rows, _render(kind, items, date_1904=date_1904))
     return column
 
 
-def _python_kind(value: object) -> str:
+def python_kind(value: object) -> str:
     # bool before int, datetime before date: they are subclasses.
+    if isinstance(value, str):
+        return "text"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -172,11 +179,15 @@ def _python_kind(value: object) -> str:
     raise TypeError(f"no text form for a cell of type {type(value).__name__}")
 
 
-def _render(kind: str, items: list[object], *, date_1904: bool) -> pa.Array:
+def _render(kind: str, items: Sequence[object], *, date_1904: bool) -> pa.Array:
+    if kind == "text":
+        return blank_to_null(pa.array(items, TEXT))
+    if kind == "error":
+        return pa.array(items, TEXT)
     if kind == "bool":
         return pa.array(items, pa.bool_()).cast(TEXT)
     if kind == "number":
-        return _number_text(pa.array([float(v) for v in items], pa.float64()))  # type: ignore[arg-type]
+        return _number_text(pa.array(np.asarray(items, dtype=np.float64)))
     if kind == "datetime":
         return _datetime_text(_millis(items, pa.timestamp), date_1904=date_1904)
     if kind == "date":

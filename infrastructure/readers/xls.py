@@ -23,8 +23,9 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
+from typing import TypeVar, cast
 
+import numpy as np
 import pyarrow as pa
 import xlrd
 
@@ -32,7 +33,7 @@ from application.ports import LocalFile
 from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import python_cells_text
+from infrastructure.readers.cell_text import fill_cells, grouped_cells_text, python_cells_text
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet
@@ -40,6 +41,15 @@ from infrastructure.readers.raw_sheet import build_raw_sheet
 Row = tuple[str | None, ...]
 _T = TypeVar("_T")
 # Elapsed-time formats: the bracketed unit does not wrap at 24 h / 60 min.
+# xlrd's cell types by the kind cell_text.py renders them as; empty and blank
+# cells are left out (null).
+_KINDS = {
+    xlrd.XL_CELL_TEXT: "text",
+    xlrd.XL_CELL_NUMBER: "number",
+    xlrd.XL_CELL_DATE: "date",
+    xlrd.XL_CELL_BOOLEAN: "bool",
+    xlrd.XL_CELL_ERROR: "error",
+}
 _DURATION_FORMAT = re.compile(r"\[(h+|m+|s+)\]", re.IGNORECASE)
 
 
@@ -150,22 +160,32 @@ class XlsWorkbook:
             )
         return data
 
-    def _text(self, data: xlrd.sheet.Sheet, column: int, start: int, end: int) -> pa.Array:
-        types = data.col_types(column, start, end)
-        values = data.col_values(column, start, end)
-        cells: list[object] = []
-        for offset, (kind, value) in enumerate(zip(types, values, strict=True)):
-            if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-                cells.append(None)
-            elif kind == xlrd.XL_CELL_DATE:
-                cells.append(self._moment(data, start + offset, column, value))
-            elif kind == xlrd.XL_CELL_BOOLEAN:
-                cells.append(bool(value))
-            elif kind == xlrd.XL_CELL_ERROR:
-                cells.append(xlrd.error_text_from_code.get(value, f"#ERROR{value}"))
-            else:
-                cells.append(value)
-        return python_cells_text(cells, date_1904=self._date_1904)
+    def _text(self, data: xlrd.sheet.Sheet, column_index: int, start: int, end: int) -> pa.Array:
+        kinds = np.asarray(data.col_types(column_index, start, end), dtype=np.int8)
+        values = np.asarray(data.col_values(column_index, start, end), dtype=object)
+        groups: dict[str, tuple[list[int], list[object]]] = {}
+        for code, kind in _KINDS.items():
+            rows = np.flatnonzero(kinds == code)
+            if len(rows):
+                groups[kind] = (rows.tolist(), values[rows].tolist())
+        if "bool" in groups:
+            rows_, flags = groups["bool"]
+            groups["bool"] = (rows_, [bool(v) for v in flags])
+        if "error" in groups:
+            rows_, codes = groups["error"]
+            texts: list[object] = [xlrd.error_text_from_code.get(v, f"#ERROR{v}") for v in codes]
+            groups["error"] = (rows_, texts)
+        dates = groups.pop("date", None)
+        column = grouped_cells_text(end - start, groups, date_1904=self._date_1904)
+        if dates is None:
+            return column
+        # Dates, times of day and durations, told apart by each cell's format.
+        date_rows, serials = dates
+        moments = [
+            self._moment(data, start + row, column_index, cast(float, serial))
+            for row, serial in zip(date_rows, serials, strict=True)
+        ]
+        return fill_cells(column, date_rows, python_cells_text(moments, date_1904=self._date_1904))
 
     def _moment(self, data: xlrd.sheet.Sheet, row: int, column: int, serial: float) -> object:
         xf = self._book.xf_list[data.cell_xf_index(row, column)]
