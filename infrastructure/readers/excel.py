@@ -76,7 +76,6 @@ import pyarrow as pa
 import python_calamine
 
 from application.ports import LocalFile
-from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.cell_text import (
@@ -86,7 +85,12 @@ from infrastructure.readers.cell_text import (
     iso_duration_text,
     python_cells_text,
 )
-from infrastructure.readers.failures import unreadable
+from infrastructure.readers.failures import (
+    check_sheet_count,
+    check_sheet_height,
+    no_such_sheet,
+    parser_refusal,
+)
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
 from infrastructure.readers.xlsx_head import head_copy
@@ -141,15 +145,7 @@ class FastexcelWorkbookReader:
         with _translated(info, None):
             reader = fastexcel.read_excel(source)
             names = reader.sheet_names
-        if len(names) > self._limits.max_sheets:
-            raise unreadable(
-                info,
-                "too_many_sheets",
-                f"the workbook has {len(names)} sheets, over the limit of "
-                f"{self._limits.max_sheets}",
-                sheets=len(names),
-                limit=self._limits.max_sheets,
-            )
+        check_sheet_count(info, len(names), self._limits.max_sheets)
         worksheets = parts.worksheet_names
         if worksheets is not None:
             names = [n for n in names if n in worksheets]
@@ -421,25 +417,11 @@ class FastexcelWorkbook:
         return first_col, columns
 
     def _check_height(self, sheet: str, height: int) -> None:
-        limit = self._limits.max_rows_per_sheet
-        if height > limit:
-            raise unreadable(
-                self._info,
-                "too_many_rows",
-                f"the sheet has {height:,} rows, over the limit of {limit:,}",
-                sheet=sheet,
-                rows=height,
-                limit=limit,
-            )
+        check_sheet_height(self._info, sheet, height, self._limits.max_rows_per_sheet)
 
     def _check_sheet(self, sheet: str) -> None:
         if sheet not in self._sheet_names:
-            raise TerminalError(
-                f"{self._info.uri}: no sheet {sheet!r}",
-                code="no_such_sheet",
-                source=self._info.uri,
-                sheet=sheet,
-            )
+            raise no_such_sheet(self._info, sheet)
 
     def _open_reader(self, sheet: str) -> fastexcel.ExcelReader:
         self._check_sheet(sheet)
@@ -527,11 +509,11 @@ def _translated(info: ObjectInfo, sheet: str | None) -> Iterator[None]:
         zlib.error,
         EOFError,
     ) as exc:
-        raise _corrupt(info, sheet, exc) from exc
+        raise parser_refusal(info, sheet, exc) from exc
     except BaseException as exc:
         if not _is_rust_panic(exc):
             raise
-        raise _corrupt(info, sheet, exc) from exc
+        raise parser_refusal(info, sheet, exc) from exc
 
 
 def _error_patches(
@@ -579,15 +561,3 @@ def _is_rust_panic(exc: BaseException) -> bool:
     # cannot be imported to be caught by class.
     kind = type(exc)
     return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
-
-
-def _corrupt(info: ObjectInfo, sheet: str | None, exc: BaseException) -> UnreadableFileError:
-    detail = " ".join(str(exc).split())[:500] or type(exc).__name__
-    if "password" in detail.lower() or "encrypt" in detail.lower():
-        return unreadable(
-            info,
-            "encrypted_workbook",
-            f"the workbook is password-protected (encrypted): {detail}",
-            sheet=sheet,
-        )
-    return unreadable(info, "corrupt_workbook", f"cannot read the workbook: {detail}", sheet=sheet)

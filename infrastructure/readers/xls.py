@@ -30,11 +30,16 @@ import pyarrow as pa
 import xlrd
 
 from application.ports import LocalFile
-from domain.errors import TerminalError, UnreadableFileError
+from domain.errors import UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.cell_text import fill_cells, grouped_cells_text, python_cells_text
-from infrastructure.readers.failures import unreadable
+from infrastructure.readers.failures import (
+    check_sheet_count,
+    check_sheet_height,
+    no_such_sheet,
+    parser_refusal,
+)
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet
 
@@ -77,14 +82,7 @@ def _open(file: LocalFile, info: ObjectInfo, limits: ReaderLimits) -> Iterator[X
     )
     try:
         names = tuple(book.sheet_names())
-        if len(names) > limits.max_sheets:
-            raise unreadable(
-                info,
-                "too_many_sheets",
-                f"the workbook has {len(names)} sheets, over the limit of {limits.max_sheets}",
-                sheets=len(names),
-                limit=limits.max_sheets,
-            )
+        check_sheet_count(info, len(names), limits.max_sheets)
         yield XlsWorkbook(book, info, names, limits)
     finally:
         book.release_resources()
@@ -141,23 +139,9 @@ class XlsWorkbook:
 
     def _sheet(self, sheet: str) -> xlrd.sheet.Sheet:
         if sheet not in self._sheet_names:
-            raise TerminalError(
-                f"{self._info.uri}: no sheet {sheet!r}",
-                code="no_such_sheet",
-                source=self._info.uri,
-                sheet=sheet,
-            )
+            raise no_such_sheet(self._info, sheet)
         data = _translated(self._info, sheet, lambda: self._book.sheet_by_name(sheet))
-        limit = self._limits.max_rows_per_sheet
-        if data.nrows > limit:
-            raise unreadable(
-                self._info,
-                "too_many_rows",
-                f"the sheet has {data.nrows:,} rows, over the limit of {limit:,}",
-                sheet=sheet,
-                rows=data.nrows,
-                limit=limit,
-            )
+        check_sheet_height(self._info, sheet, data.nrows, self._limits.max_rows_per_sheet)
         return data
 
     def _text(self, data: xlrd.sheet.Sheet, column_index: int, start: int, end: int) -> pa.Array:
@@ -213,14 +197,4 @@ def _translated(info: ObjectInfo, sheet: str | None, work: Callable[[], _T]) -> 
     except (MemoryError, UnreadableFileError):
         raise
     except Exception as exc:
-        detail = " ".join(str(exc).split())[:500] or type(exc).__name__
-        if "encrypt" in detail.lower() or "password" in detail.lower():
-            raise unreadable(
-                info,
-                "encrypted_workbook",
-                f"the workbook is password-protected (encrypted): {detail}",
-                sheet=sheet,
-            ) from exc
-        raise unreadable(
-            info, "corrupt_workbook", f"cannot read the workbook: {detail}", sheet=sheet
-        ) from exc
+        raise parser_refusal(info, sheet, exc) from exc
