@@ -387,7 +387,7 @@ def test_the_shared_ods_with_durations(config: dict[str, object]) -> None:
 # ------------------------------------------------------------ .xls
 
 
-def _xls(path: Path, *, chart_sheet: bool = False) -> Path:
+def _xls(path: Path, *, other_sheet: int | None = None) -> Path:
     wb = xlwt.Workbook(encoding="cp1252")
     ws = wb.add_sheet("Data")
     for c, label in enumerate(["Day", "ČEZ “quoted” – dash", "n", "flag", "when", "span"]):
@@ -402,15 +402,15 @@ def _xls(path: Path, *, chart_sheet: bool = False) -> Path:
         ws.write(r, 4, 43000 + r / 4, date)
         ws.write(r, 5, 1 + r / 96, span)
     ws.write(40, 2, xlwt.Formula("1/0"))
-    if chart_sheet:
-        wb.add_sheet("Chart1").write(0, 0, "not data")
+    if other_sheet is not None:
+        wb.add_sheet("Other1").write(0, 0, "not data")
     wb.save(str(path))
-    if chart_sheet:
+    if other_sheet is not None:
         data = bytearray(path.read_bytes())
-        name = b"\x06\x00Chart1"  # BOUNDSHEET: name length, 8-bit flag, name
+        name = b"\x06\x00Other1"  # BOUNDSHEET: name length, 8-bit flag, name
         at = data.find(name)
         assert at > 0
-        data[at - 1] = 0x02  # the sheet type byte before it: a chart
+        data[at - 1] = other_sheet  # the sheet type byte before it
         path.write_bytes(bytes(data))
     return path
 
@@ -422,10 +422,11 @@ def test_xls_text_in_utf16_and_code_pages(tmp_path: Path, config: dict[str, obje
     assert grids["Data"][(1, 1)] == "ČEZ “quoted” – dash"
 
 
+@pytest.mark.parametrize("sheet_type", [0x01, 0x02, 0x06], ids=["macro", "chart", "vba"])
 def test_xls_chart_and_macro_sheets_are_not_listed(
-    tmp_path: Path, config: dict[str, object]
+    tmp_path: Path, config: dict[str, object], sheet_type: int
 ) -> None:
-    path = _xls(tmp_path / "charted.xls", chart_sheet=True)
+    path = _xls(tmp_path / "charted.xls", other_sheet=sheet_type)
     with _production(path, config) as workbook:
         assert workbook.sheet_names == ("Data",)
 
