@@ -30,7 +30,7 @@ import pyarrow as pa
 import xlrd
 
 from application.ports import LocalFile
-from domain.errors import UnreadableFileError
+from domain.errors import DatalakepError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.cell_text import fill_cells, grouped_cells_text, python_cells_text
@@ -108,15 +108,21 @@ class XlsWorkbook:
         return self._sheet_names
 
     def preview(self, sheet: str, rows: int) -> SheetPreview:
+        return _translated(self._info, sheet, lambda: self._preview(sheet, rows))
+
+    def read(self, sheet: str, header_row: int) -> RawSheet:
+        if header_row < 1:
+            raise ValueError(f"header_row is 1-based, got {header_row}")
+        return _translated(self._info, sheet, lambda: self._read(sheet, header_row))
+
+    def _preview(self, sheet: str, rows: int) -> SheetPreview:
         data = self._sheet(sheet)
         count = min(max(rows, 0), data.nrows)
         columns = [self._text(data, c, 0, count) for c in range(data.ncols)]
         cells = [column.to_pylist() for column in columns]
         return SheetPreview(sheet, tuple(tuple(row) for row in zip(*cells, strict=True)), 1)
 
-    def read(self, sheet: str, header_row: int) -> RawSheet:
-        if header_row < 1:
-            raise ValueError(f"header_row is 1-based, got {header_row}")
+    def _read(self, sheet: str, header_row: int) -> RawSheet:
         data = self._sheet(sheet)
         header: Row = ()
         if header_row <= data.nrows:
@@ -140,7 +146,7 @@ class XlsWorkbook:
     def _sheet(self, sheet: str) -> xlrd.sheet.Sheet:
         if sheet not in self._sheet_names:
             raise no_such_sheet(self._info, sheet)
-        data = _translated(self._info, sheet, lambda: self._book.sheet_by_name(sheet))
+        data = self._book.sheet_by_name(sheet)
         check_sheet_height(self._info, sheet, data.nrows, self._limits.max_rows_per_sheet)
         return data
 
@@ -185,16 +191,16 @@ class XlsWorkbook:
 
 
 def _translated(info: ObjectInfo, sheet: str | None, work: Callable[[], _T]) -> _T:
-    """xlrd's failures as a corrupt workbook naming the file and sheet.
+    """xlrd's failures, opening or reading, as a corrupt workbook naming the file and sheet.
 
     xlrd is pure Python and reports a damaged file with whatever its parsing
     code hits (XLRDError, but also struct.error, IndexError, AssertionError,
     KeyError, UnicodeDecodeError...): any exception but running out of
-    memory means the bytes are not a readable workbook.
+    memory (or our own refusals) means the bytes are not a readable workbook.
     """
     try:
         return work()
-    except (MemoryError, UnreadableFileError):
+    except (MemoryError, DatalakepError):
         raise
     except Exception as exc:
         raise parser_refusal(info, sheet, exc) from exc
