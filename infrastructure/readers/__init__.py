@@ -9,6 +9,7 @@ from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.excel import FastexcelWorkbook, FastexcelWorkbookReader
 from infrastructure.readers.guards import FileKind, inspect_file
 from infrastructure.readers.limits import ReaderLimits
+from infrastructure.readers.xls import XlrdWorkbookReader, XlsWorkbook
 
 __all__ = [
     "ArrowCsvWorkbookReader",
@@ -18,5 +19,7 @@ __all__ = [
     "FileKind",
     "FileTypeWorkbookReader",
     "ReaderLimits",
+    "XlrdWorkbookReader",
+    "XlsWorkbook",
     "inspect_file",
 ]

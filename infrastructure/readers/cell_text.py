@@ -11,13 +11,21 @@ a time with pyarrow.compute, never cell by cell in Python:
 - dates: ``"2020-01-02"``; date-times: ``"2020-01-02 13:45:00"`` (with
   ``.500`` only when there are milliseconds); a time-of-day cell, which Excel
   stores as a fraction of day 0, as ``"13:45:01"``;
-- durations (``[h]:mm:ss`` cells) as ``"25:03:00"``;
+- durations (``[h]:mm:ss`` cells, .ods time cells) as ``"25:03:00"``;
+- error cells as Excel shows them: ``"#N/A"``, ``"#NAME?"``;
 - empty and whitespace-only strings as null.
+
+Columns typed by fastexcel are rendered with Arrow kernels; cells read one
+by one (python-calamine, xlrd) go through :func:`python_cells_text`, which
+groups them by kind and hands each group to the same kernels, so a value
+prints the same whichever path read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -31,7 +39,6 @@ _NULL_TEXT = pa.scalar(None, TEXT)
 _EXACT_INT_LIMIT = float(2**53)
 # Excel's day 0, onto which calamine puts time-of-day cells (1900 and 1904 systems).
 _DAY_ZERO = {False: "1899-12-31 ", True: "1904-01-01 "}
-_DATETIME_TEXT = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
 
 ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
 
@@ -43,12 +50,12 @@ def blank_to_null(column: ArrowColumn) -> ArrowColumn:
 
 
 def excel_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
-    """One fastexcel column, whatever its inferred type, as text."""
+    """One fastexcel column of a single type, as text."""
     kind = column.type
     if pa.types.is_null(kind):
         return pa.nulls(len(column), TEXT)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _text_text(blank_to_null(column.cast(TEXT)), date_1904=date_1904)
+        return blank_to_null(column.cast(TEXT))
     if pa.types.is_floating(kind):
         return _number_text(column)
     if pa.types.is_timestamp(kind):
@@ -60,29 +67,18 @@ def excel_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
     return column.cast(TEXT)
 
 
-def _text_text(column: pa.Array, *, date_1904: bool) -> pa.Array:
-    """Text cells, with date-times fastexcel printed into them in the typed form.
-
-    A column mixing dates and text (or any column of a sheet read as text)
-    holds fastexcel's "2020-01-02 00:00:00" / ods "2020-01-02T13:45:00";
-    the regex rewrite costs ~0.4 s per million cells, so it runs only when a
-    cheap match finds such a cell.
-    """
-    if not pc.any(pc.match_substring_regex(column, _DATETIME_TEXT)).as_py():
-        return column
-    column = pc.replace_substring_regex(
-        column, r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})", r"\1 \2"
-    )
-    return _tidy_datetime(column, date_1904=date_1904)
-
-
-def fill_cells(column: pa.Array, rows: Sequence[int], values: Sequence[str]) -> pa.Array:
+def fill_cells(
+    column: ArrowColumn, rows: Sequence[int], values: Sequence[str | None] | pa.Array
+) -> pa.Array:
     """``column`` with ``values`` written at ``rows`` (ascending, distinct)."""
-    if not rows:
+    if not len(rows):
         return column
     mask = np.zeros(len(column), dtype=bool)
     mask[np.asarray(rows, dtype=np.int64)] = True
-    return pc.replace_with_mask(column, pa.array(mask), pa.array(values, TEXT))
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, TEXT)
+    filled = pc.replace_with_mask(column, pa.array(mask), values)
+    return filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
 
 
 def _number_text(column: pa.Array) -> pa.Array:
@@ -133,3 +129,104 @@ def _duration_text(column: pa.Array) -> pa.Array:
     )
     text = pc.if_else(pc.equal(fraction, 0), text, with_fraction)
     return pc.if_else(negative, pc.binary_join_element_wise("-", text, ""), text)
+
+
+def python_cells_text(values: Sequence[object], *, date_1904: bool) -> pa.Array:
+    """Cells as a cell-by-cell reader gives them (None where empty), as text."""
+    groups: dict[str, tuple[list[int], list[object]]] = {}
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        rows, items = groups.setdefault(python_kind(value), ([], []))
+        rows.append(index)
+        items.append(value)
+    return grouped_cells_text(len(values), groups, date_1904=date_1904)
+
+
+def grouped_cells_text(
+    count: int, groups: Mapping[str, tuple[Sequence[int], Sequence[object]]], *, date_1904: bool
+) -> pa.Array:
+    """A column of ``count`` cells given as (rows, values) per kind; null elsewhere.
+
+    Kinds: ``text`` (blank text becomes null), ``error`` (Excel's text),
+    ``number``, ``bool``, ``datetime``, ``date``, ``time``, ``duration``.
+    Each kind is rendered by the kernels above, so a cell prints exactly as
+    in a typed column: numbers in their shortest round-trip form, never cut.
+    """
+    column: pa.Array = pa.nulls(count, TEXT)
+    for kind, (rows, items) in groups.items():
+        if len(rows):
+            column = fill_cells(column, rows, _render(kind, items, date_1904=date_1904))
+    return column
+
+
+def python_kind(value: object) -> str:
+    # bool before int, datetime before date: they are subclasses.
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, dt.time):
+        return "time"
+    if isinstance(value, dt.timedelta):
+        return "duration"
+    raise TypeError(f"no text form for a cell of type {type(value).__name__}")
+
+
+def _render(kind: str, items: Sequence[object], *, date_1904: bool) -> pa.Array:
+    if kind == "text":
+        return blank_to_null(pa.array(items, TEXT))
+    if kind == "error":
+        return pa.array(items, TEXT)
+    if kind == "bool":
+        return pa.array(items, pa.bool_()).cast(TEXT)
+    if kind == "number":
+        return _number_text(pa.array(np.asarray(items, dtype=np.float64)))
+    if kind == "datetime":
+        return _datetime_text(_millis(items, pa.timestamp), date_1904=date_1904)
+    if kind == "date":
+        return pa.array(items, pa.date32()).cast(TEXT)
+    if kind == "time":
+        return pa.array([_time_text(v) for v in items], TEXT)  # type: ignore[arg-type]
+    return _duration_text(_millis(items, pa.duration))
+
+
+def _millis(items: Sequence[object], unit: Callable[[str], pa.DataType]) -> pa.Array:
+    # Typed columns come from calamine in milliseconds; so do these.
+    return pa.array(items, unit("us")).cast(unit("ms"), safe=False)
+
+
+def _time_text(value: dt.time) -> str:
+    """A time of day as a typed column prints it: ``13:45:01``, ``13:45:01.500``."""
+    millis = value.microsecond // 1000
+    text = value.strftime("%H:%M:%S")
+    return f"{text}.{millis:03d}" if millis else text
+
+
+_ISO_DURATION = re.compile(
+    r"^(?P<sign>-)?P(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def iso_duration_text(text: str) -> str | None:
+    """An ISO 8601 duration (.ods time cells: ``PT25H03M00S``) in the duration form.
+
+    None when ``text`` is no such duration (years and months have no fixed length).
+    """
+    match = _ISO_DURATION.match(text.strip())
+    if match is None or not any(match.group(k) for k in ("days", "hours", "minutes", "seconds")):
+        return None
+    parts = {k: float(match.group(k) or 0) for k in ("days", "hours", "minutes", "seconds")}
+    span = dt.timedelta(
+        days=parts["days"], hours=parts["hours"], minutes=parts["minutes"], seconds=parts["seconds"]
+    )
+    rendered: str | None = _duration_text(_millis([span], pa.duration))[0].as_py()
+    return None if rendered is None else ("-" + rendered if match.group("sign") else rendered)

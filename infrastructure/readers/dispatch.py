@@ -10,10 +10,14 @@ from infrastructure.readers.csv_reader import ArrowCsvWorkbookReader
 from infrastructure.readers.excel import FastexcelWorkbookReader
 from infrastructure.readers.guards import FileKind, inspect_file
 from infrastructure.readers.limits import ReaderLimits
+from infrastructure.readers.xls import XlrdWorkbookReader
 
 
 class FileTypeWorkbookReader:
     """Reads .xlsx, .xlsm, .xls, .ods and .csv files under ``limits``.
+
+    .xlsx/.xlsm/.ods go to fastexcel (excel.py), .xls to xlrd (xls.py), .csv
+    to pyarrow (csv_reader.py).
 
     The kind comes from the extension and must agree with the file's magic
     bytes (guards.py); macros in .xlsm files are never run, only cell values
@@ -24,6 +28,7 @@ class FileTypeWorkbookReader:
         self._limits = limits or ReaderLimits()
         self._scan_extent = scan_extent
         self._excel = FastexcelWorkbookReader(self._limits)
+        self._xls = XlrdWorkbookReader(self._limits)
         self._csv = ArrowCsvWorkbookReader(self._limits)
 
     @property
@@ -34,4 +39,6 @@ class FileTypeWorkbookReader:
         kind = inspect_file(file, info, self._limits, scan_extent=self._scan_extent)
         if kind is FileKind.CSV:
             return self._csv.open(file, info)
+        if kind is FileKind.XLS:
+            return self._xls.open(file, info)
         return self._excel.open(file, info)

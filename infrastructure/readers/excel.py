@@ -1,7 +1,8 @@
-"""Excel-family workbooks (.xlsx, .xlsm, .xls, .ods) through fastexcel, straight to Arrow.
+"""Excel-family workbooks (.xlsx, .xlsm, .ods) through fastexcel, straight to Arrow.
 
 fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
-"Choices". What it does and how this module compensates (fastexcel 0.21):
+"Choices". (.xls goes to xlrd, xls.py: calamine misreads real .xls files.)
+What fastexcel does and how this module compensates (fastexcel 0.21):
 
 - Rows: with ``header_row=None, skip_rows=0`` rows start at the sheet's
   absolute row 1 even when the used range starts lower (padded with nulls);
@@ -9,37 +10,48 @@ fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
   range's first column, so the leading empty columns are padded back here:
   column ``c{i}`` is always spreadsheet column i (A=0), in previews, in
   RawSheets and therefore in reject reports.
-- Text: ``dtypes="string"`` prints floats with at most 9 decimals and trims
-  zeros (``1e-10`` -> ``"0"``, ``1/3`` -> ``"0.333333333"``) and durations as
-  date-times. So data rows are read with types inferred from all rows and
-  rendered to text by cell_text.py, which is exact. Where inference refuses a
-  column mix (a duration next to text: UnsupportedColumnTypeCombinationError)
-  the sheet falls back to ``dtypes="string"`` and those precision losses.
-  Mixed columns are coerced by fastexcel: number+text -> text (numbers in the
-  9-decimal form), number+boolean -> number (``true`` -> ``"1"``); date-times
-  printed into text columns are brought to the same form as typed ones.
-  An all-empty column makes fastexcel log a warning ("Could not determine
+- What is converted, and how (cell_text.py renders every path alike):
+  numbers in their shortest round-trip form (``62.20387201595072``,
+  ``1e-10``; integral ones as ``22``), booleans as ``true``/``false``,
+  dates as ``2020-01-02``, date-times as ``2020-01-02 13:45:00``, times of
+  day as ``13:45:00``, durations (``[h]:mm`` cells, .ods time cells) as
+  ``25:03:00``, error cells as their Excel text (``#N/A``, ``#NAME?``) so
+  that validation rejects them unless the contract takes text.
+- Mixed columns: fastexcel coerces a column that mixes kinds (numbers as
+  9-decimal text, booleans as 1/0, durations as date-times) and refuses
+  some mixes outright (an error-only column, an .ods duration next to a
+  date). So data rows are loaded with ``dtype_coercion="strict"``: a sheet
+  whose every column holds one kind (the usual case, and the fast one)
+  stays on fastexcel's typed columns; any other sheet is read cell by cell
+  through python-calamine, which keeps each cell's kind, with error cells
+  (which python-calamine gives as empty) taken from fastexcel's text load.
+  Previews are read the same way, on a cut copy for .xlsx (below).
+- Date systems: calamine takes ``date1904`` from the last ``workbookPr``
+  element, and Excel 2013+ writes a second one (``x15:workbookPr``, without
+  the flag) in ``extLst``: every date came out 1,462 days early. The flag
+  is read from the workbook's own element (xlsx_parts.py) and, when
+  calamine would miss it, calamine parses a copy where it cannot; typed
+  dates are then right, and ``date_1904`` tells validation how to read
+  serial numbers held as numbers or text. .ods dates carry no system.
+- Package layout: parts are found as Office finds them (xlsx_parts.py);
+  a package calamine would misread (``xl/SharedStrings.xml``, ``\\``
+  separators, the workbook part outside ``xl/``) is handed to it as a
+  canonical copy in memory. Canonical packages are read in place.
+- An all-empty column makes fastexcel log a warning ("Could not determine
   dtype ...", logger ``fastexcel.types.dtype``) and read it as text.
-- Error cells (#DIV/0!, #N/A...) come back null, with their positions in
-  ``to_arrow_with_errors``; they are written back as their Excel text so
-  validation rejects them as values instead of loading NULL.
 - Formulas give their cached value; a file written without one (openpyxl)
   reads as empty.
-- Dates are already shifted for 1904 workbooks by calamine; ``date_1904`` is
-  still reported for .xlsx/.xlsm (read from xl/workbook.xml). For .xls and
-  .ods it stays False: calamine applies their date system itself and exposes
-  no flag.
 - Hidden and very hidden sheets are read like visible ones: hiding a sheet is
   layout, not a statement that its rows are not data. Chart sheets of
   .xlsx/.xlsm are not listed.
 - calamine can panic on odd files (pyo3 PanicException, a BaseException);
   that is reported as a corrupt workbook like its ordinary errors.
-- Header labels come from a text load of the top rows, not from fastexcel's
-  column names, which it de-duplicates ("Age_1") and invents for blanks
-  ("__UNNAMED__3"). Every load parses the whole sheet (~1 KB of memory per
-  row) even for a 5-row preview, so .xlsx/.xlsm previews parse a copy cut
-  to the first rows (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s.
-  .xls/.ods previews parse the whole sheet. The last preview is cached.
+- Header labels come from the preview, not from fastexcel's column names,
+  which it de-duplicates ("Age_1") and invents for blanks ("__UNNAMED__3").
+  Every load parses the whole sheet (~1 KB of memory per row) even for a
+  5-row preview, so .xlsx/.xlsm previews parse a copy cut to the first rows
+  (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s. .ods previews
+  parse the whole sheet. The last preview is cached.
 - Sheet sizes are checked by the guards (sheet_extent.py) before calamine
   allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
   height before any Arrow conversion.
@@ -47,6 +59,7 @@ fastexcel (Rust calamine) is ~20x faster than pandas+openpyxl; see README
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 import zlib
@@ -60,17 +73,33 @@ from xml.etree import ElementTree
 import fastexcel
 import numpy as np
 import pyarrow as pa
+import python_calamine
 
 from application.ports import LocalFile
-from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import TEXT, excel_text, fill_cells
-from infrastructure.readers.failures import unreadable
+from infrastructure.readers.cell_text import (
+    TEXT,
+    excel_text,
+    fill_cells,
+    iso_duration_text,
+    python_cells_text,
+)
+from infrastructure.readers.failures import (
+    check_sheet_count,
+    check_sheet_height,
+    no_such_sheet,
+    parser_refusal,
+)
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
 from infrastructure.readers.xlsx_head import head_copy
-from infrastructure.readers.xlsx_parts import UNKNOWN, read_xlsx_parts
+from infrastructure.readers.xlsx_parts import (
+    UNKNOWN,
+    canonical_copy,
+    read_xlsx_parts,
+    xlsx_parts_of,
+)
 
 Row = tuple[str | None, ...]
 # Previews are cut at least this deep so the usual preview-then-read of a
@@ -98,37 +127,37 @@ _BLANK_DEBUG_STRING = re.compile(r'"(?:\s|\\[tnr])*"')
 
 
 class FastexcelWorkbookReader:
-    """Opens .xlsx/.xlsm/.xls/.ods files; run the guards first (FileTypeWorkbookReader does)."""
+    """Opens .xlsx/.xlsm/.ods files; run the guards first (FileTypeWorkbookReader does)."""
 
     def __init__(self, limits: ReaderLimits | None = None) -> None:
         self._limits = limits or ReaderLimits()
 
     @contextmanager
     def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[FastexcelWorkbook]:
+        source: Path | bytes = file.path
         parts = read_xlsx_parts(file.path) if zipfile.is_zipfile(file.path) else UNKNOWN
+        if not parts.canonical:
+            with _translated(info, None):
+                copy = canonical_copy(file.path)
+            if copy is not None:
+                source = copy
+                parts = xlsx_parts_of(zipfile.ZipFile(io.BytesIO(copy)))
         with _translated(info, None):
-            reader = fastexcel.read_excel(file.path)
+            reader = fastexcel.read_excel(source)
             names = reader.sheet_names
-        if len(names) > self._limits.max_sheets:
-            raise unreadable(
-                info,
-                "too_many_sheets",
-                f"the workbook has {len(names)} sheets, over the limit of "
-                f"{self._limits.max_sheets}",
-                sheets=len(names),
-                limit=self._limits.max_sheets,
-            )
+        check_sheet_count(info, len(names), self._limits.max_sheets)
         worksheets = parts.worksheet_names
         if worksheets is not None:
             names = [n for n in names if n in worksheets]
         workbook = FastexcelWorkbook(
             reader,
+            source,
             info,
             tuple(names),
             parts.date_1904,
             self._limits,
             # Previews come from a cut copy when the package layout is understood.
-            cuttable_path=file.path if parts.worksheets is not None else None,
+            cuttable=parts.worksheets is not None,
         )
         try:
             yield workbook
@@ -152,19 +181,22 @@ class FastexcelWorkbook:
     def __init__(
         self,
         reader: fastexcel.ExcelReader,
+        source: Path | bytes,
         info: ObjectInfo,
         sheet_names: tuple[str, ...],
         date_1904: bool,
         limits: ReaderLimits,
         *,
-        cuttable_path: Path | None = None,
+        cuttable: bool = False,
     ) -> None:
         self._reader: fastexcel.ExcelReader | None = reader
+        self._source = source
+        self._cells: _CellReader | None = None
         self._info = info
         self._sheet_names = sheet_names
         self._date_1904 = date_1904
         self._limits = limits
-        self._cuttable_path = cuttable_path
+        self._cuttable = cuttable
         self._cut: _Cut | None = None
         self._head_cache: _Head | None = None
 
@@ -175,6 +207,7 @@ class FastexcelWorkbook:
     def close(self) -> None:
         # calamine holds the file open until the reader is dropped.
         self._reader = None
+        self._cells = None
         self._cut = None
         self._head_cache = None
 
@@ -223,45 +256,45 @@ class FastexcelWorkbook:
             whole_sheet = len(cached.rows) < cached.requested
             if rows <= cached.requested or whole_sheet:
                 return cached
-        reader, whole = self._head_reader(sheet, rows)
+        reader, cells_reader, whole = self._head_reader(sheet, rows)
         with _translated(self._info, sheet):
-            loaded = reader.load_sheet(
-                sheet,
-                header_row=None,
-                skip_rows=0,
-                n_rows=rows,
-                dtypes="string",
-                whitespace_as_null=True,
-            )
-            height = loaded.total_height if whole else None
-            if height is not None:
-                self._check_height(sheet, height)
-            first_col, columns = self._text_columns(sheet, loaded, typed=False)
-        cells = [col.to_pylist() for col in columns]
+            exact = self._exact_columns(reader, cells_reader, sheet, 0, rows)
+        height = exact.height if whole else None
+        first_col = exact.first_col
+        cells = [col.to_pylist() for col in exact.columns]
         pad: Row = (None,) * first_col
         head_rows = tuple(pad + tuple(row) for row in zip(*cells, strict=True))
         self._head_cache = _Head(sheet, rows, head_rows, height)
         return self._head_cache
 
-    def _head_reader(self, sheet: str, rows: int) -> tuple[fastexcel.ExcelReader, bool]:
-        """The reader to preview ``sheet`` from, and whether it holds the whole sheet."""
+    def _head_reader(
+        self, sheet: str, rows: int
+    ) -> tuple[fastexcel.ExcelReader, _CellReader, bool]:
+        """The readers to preview ``sheet`` from, and whether they hold the whole sheet."""
         reader = self._open_reader(sheet)
-        if self._cuttable_path is None:
-            return reader, True
+        if not self._cuttable:
+            return reader, self._cell_reader(), True
         if self._cut is None or self._cut.rows < rows:
-            self._cut = self._make_cut(self._cuttable_path, max(rows, _MIN_CUT_ROWS))
+            self._cut = self._make_cut(self._source, max(rows, _MIN_CUT_ROWS))
             if self._cut is None:
-                self._cuttable_path = None
-                return reader, True
-        return self._cut.reader, sheet in self._cut.complete
+                self._cuttable = False
+                return reader, self._cell_reader(), True
+        return self._cut.reader, self._cut.cells, sheet in self._cut.complete
+
+    def _cell_reader(self) -> _CellReader:
+        if self._cells is None:
+            self._cells = _CellReader(self._source)
+        return self._cells
 
     @staticmethod
-    def _make_cut(path: Path, rows: int) -> _Cut | None:
+    def _make_cut(source: Path | bytes, rows: int) -> _Cut | None:
         try:
-            copy = head_copy(path, rows)
+            copy = head_copy(io.BytesIO(source) if isinstance(source, bytes) else source, rows)
             if copy is None:
                 return None
-            return _Cut(rows, fastexcel.read_excel(copy.data), copy.complete)
+            return _Cut(
+                rows, fastexcel.read_excel(copy.data), _CellReader(copy.data), copy.complete
+            )
         except (
             zipfile.BadZipFile,
             zlib.error,
@@ -274,6 +307,7 @@ class FastexcelWorkbook:
             NotImplementedError,
             RuntimeError,
             fastexcel.FastExcelError,
+            python_calamine.CalamineError,
         ):
             # Not fatal: the full parse then reports a broken file properly.
             return None
@@ -291,38 +325,78 @@ class FastexcelWorkbook:
                 header_row=None,
                 skip_rows=header_index + 1,
                 schema_sample_rows=None,  # infer from every row, not the first 1000
-                dtype_coercion="coerce",
+                # Strict: a column mixing kinds is refused rather than coerced
+                # (numbers cut to 9 decimals in text, booleans made 1/0).
+                dtype_coercion="strict",
                 whitespace_as_null=True,
             )
             self._check_height(sheet, loaded.total_height)
-            first_col, columns = self._text_columns(sheet, loaded, typed=True)
-        except (fastexcel.UnsupportedColumnTypeCombinationError, _LossyConversion):
-            # Inference cannot type this sheet exactly; text is lossy for
-            # long fractions (see module docstring) but never fails.
-            loaded = reader.load_sheet(
-                sheet,
-                header_row=None,
-                skip_rows=header_index + 1,
-                dtypes="string",
-                whitespace_as_null=True,
-            )
-            self._check_height(sheet, loaded.total_height)
-            first_col, columns = self._text_columns(sheet, loaded, typed=False)
+            first_col, columns = self._text_columns(sheet, loaded)
+        except (
+            fastexcel.UnsupportedColumnTypeCombinationError,
+            fastexcel.CalamineCellError,
+            _LossyConversion,
+        ):
+            # Some column holds more than one kind of cell: read cell by cell.
+            exact = self._exact_columns(reader, self._cell_reader(), sheet, header_index + 1)
+            first_col, columns = exact.first_col, exact.columns
         rows = len(columns[0]) if columns else 0
         return [pa.nulls(rows, TEXT)] * first_col + columns
 
-    def _text_columns(
-        self, sheet: str, loaded: fastexcel.ExcelSheet, *, typed: bool
-    ) -> tuple[int, list[pa.Array]]:
+    def _exact_columns(
+        self,
+        reader: fastexcel.ExcelReader,
+        cells: _CellReader,
+        sheet: str,
+        skip_rows: int,
+        n_rows: int | None = None,
+    ) -> _Exact:
+        """The sheet's rows from ``skip_rows`` on as text, every cell in its own kind.
+
+        python-calamine gives each cell's value as it is stored; it gives
+        error cells as empty, so their positions and kinds come from
+        fastexcel's text load of the same rows, which also gives the sheet's
+        height and first column.
+        """
+        loaded = reader.load_sheet(
+            sheet,
+            header_row=None,
+            skip_rows=skip_rows,
+            n_rows=n_rows,
+            dtypes="string",
+            whitespace_as_null=True,
+        )
+        self._check_height(sheet, loaded.total_height)
+        selected = loaded.selected_columns
+        first_col = selected[0].absolute_index if selected else 0
+        batch, cell_errors = loaded.to_arrow_with_errors()
+        values = cells.columns(
+            sheet,
+            first_row=skip_rows,
+            rows=batch.num_rows,
+            first_col=first_col,
+            width=batch.num_columns,
+        )
+        patches = _error_patches(cell_errors)
+        columns = []
+        for index, column in enumerate(values):
+            text = python_cells_text(column, date_1904=self._date_1904)
+            if index in patches:
+                text = fill_cells(text, *patches[index])
+            columns.append(text)
+        return _Exact(first_col, columns, loaded.total_height)
+
+    def _text_columns(self, sheet: str, loaded: fastexcel.ExcelSheet) -> tuple[int, list[pa.Array]]:
+        """A strictly typed load's columns: one kind of cell each, plus error cells."""
         # selected_columns, not available_columns(): every column is selected, and
         # available_columns() re-infers them all (~0.3 s per million rows).
         selected = loaded.selected_columns
         first_col = selected[0].absolute_index if selected else 0
         batch, cell_errors = loaded.to_arrow_with_errors()
-        patches = self._error_patches(sheet, cell_errors, typed=typed)
+        patches = _error_patches(cell_errors, lossy=_LossyConversion)
 
         def convert(index: int, column: pa.Array) -> pa.Array:
-            if typed and index not in patches and pa.types.is_floating(column.type):
+            if index not in patches and pa.types.is_floating(column.type):
                 # Purely numeric column: validation takes the numbers as they
                 # are, which spares formatting a million floats as text only to
                 # parse them back.
@@ -342,57 +416,12 @@ class FastexcelWorkbook:
             columns = list(pool.map(convert, range(batch.num_columns), batch.columns))
         return first_col, columns
 
-    def _error_patches(
-        self, sheet: str, cell_errors: fastexcel.CellErrors | None, *, typed: bool
-    ) -> dict[int, tuple[list[int], list[str]]]:
-        """Excel error texts by batch column: (rows, texts), rows ascending."""
-        patches: dict[int, tuple[list[int], list[str]]] = {}
-        for error in cell_errors.errors if cell_errors is not None else ():
-            row, col = error.offset_position
-            match = _CELL_ERROR.search(error.detail)
-            kind = match.group("kind") if match else ""
-            payload = match.group("payload") if match else ""
-            if kind == "Error":
-                rows, texts = patches.setdefault(col, ([], []))
-                rows.append(row)
-                texts.append(_ERROR_TEXT.get(payload, f"#{payload.upper()}"))
-            elif kind == "String" and _BLANK_DEBUG_STRING.fullmatch(payload):
-                continue  # an empty or whitespace cell in a typed column: null is right
-            elif typed:
-                raise _LossyConversion(error.detail)
-            else:
-                raise unreadable(
-                    self._info,
-                    "corrupt_workbook",
-                    f"a cell in row {row + 1} could not be read as text: {error.detail}",
-                    sheet=sheet,
-                )
-        for rows, texts in patches.values():
-            order = sorted(range(len(rows)), key=rows.__getitem__)
-            rows[:] = [rows[i] for i in order]
-            texts[:] = [texts[i] for i in order]
-        return patches
-
     def _check_height(self, sheet: str, height: int) -> None:
-        limit = self._limits.max_rows_per_sheet
-        if height > limit:
-            raise unreadable(
-                self._info,
-                "too_many_rows",
-                f"the sheet has {height:,} rows, over the limit of {limit:,}",
-                sheet=sheet,
-                rows=height,
-                limit=limit,
-            )
+        check_sheet_height(self._info, sheet, height, self._limits.max_rows_per_sheet)
 
     def _check_sheet(self, sheet: str) -> None:
         if sheet not in self._sheet_names:
-            raise TerminalError(
-                f"{self._info.uri}: no sheet {sheet!r}",
-                code="no_such_sheet",
-                source=self._info.uri,
-                sheet=sheet,
-            )
+            raise no_such_sheet(self._info, sheet)
 
     def _open_reader(self, sheet: str) -> fastexcel.ExcelReader:
         self._check_sheet(sheet)
@@ -405,11 +434,63 @@ class FastexcelWorkbook:
 class _Cut:
     rows: int
     reader: fastexcel.ExcelReader
+    cells: _CellReader
     complete: frozenset[str]  # sheets the cut copy holds whole
 
 
+@dataclass(frozen=True)
+class _Exact:
+    first_col: int  # the spreadsheet column (A=0) of columns[0]
+    columns: list[pa.Array]
+    height: int  # rows from row 1 to the last used row
+
+
 class _LossyConversion(Exception):
-    """A typed load nulled a cell that was not empty; the sheet is re-read as text."""
+    """A typed load nulled a cell that was not empty; the sheet is read cell by cell."""
+
+
+class _CellReader:
+    """Cells by position through python-calamine, which keeps each cell's own kind.
+
+    fastexcel types a column as a whole; where a column mixes kinds its
+    text rendering loses (floats cut to 9 decimals, booleans as 1/0,
+    durations as date-times). python-calamine hands over each cell as a
+    Python value: slower (~8 s per million 12-column rows, against ~5 s),
+    so it reads only the sheets fastexcel cannot type, and previews.
+    """
+
+    def __init__(self, source: Path | bytes) -> None:
+        self._workbook = (
+            python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(source))
+            if isinstance(source, bytes)
+            else python_calamine.CalamineWorkbook.from_path(str(source))
+        )
+
+    def columns(
+        self, sheet: str, *, first_row: int, rows: int, first_col: int, width: int
+    ) -> list[list[object]]:
+        """``width`` x ``rows`` cells from (first_row, first_col), 0-based; None where empty."""
+        columns: list[list[object]] = [[None] * rows for _ in range(width)]
+        if not rows or not width:
+            return columns
+        data = self._workbook.get_sheet_by_name(sheet)
+        start = data.start
+        if start is None:
+            return columns
+        # iter_rows (python-calamine 0.9) yields rows from the sheet's row 1,
+        # cells from the used range's first column.
+        left = start[1]
+        for index, row in enumerate(data.iter_rows()):
+            at = index - first_row
+            if at < 0:
+                continue
+            if at >= rows:
+                break
+            for offset, value in enumerate(row):
+                column = left + offset - first_col
+                if 0 <= column < width and value != "":
+                    columns[column][at] = value
+        return columns
 
 
 @contextmanager
@@ -417,12 +498,62 @@ def _translated(info: ObjectInfo, sheet: str | None) -> Iterator[None]:
     """fastexcel/calamine failures as UnreadableFileError naming the file and sheet."""
     try:
         yield
-    except (fastexcel.FastExcelError, pa.ArrowException, OSError, ValueError) as exc:
-        raise _corrupt(info, sheet, exc) from exc
+    except (
+        fastexcel.FastExcelError,
+        python_calamine.CalamineError,
+        pa.ArrowException,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        ElementTree.ParseError,
+        zlib.error,
+        EOFError,
+    ) as exc:
+        raise parser_refusal(info, sheet, exc) from exc
     except BaseException as exc:
         if not _is_rust_panic(exc):
             raise
-        raise _corrupt(info, sheet, exc) from exc
+        raise parser_refusal(info, sheet, exc) from exc
+
+
+def _error_patches(
+    cell_errors: fastexcel.CellErrors | None, *, lossy: type[Exception] | None = None
+) -> dict[int, tuple[list[int], list[str]]]:
+    """Excel error texts by batch column: (rows, texts), rows ascending.
+
+    ``lossy``, when given, is raised for a cell that the load nulled but
+    that held something other than an error or blank text: a typed column
+    that could not hold it. A text load reports other kinds (an .ods
+    duration) too; the cell-by-cell read renders those.
+    """
+    patches: dict[int, tuple[list[int], list[str]]] = {}
+    for error in cell_errors.errors if cell_errors is not None else ():
+        row, col = error.offset_position
+        match = _CELL_ERROR.search(error.detail)
+        kind = match.group("kind") if match else ""
+        payload = match.group("payload") if match else ""
+        if kind == "Error":
+            rows, texts = patches.setdefault(col, ([], []))
+            rows.append(row)
+            texts.append(_ERROR_TEXT.get(payload, f"#{payload.upper()}"))
+        elif kind == "String" and _BLANK_DEBUG_STRING.fullmatch(payload):
+            continue  # an empty or whitespace cell in a typed column: null is right
+        elif (
+            lossy is None
+            and kind == "DurationIso"
+            and (span := iso_duration_text(payload.strip('"')))
+        ):
+            # An .ods time cell: python-calamine gives a time of day or the ISO text.
+            rows, texts = patches.setdefault(col, ([], []))
+            rows.append(row)
+            texts.append(span)
+        elif lossy is not None:
+            raise lossy(error.detail)
+    for rows, texts in patches.values():
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        rows[:] = [rows[i] for i in order]
+        texts[:] = [texts[i] for i in order]
+    return patches
 
 
 def _is_rust_panic(exc: BaseException) -> bool:
@@ -430,15 +561,3 @@ def _is_rust_panic(exc: BaseException) -> bool:
     # cannot be imported to be caught by class.
     kind = type(exc)
     return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
-
-
-def _corrupt(info: ObjectInfo, sheet: str | None, exc: BaseException) -> UnreadableFileError:
-    detail = " ".join(str(exc).split())[:500] or type(exc).__name__
-    if "password" in detail.lower() or "encrypt" in detail.lower():
-        return unreadable(
-            info,
-            "encrypted_workbook",
-            f"the workbook is password-protected (encrypted): {detail}",
-            sheet=sheet,
-        )
-    return unreadable(info, "corrupt_workbook", f"cannot read the workbook: {detail}", sheet=sheet)

@@ -26,7 +26,7 @@ from infrastructure.readers.sheet_extent import (
     first_oversized_ods_table,
     first_oversized_sheet,
 )
-from infrastructure.readers.xlsx_parts import xlsx_parts_of
+from infrastructure.readers.xlsx_parts import Package, xlsx_parts_of
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -61,7 +61,9 @@ class FileKind(Enum):
 
 SUPPORTED = {kind.value: kind for kind in FileKind}
 # The zip member every well-formed file of the kind has; its absence means a
-# renamed or foreign zip, reported clearly instead of as a parser error.
+# renamed or foreign zip, reported clearly instead of as a parser error. An
+# .xlsx's workbook part is found through its relationships (xlsx_parts.py);
+# this is the name it usually has.
 _REQUIRED_MEMBER = {
     FileKind.XLSX: "xl/workbook.xml",
     FileKind.XLSM: "xl/workbook.xml",
@@ -184,7 +186,13 @@ def _check_zip(
             members = archive.infolist()
             _check_inflation(info, members, limits)
             required = _REQUIRED_MEMBER[kind]
-            if not any(m.filename == required for m in members):
+            package = Package(archive)
+            found = (
+                package.find(required) is not None
+                if kind is FileKind.ODS
+                else package.has_workbook()
+            )
+            if not found:
                 raise unreadable(
                     info, "corrupt_workbook", f"not a valid {label} file: the zip has no {required}"
                 )
@@ -212,7 +220,7 @@ def _check_no_dtd(info: ObjectInfo, archive: zipfile.ZipFile, kind: FileKind) ->
         if kind is FileKind.ODS:
             if name not in _ODS_PARSED:
                 continue
-        elif not name.endswith((".xml", ".rels")):
+        elif not name.lower().endswith((".xml", ".rels", ".vml")):
             continue
         # member_chunks, not archive.open: it reports every kind of damage
         # (an encrypted or exotic member too) as the errors _check_zip expects.
@@ -251,7 +259,9 @@ def _check_extent(
             members: Iterable[str] = parts.worksheets.values()
         else:
             # Unknown layout: scan every XML part; a stray match only overestimates.
-            members = [m.filename for m in archive.infolist() if m.filename.endswith(".xml")]
+            members = [
+                m.filename for m in archive.infolist() if m.filename.lower().endswith(".xml")
+            ]
         extent = first_oversized_sheet(archive, members, limits.max_cells_per_sheet)
         sheets = (parts.worksheets or {}).items()
         sheet = None if extent is None else next((n for n, m in sheets if m == extent.member), None)

@@ -15,6 +15,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from infrastructure.readers.xlsx_parts import xlsx_parts_of
 
@@ -34,7 +35,7 @@ class HeadCopy:
     complete: frozenset[str]  # names of sheets copied whole (shorter than the cut)
 
 
-def head_copy(path: Path, rows: int) -> HeadCopy | None:
+def head_copy(path: Path | IO[bytes], rows: int) -> HeadCopy | None:
     """The package with every worksheet cut after ``rows`` row elements.
 
     Row elements carry distinct, increasing row numbers, so the first ``rows``

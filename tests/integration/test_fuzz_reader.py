@@ -117,5 +117,7 @@ def test_an_ole2_sector_chain_that_loops_is_a_terminal_error_not_a_dead_worker(
     with pytest.raises(TerminalError) as refused, reader.open(LocalFile(path, info.size), info):
         pass
 
-    assert refused.value.code == "parser_crashed"
+    # xlrd (the .xls parser since calamine misread real files) sees the loop and
+    # refuses the file; calamine aborted the child on it (parser_crashed).
+    assert refused.value.code in ("corrupt_workbook", "parser_crashed")
     assert "s3://in/loop.xls" in str(refused.value)

@@ -17,6 +17,7 @@ from infrastructure.readers import (
     FastexcelWorkbookReader,
     FileTypeWorkbookReader,
     ReaderLimits,
+    XlrdWorkbookReader,
 )
 
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -154,7 +155,11 @@ def opened(
 
 
 # The parsers satisfy the port on their own too (without the guards).
-_PORTS: tuple[WorkbookReader, ...] = (FastexcelWorkbookReader(), ArrowCsvWorkbookReader())
+_PORTS: tuple[WorkbookReader, ...] = (
+    FastexcelWorkbookReader(),
+    XlrdWorkbookReader(),
+    ArrowCsvWorkbookReader(),
+)
 
 
 def text_cells(sheet: RawSheet) -> pa.Table:
