@@ -17,8 +17,9 @@ container and every later invocation pays only the ingest itself. Two figures:
 - **cold**: ``datalakep ingest`` of the same workbook as a fresh process into a
   fresh database, wall time from spawn to exit, as for the big contenders.
 
-``python -m bench.latency profile`` runs the warm loop under pyinstrument and
-prints where the time goes.
+``python -m bench.latency profile`` runs the warm loop under pyinstrument (wall
+time, waits on the parser child included) or, with ``--cpu``, under cProfile on
+CPU time in the parent and in every parser child, and prints where the time goes.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 from bench.contenders import (
     RESULT_PREFIX,
@@ -76,17 +78,14 @@ def child_warm(args: dict[str, Any]) -> dict[str, Any]:
     container = handler.container
     container.files.override(providers.Singleton(build_local_files))
     container.reports.override(providers.Singleton(build_local_reports, args["reports"]))
-    profiler = None
+    profiler: _Profile | None = None
     seconds: list[float] = []
     cpu: list[float] = []
     loaded: list[int] = []
     problems: list[str] = []
     for number, path in enumerate(args["copies"]):
         if number == 1 and args.get("profile"):
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=PROFILE_INTERVAL_S)
-            profiler.start()
+            profiler = _CpuProfile() if args.get("profile_cpu") else _WallProfile()
         start, start_cpu = time.perf_counter(), _cpu_s()
         result = container.ingest().execute(IngestFile(path))
         seconds.append(time.perf_counter() - start)
@@ -95,8 +94,7 @@ def child_warm(args: dict[str, Any]) -> dict[str, Any]:
         problems += [f"{s.sheet}: {s.status} {s.error or ''}" for s in result.sheets
                      if s.status != "loaded"]  # fmt: skip
     if profiler is not None:
-        profiler.stop()
-        Path(args["profile"]).write_text(profiler.output_text(unicode=False, show_all=False))
+        Path(args["profile"]).write_text(profiler.stop())
     container.shutdown_resources()
     return {
         "init_s": init_s,
@@ -105,6 +103,78 @@ def child_warm(args: dict[str, Any]) -> dict[str, Any]:
         "loaded": loaded,
         "problems": problems,
     }
+
+
+class _Profile(Protocol):
+    def stop(self) -> str: ...
+
+
+class _WallProfile:
+    """pyinstrument over the calls: where the wall time goes, waits on the child included."""
+
+    def __init__(self) -> None:
+        from pyinstrument import Profiler
+
+        self._profiler = Profiler(interval=PROFILE_INTERVAL_S)
+        self._profiler.start()
+
+    def stop(self) -> str:
+        self._profiler.stop()
+        return str(self._profiler.output_text(unicode=False, show_all=False))
+
+
+class _CpuProfile:
+    """cProfile on CPU time, in this process and in every parser child forked meanwhile.
+
+    The child leaves with ``os._exit``, so each one dumps its statistics just
+    before; the report merges them. CPU time is what a call costs when a core is
+    free, whatever else the machine is doing.
+    """
+
+    def __init__(self) -> None:
+        import cProfile
+
+        import infrastructure.readers.isolated as isolated
+
+        self._folder = Path(tempfile.mkdtemp(prefix="child-profiles-"))
+        serve = isolated._child_main
+        folder = self._folder
+
+        def profiled(*args: Any) -> None:
+            profile = cProfile.Profile(time.process_time)
+            leave = os._exit
+
+            def dump_and_leave(status: int) -> NoReturn:
+                profile.disable()
+                profile.dump_stats(str(folder / f"{os.getpid()}.prof"))
+                leave(status)
+
+            # Patched in the child only: it is the forked copy's os module.
+            setattr(os, "_exit", dump_and_leave)  # noqa: B010
+            profile.enable()
+            serve(*args)
+
+        setattr(isolated, "_child_main", profiled)  # noqa: B010
+        self._parent = cProfile.Profile(time.process_time)
+        self._parent.enable()
+
+    def stop(self) -> str:
+        import io
+        import pstats
+
+        self._parent.disable()
+        out = io.StringIO()
+        out.write("parent (cumulative CPU seconds over all calls)\n")
+        pstats.Stats(self._parent, stream=out).sort_stats("cumulative").print_stats(45)
+        children = sorted(self._folder.glob("*.prof"))
+        out.write(f"parser children ({len(children)}, merged)\n")
+        if children:
+            merged = pstats.Stats(str(children[0]), stream=out)
+            for child in children[1:]:
+                merged.add(str(child))
+            merged.sort_stats("cumulative").print_stats(30)
+        shutil.rmtree(self._folder, ignore_errors=True)
+        return out.getvalue()
 
 
 def _cpu_s() -> float:
@@ -122,6 +192,14 @@ def _cpu_s() -> float:
 # ----------------------------------------------------------------- parent side
 
 
+@dataclass(frozen=True)
+class ProfileRequest:
+    """Profile the warm calls after the first into ``report``: wall (pyinstrument) or CPU."""
+
+    report: Path
+    cpu: bool = False
+
+
 def _copies(setup: Setup, workbook: Workbook, count: int) -> list[str]:
     folder = Path(tempfile.mkdtemp(prefix="warm-", dir=setup.scratch))
     copies = []
@@ -134,7 +212,12 @@ def _copies(setup: Setup, workbook: Workbook, count: int) -> list[str]:
 
 
 def _warm(
-    setup: Setup, workbook: Workbook, name: str, url: str, runs: int, profile: Path | None
+    setup: Setup,
+    workbook: Workbook,
+    name: str,
+    url: str,
+    runs: int,
+    profile: ProfileRequest | None,
 ) -> Measurement:
     measurement = Measurement(name, 1, workbook.rows)
     args = {
@@ -142,7 +225,8 @@ def _warm(
         "config": str(CONFIG),
         "copies": _copies(setup, workbook, runs + 1),
         "reports": str(setup.scratch / "warm-rejects"),
-        "profile": str(profile) if profile else None,
+        "profile": str(profile.report) if profile else None,
+        "profile_cpu": profile.cpu if profile else False,
     }
     process = python_child(setup, "warm", args, module="bench.latency")
     measurement.peak_rss_mb = process.peak_rss_mb
@@ -167,7 +251,7 @@ def _warm(
 
 
 def warm_duckdb(
-    setup: Setup, workbook: Workbook, runs: int, profile: Path | None = None
+    setup: Setup, workbook: Workbook, runs: int, profile: ProfileRequest | None = None
 ) -> Measurement:
     path = setup.scratch / f"warm-{uuid.uuid4().hex[:10]}.duckdb"
     measurement = _warm(setup, workbook, "warm_lambda_duckdb", f"duckdb:///{path}", runs, profile)
@@ -177,7 +261,7 @@ def warm_duckdb(
 
 
 def warm_postgres(
-    setup: Setup, workbook: Workbook, runs: int, profile: Path | None = None
+    setup: Setup, workbook: Workbook, runs: int, profile: ProfileRequest | None = None
 ) -> Measurement:
     database, url = new_database(setup, "warm")
     measurement = _warm(setup, workbook, "warm_lambda_pg", url, runs, profile)
@@ -212,13 +296,18 @@ def plan(
 
 
 def _profile(argv: list[str]) -> int:
-    """Where a warm call's time goes: the warm loop under pyinstrument, printed."""
+    """Where a warm call's time goes: the warm loop under a profiler, printed."""
     from bench.workbooks import CACHE, ensure_kaggle_train
     from devtools.postgres import start_postgres, stop_postgres
 
     parser = argparse.ArgumentParser(prog="python -m bench.latency profile")
     parser.add_argument("--warehouse", choices=("duckdb", "postgresql"), default="duckdb")
     parser.add_argument("--runs", type=int, default=WARM_RUNS)
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="cProfile on CPU time, the parser children included, instead of pyinstrument",
+    )
     args = parser.parse_args(argv)
     workbook = ensure_kaggle_train()
     scratch = Path(tempfile.mkdtemp(prefix="profile-", dir=CACHE))
@@ -227,7 +316,7 @@ def _profile(argv: list[str]) -> int:
         setup = Setup(server, workbook, workbook, scratch, None)
         report = scratch / "profile.txt"
         warm = warm_postgres if args.warehouse == "postgresql" else warm_duckdb
-        measurement = warm(setup, workbook, args.runs, report)
+        measurement = warm(setup, workbook, args.runs, ProfileRequest(report, args.cpu))
         print(report.read_text() if report.exists() else "(no profile written)")
         print(f"median {measurement.wall_s}, {measurement.parts}, error={measurement.error}")
     finally:
@@ -243,7 +332,8 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["profile"]:
         return _profile(argv[1:])
-    print("usage: python -m bench.latency profile [--warehouse duckdb|postgresql] [--runs N]",
+    print("usage: python -m bench.latency profile [--warehouse duckdb|postgresql] [--runs N] "
+          "[--cpu]",
           file=sys.stderr)  # fmt: skip
     return 2
 
