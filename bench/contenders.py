@@ -9,6 +9,9 @@ Two kinds of child:
 
 - ``datalakep ingest`` itself, as a black box through its console script: its time
   is the process's wall time, start-up and imports included, as a user sees it.
+- ``python bench/peers/SCRIPT ARGS``: the fastest scripts a user could write (polars
+  into PostgreSQL through ADBC, polars into DuckDB), whole programs timed like
+  datalakep's, their rows counted from the database afterwards.
 - ``python -m bench.contenders NAME ARGS``: the baseline a user writes, the reader
   alone and COPY alone. Each times its own work with ``perf_counter`` (imports and
   connection set-up outside the timer) and prints one ``BENCH-RESULT {json}`` line;
@@ -32,7 +35,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,9 +45,10 @@ from bench.memory import TreeSampler
 from bench.workbooks import ROOT, TABLE, Workbook
 
 if TYPE_CHECKING:
-    from tests.support.postgres import PostgresServer
+    from devtools.postgres import PostgresServer
 
 RESULT_PREFIX = "BENCH-RESULT "
+PEERS = ROOT / "bench" / "peers"
 # The floor's target table: the train_data contract of config/datalakep.yaml with
 # the same types, NOT NULLs and primary key, so COPY writes what datalakep writes
 # (less datalakep's own lineage columns).
@@ -133,7 +138,7 @@ def _child_pg(args: dict[str, Any]) -> dict[str, Any]:
     """
     import psycopg
 
-    from tests.support.postgres import PostgresServer, create_database
+    from devtools.postgres import PostgresServer, create_database
 
     server = PostgresServer(
         args["host"], args["port"], args["user"], args["database"], Path(args["data_dir"])
@@ -298,10 +303,15 @@ class Contender:
     basis: str
     rows: int
     run: Callable[[int], Measurement]
+    # Run in the first round only (the baseline at 1M rows takes 6 minutes a run).
+    first_round_only: bool = False
 
 
-def _python_child(setup: Setup, name: str, args: dict[str, Any]) -> Process:
-    argv = [sys.executable, "-m", "bench.contenders", name, json.dumps(args)]
+def python_child(
+    setup: Setup, name: str, args: dict[str, Any], module: str = "bench.contenders"
+) -> Process:
+    """``python -m MODULE NAME ARGS``: a child that prints one BENCH-RESULT line."""
+    argv = [sys.executable, "-m", module, name, json.dumps(args)]
     return run_process(argv, cwd=ROOT, timeout=setup.timeout)
 
 
@@ -309,7 +319,7 @@ def _pg(setup: Setup, op: str, **extra: Any) -> dict[str, Any]:
     server = setup.server
     args = {"op": op, "host": server.host, "port": server.port, "user": server.user}
     args |= {"database": server.database, "data_dir": str(server.data_dir), **extra}
-    process = _python_child(setup, "pg", args)
+    process = python_child(setup, "pg", args)
     result = process.result()
     if result is None:
         raise RuntimeError(f"database {op} failed: {process.failure()}")
@@ -321,12 +331,12 @@ def postgres_version(setup: Setup) -> str | None:
     return None if version is None else str(version)
 
 
-def _fresh_database(setup: Setup, prefix: str) -> tuple[str, str]:
+def new_database(setup: Setup, prefix: str) -> tuple[str, str]:
     name = f"bench_{prefix}_{uuid.uuid4().hex[:10]}"
     return name, str(_pg(setup, "create", name=name)["url"])
 
 
-def _count_and_drop(setup: Setup, measurement: Measurement, name: str, url: str) -> None:
+def count_and_drop(setup: Setup, measurement: Measurement, name: str, url: str) -> None:
     result = _pg(setup, "count-drop", name=name, url=url)
     if result["rows"] is None:
         measurement.error = measurement.error or f"count failed: {result.get('count_error')}"
@@ -356,11 +366,12 @@ def _datalakep() -> list[str]:
     return [sys.executable, "-m", "entrypoints.cli"]
 
 
-def _run_cli(setup: Setup, measurement: Measurement, url: str) -> None:
+def run_cli(setup: Setup, measurement: Measurement, xlsx: Path, url: str) -> None:
+    """``datalakep ingest XLSX`` as a fresh process; the sheet must report every row loaded."""
     # Its own working directory per run: rejects reports land there, not in data/.
     workdir = Path(tempfile.mkdtemp(prefix="cli-", dir=setup.scratch))
     try:
-        argv = [*_datalakep(), "ingest", str(setup.workbook.xlsx), "--warehouse", url, "--json"]
+        argv = [*_datalakep(), "ingest", str(xlsx), "--warehouse", url, "--json"]
         process = run_process(argv, cwd=workdir, env=_cli_env(), timeout=setup.timeout)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -376,35 +387,81 @@ def _run_cli(setup: Setup, measurement: Measurement, url: str) -> None:
             measurement.error = f"CLI reported rows_loaded={loaded[0].get('rows_loaded')}"
 
 
-def datalakep_postgres(setup: Setup, run: int) -> Measurement:
-    measurement = Measurement("datalakep_pg", run, setup.workbook.rows)
-    name, url = _fresh_database(setup, "dlp")
-    _run_cli(setup, measurement, url)
-    _count_and_drop(setup, measurement, name, url)
+def cli_into_postgres(setup: Setup, name: str, run: int, workbook: Workbook) -> Measurement:
+    """``datalakep ingest`` of ``workbook`` into a fresh PostgreSQL database, counted."""
+    measurement = Measurement(name, run, workbook.rows)
+    database, url = new_database(setup, "dlp")
+    run_cli(setup, measurement, workbook.xlsx, url)
+    count_and_drop(setup, measurement, database, url)
     return measurement
 
 
+def cli_into_duckdb(setup: Setup, name: str, run: int, workbook: Workbook) -> Measurement:
+    """``datalakep ingest`` of ``workbook`` into a fresh DuckDB file, counted."""
+    measurement = Measurement(name, run, workbook.rows)
+    with _fresh_duckdb(setup) as path:
+        run_cli(setup, measurement, workbook.xlsx, f"duckdb:///{path}")
+        count_duckdb(setup, measurement, path)
+    return measurement
+
+
+def datalakep_postgres(setup: Setup, run: int) -> Measurement:
+    return cli_into_postgres(setup, "datalakep_pg", run, setup.workbook)
+
+
 def datalakep_duckdb(setup: Setup, run: int) -> Measurement:
-    measurement = Measurement("datalakep_duckdb", run, setup.workbook.rows)
+    return cli_into_duckdb(setup, "datalakep_duckdb", run, setup.workbook)
+
+
+@contextmanager
+def _fresh_duckdb(setup: Setup) -> Iterator[Path]:
+    """A DuckDB file no run has used, deleted afterwards (a 1M-row file is ~100 MB)."""
     path = setup.scratch / f"run-{uuid.uuid4().hex[:10]}.duckdb"
     try:
-        _run_cli(setup, measurement, f"duckdb:///{path}")
-        counted = _python_child(setup, "count-duckdb", {"path": str(path)})
-        result = counted.result()
-        if result is None:
-            measurement.error = measurement.error or f"count failed: {counted.failure()}"
-        else:
-            _check_rows(measurement, int(result["rows"]))
+        yield path
     finally:
         for leftover in (path, path.with_name(path.name + ".wal")):
             leftover.unlink(missing_ok=True)
+
+
+def count_duckdb(setup: Setup, measurement: Measurement, path: Path) -> None:
+    counted = python_child(setup, "count-duckdb", {"path": str(path)})
+    result = counted.result()
+    if result is None:
+        measurement.error = measurement.error or f"count failed: {counted.failure()}"
+    else:
+        _check_rows(measurement, int(result["rows"]))
+
+
+def _peer(setup: Setup, measurement: Measurement, script: str, *args: str) -> None:
+    """A user's script as a whole process: its wall time counts, and its exit status."""
+    argv = [sys.executable, str(PEERS / script), *args]
+    process = run_process(argv, cwd=ROOT, timeout=setup.timeout)
+    measurement.wall_s = process.wall_s
+    measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.error = process.failure()
+
+
+def polars_postgres(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("polars_adbc", run, setup.workbook.rows)
+    name, url = new_database(setup, "polars")
+    _peer(setup, measurement, "polars_postgres.py", str(setup.workbook.xlsx), url, TABLE)
+    count_and_drop(setup, measurement, name, url)
+    return measurement
+
+
+def polars_duckdb(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("polars_duckdb", run, setup.workbook.rows)
+    with _fresh_duckdb(setup) as path:
+        _peer(setup, measurement, "polars_duckdb.py", str(setup.workbook.xlsx), str(path), TABLE)
+        count_duckdb(setup, measurement, path)
     return measurement
 
 
 def _python_contender(
     setup: Setup, measurement: Measurement, name: str, args: dict[str, Any]
 ) -> None:
-    process = _python_child(setup, name, args)
+    process = python_child(setup, name, args)
     measurement.wall_s = process.wall_s
     measurement.peak_rss_mb = process.peak_rss_mb
     measurement.error = process.failure()
@@ -426,18 +483,18 @@ def reader(setup: Setup, run: int) -> Measurement:
 
 def copy(setup: Setup, run: int) -> Measurement:
     measurement = Measurement("copy", run, setup.workbook.rows)
-    name, url = _fresh_database(setup, "copy")
+    name, url = new_database(setup, "copy")
     _python_contender(setup, measurement, "copy", {"csv": str(setup.workbook.csv), "url": url})
-    _count_and_drop(setup, measurement, name, url)
+    count_and_drop(setup, measurement, name, url)
     return measurement
 
 
 def baseline(setup: Setup, run: int) -> Measurement:
     workbook = setup.baseline_workbook
     measurement = Measurement("baseline", run, workbook.rows)
-    name, url = _fresh_database(setup, "base")
+    name, url = new_database(setup, "base")
     _python_contender(setup, measurement, "baseline", {"xlsx": str(workbook.xlsx), "url": url})
-    _count_and_drop(setup, measurement, name, url)
+    count_and_drop(setup, measurement, name, url)
     return measurement
 
 
@@ -447,7 +504,7 @@ def noop(setup: Setup, run: int) -> Measurement:
     return measurement
 
 
-def contenders(setup: Setup, with_baseline: bool) -> list[Contender]:
+def contenders(setup: Setup, with_baseline: bool, baseline_once: bool) -> list[Contender]:
     """In the order they alternate within a round; the long baseline last."""
     rows = setup.workbook.rows
 
@@ -459,14 +516,19 @@ def contenders(setup: Setup, with_baseline: bool) -> list[Contender]:
                   bind(datalakep_postgres)),
         Contender("datalakep_duckdb", "datalakep ingest -> DuckDB", "wall", rows,
                   bind(datalakep_duckdb)),
+        Contender("polars_adbc", "peer: polars(calamine) + write_database(adbc)", "wall", rows,
+                  bind(polars_postgres)),
+        Contender("polars_duckdb", "peer: polars(calamine) -> DuckDB", "wall", rows,
+                  bind(polars_duckdb)),
         Contender("reader", "floor: fastexcel -> Arrow (read only)", "work", rows, bind(reader)),
         Contender("copy", "floor: psycopg COPY of the CSV", "work", rows, bind(copy)),
     ]  # fmt: skip
     if with_baseline:
         label = "baseline: pandas(openpyxl) + to_sql(multi, 1000)"
         chosen.append(
-            Contender("baseline", label, "wall", setup.baseline_workbook.rows, bind(baseline))
-        )
+            Contender("baseline", label, "wall", setup.baseline_workbook.rows, bind(baseline),
+                      first_round_only=baseline_once)
+        )  # fmt: skip
     return chosen
 
 

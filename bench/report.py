@@ -16,6 +16,10 @@ The figures' bases, stated once:
   pyarrow, pandas or psycopg in it) and reports its own peak beside the figures.
 - A baseline measured on a prefix of K rows is extrapolated as its fixed cost
   (process wall minus timed work) plus its timed work scaled by rows / K.
+- The peers (polars into PostgreSQL through ADBC, polars into DuckDB) are whole
+  processes like datalakep; ``vs_polars_adbc`` is datalakep's time over theirs.
+- The small-file latency (bench/latency.py) is reported in milliseconds for the
+  warm Lambda container and in seconds for the cold CLI, medians either way.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import os
 import platform
 import statistics
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -34,6 +38,10 @@ from bench.contenders import Contender, Measurement
 from bench.workbooks import ROOT
 
 SPEEDUP_TARGET = 25.0
+PEER_RATIO_TARGET = 1.0
+PARALLEL_READER_TARGET = 1.6
+WARM_TARGET_MS = {"warm_lambda_duckdb": 50.0, "warm_lambda_pg": 80.0}
+COLD_CLI_TARGET_S = 0.8
 FLOOR_RATIO_TARGET = 1.5
 RSS_VS_READER_TARGET = 1.2
 RSS_SMALL_ROWS = 100_000
@@ -106,7 +114,7 @@ def _git() -> str | None:
 def _versions() -> dict[str, str]:
     found: dict[str, str] = {}
     for package in ("datalakep", "fastexcel", "pyarrow", "duckdb", "psycopg", "pandas",
-                    "openpyxl", "sqlalchemy"):  # fmt: skip
+                    "openpyxl", "sqlalchemy", "polars", "adbc-driver-postgresql"):  # fmt: skip
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -119,16 +127,17 @@ def summarise(
     figures: dict[str, Figures],
     calibration: Measurement | None,
     settings: dict[str, Any],
-    postgres_version: str | None,
-    parent_rss_mb: float,
 ) -> dict[str, Any]:
-    """The JSON object: the required keys first, then everything needed to trust them."""
+    """One workbook size's object: the required keys first, then what is needed to trust them."""
 
     def get(name: str) -> Figures | None:
         return figures.get(name)
 
     pg, duck, read, copy, base = (get(n) for n in ("datalakep_pg", "datalakep_duckdb", "reader",
                                                    "copy", "baseline"))  # fmt: skip
+    polars_pg, polars_duck = get("polars_adbc"), get("polars_duckdb")
+    polars_pg_s = polars_pg.seconds if polars_pg else None
+    polars_duck_s = polars_duck.seconds if polars_duck else None
     datalakep_s = pg.seconds if pg else None
     duckdb_s = duck.seconds if duck else None
     reader_s = read.seconds if read else None
@@ -155,12 +164,18 @@ def summarise(
         "baseline_s": _round(baseline_s),
         "floor_s": _round(floor_s),
         "speedup_vs_baseline": _round(_ratio(baseline_s, datalakep_s), 2),
+        "polars_adbc_s": _round(polars_pg_s),
+        "vs_polars_adbc": _round(_ratio(datalakep_s, polars_pg_s), 2),
+        "polars_duckdb_s": _round(polars_duck_s),
+        "duckdb_vs_polars_duckdb": _round(_ratio(duckdb_s, polars_duck_s), 2),
         "ratio_to_floor": _round(_ratio(datalakep_s, floor_s), 2),
         "peak_rss_mb": _round(peak, 1),
         "reader_peak_rss_mb": _round(reader_peak, 1),
         "duckdb_s": _round(duckdb_s),
         "duckdb_peak_rss_mb": _round(duck.peak_rss_mb if duck else None, 1),
         "baseline_peak_rss_mb": _round(base.peak_rss_mb if base else None, 1),
+        "polars_adbc_peak_rss_mb": _round(polars_pg.peak_rss_mb if polars_pg else None, 1),
+        "polars_duckdb_peak_rss_mb": _round(polars_duck.peak_rss_mb if polars_duck else None, 1),
         "reader_s": _round(reader_s),
         "copy_s": _round(copy_s),
         "baseline_extrapolated": extrapolated,
@@ -172,30 +187,69 @@ def summarise(
         "copy_process_s": _round(copy.wall_s if copy else None),
         "python_start_s": _round(calibration.wall_s if calibration else None),
         "python_start_rss_mb": _round(calibration.peak_rss_mb if calibration else None, 1),
-        "bench_parent_rss_mb": _round(parent_rss_mb, 1),
         "rows_per_s": {
             name: round(f.contender.rows / f.seconds) for name, f in figures.items() if f.seconds
         },
-        "runs": {
-            name: [
-                {
-                    "wall_s": _round(m.wall_s),
-                    "work_s": _round(m.work_s),
-                    "peak_rss_mb": _round(m.peak_rss_mb, 1),
-                    "rows_loaded": m.rows_loaded,
-                    "error": m.error,
-                }
-                for m in f.runs
-            ]
-            for name, f in figures.items()
-        },
-        "failures": [
-            f"{m.contender} run {m.run}: {m.error}"
-            for f in figures.values()
-            for m in f.runs
-            if not m.ok
-        ],
+        "runs": {name: [_run(m) for m in f.runs] for name, f in figures.items()},
+        "failures": _failures(f.runs for f in figures.values()),
         "settings": settings,
+    }
+    summary["targets"] = _targets(summary)
+    return summary
+
+
+def _run(m: Measurement) -> dict[str, Any]:
+    return {
+        "wall_s": _round(m.wall_s),
+        "work_s": _round(m.work_s),
+        "peak_rss_mb": _round(m.peak_rss_mb, 1),
+        "rows_loaded": m.rows_loaded,
+        "error": m.error,
+    }
+
+
+def _failures(runs: Iterable[Sequence[Measurement]]) -> list[str]:
+    return [f"{m.contender} run {m.run}: {m.error}" for group in runs for m in group if not m.ok]
+
+
+def summarise_latency(measurements: Sequence[Measurement]) -> dict[str, Any]:
+    """The 891-row figures: the warm Lambda call in ms, the cold CLI in s, medians."""
+    warm = [m for m in measurements if m.contender.startswith("warm_")]
+    cold: dict[str, list[Measurement]] = {}
+    for m in measurements:
+        if m.contender.startswith("cold_"):
+            cold.setdefault(m.contender, []).append(m)
+    found: dict[str, Any] = {"rows": measurements[0].rows_expected if measurements else None}
+    for m in warm:
+        parts = m.parts
+        found[m.contender] = {
+            "median_ms": _ms(m.wall_s if m.ok else None),
+            "min_ms": _ms(parts.get("min_s")),
+            "max_ms": _ms(parts.get("max_s")),
+            "cpu_median_ms": _ms(parts.get("cpu_s")),
+            "first_call_ms": _ms(parts.get("first_s")),
+            "handler_import_s": _round(parts.get("init_s")),
+            "peak_rss_mb": _round(m.peak_rss_mb, 1),
+            "rows_loaded": m.rows_loaded,
+            "error": m.error,
+        }
+    for name, runs in cold.items():
+        good = [m.wall_s for m in runs if m.ok and m.wall_s is not None]
+        found[name] = {
+            "median_s": _round(statistics.median(good) if good else None),
+            "runs_s": [_round(m.wall_s) for m in runs],
+            "peak_rss_mb": _round(max((m.peak_rss_mb or 0.0) for m in runs), 1),
+        }
+    found["failures"] = _failures([[*warm], *cold.values()])
+    return found
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def environment(postgres_version: str | None, parent_rss_mb: float) -> dict[str, Any]:
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -205,58 +259,78 @@ def summarise(
         },
         "versions": _versions(),
         "git": _git(),
+        "bench_parent_rss_mb": _round(parent_rss_mb, 1),
     }
-    summary["targets"] = _targets(summary)
-    return summary
 
 
-def _target(value: float | None, limit: float, at_least: bool) -> str:
+# Until a parallel reader exists, its speedup is reported as missing, never guessed.
+PARALLEL_READER = {
+    "target": f"parallel reader throughput vs one fastexcel call >= {PARALLEL_READER_TARGET:g}x",
+    "value": None,
+    "unit": "x",
+    "status": "not measured",
+    "note": "no parallel reader exists yet (issue 16, target 2)",
+}
+
+
+def issue_targets(
+    sizes: Sequence[dict[str, Any]], latency: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Every ratio the performance issue names, in its order, from one run."""
+    found: list[dict[str, Any]] = []
+    for s in sizes:
+        found += [
+            t for t in s["targets"] if t["target"].startswith(("datalakep vs", "DuckDB vs polars"))
+        ]
+    found.append(dict(PARALLEL_READER))
+    if latency is not None:
+        for name, limit in WARM_TARGET_MS.items():
+            value = (latency.get(name) or {}).get("median_ms")
+            found.append(_at_most(f"{name} 891 rows <= {limit:g} ms (median)", value, limit, "ms"))
+        for name in ("cold_cli_duckdb", "cold_cli_pg"):
+            value = (latency.get(name) or {}).get("median_s")
+            title = f"{name} 891 rows <= {COLD_CLI_TARGET_S:g} s (median)"
+            found.append(_at_most(title, value, COLD_CLI_TARGET_S, "s"))
+    for s in sizes:
+        found += [t for t in s["targets"] if t["target"].startswith("peak RSS vs reader")]
+    return found
+
+
+def _entry(
+    title: str, value: float | None, limit: float, unit: str, at_least: bool
+) -> dict[str, Any]:
     if value is None:
-        return "n/a"
-    ok = value >= limit if at_least else value <= limit
-    return "PASS" if ok else "MISS"
+        status = "n/a"
+    else:
+        status = "PASS" if (value >= limit if at_least else value <= limit) else "MISS"
+    return {"target": title, "value": value, "unit": unit, "status": status}
+
+
+def _at_most(title: str, value: float | None, limit: float, unit: str = "x") -> dict[str, Any]:
+    return _entry(title, value, limit, unit, at_least=False)
 
 
 def _targets(s: dict[str, Any]) -> list[dict[str, Any]]:
-    rss_vs_reader = _ratio(s["peak_rss_mb"], s["reader_peak_rss_mb"])
-    duck_vs_pg = _ratio(s["duckdb_s"], s["datalakep_s"])
+    rss_vs_reader = _round(_ratio(s["peak_rss_mb"], s["reader_peak_rss_mb"]), 2)
+    duck_vs_pg = _round(_ratio(s["duckdb_s"], s["datalakep_s"]), 2)
+    at = f" at {s['rows']:,} rows"
+    extrapolated = " (baseline extrapolated)" if s["baseline_extrapolated"] else ""
     targets = [
-        {
-            "target": f"speed vs baseline >= {SPEEDUP_TARGET:g}x",
-            "value": s["speedup_vs_baseline"],
-            "unit": "x" + (" (baseline extrapolated)" if s["baseline_extrapolated"] else ""),
-            "status": _target(s["speedup_vs_baseline"], SPEEDUP_TARGET, at_least=True),
-        },
-        {
-            "target": f"time vs floor <= {FLOOR_RATIO_TARGET:g}x",
-            "value": s["ratio_to_floor"],
-            "unit": "x",
-            "status": _target(s["ratio_to_floor"], FLOOR_RATIO_TARGET, at_least=False),
-        },
-        {
-            "target": f"peak RSS vs reader's <= {RSS_VS_READER_TARGET:g}x",
-            "value": _round(rss_vs_reader, 2),
-            "unit": "x",
-            "status": _target(rss_vs_reader, RSS_VS_READER_TARGET, at_least=False),
-        },
-    ]
+        _at_most(f"datalakep vs polars+ADBC <= {PEER_RATIO_TARGET:g}x{at}", s["vs_polars_adbc"],
+                 PEER_RATIO_TARGET),
+        _at_most(f"DuckDB vs polars->DuckDB <= {PEER_RATIO_TARGET:g}x{at}",
+                 s["duckdb_vs_polars_duckdb"], PEER_RATIO_TARGET),
+        _entry(f"speed vs baseline >= {SPEEDUP_TARGET:g}x{at}", s["speedup_vs_baseline"],
+               SPEEDUP_TARGET, "x" + extrapolated, at_least=True),
+        _at_most(f"time vs floor <= {FLOOR_RATIO_TARGET:g}x{at}", s["ratio_to_floor"],
+                 FLOOR_RATIO_TARGET),
+        _at_most(f"peak RSS vs reader's <= {RSS_VS_READER_TARGET:g}x{at}", rss_vs_reader,
+                 RSS_VS_READER_TARGET),
+    ]  # fmt: skip
     if s["rows"] <= RSS_SMALL_ROWS:
-        targets.append(
-            {
-                "target": f"peak RSS < {RSS_SMALL_TARGET_MB:g} MB (<= {RSS_SMALL_ROWS:,} rows)",
-                "value": s["peak_rss_mb"],
-                "unit": "MB",
-                "status": _target(s["peak_rss_mb"], RSS_SMALL_TARGET_MB, at_least=False),
-            }
-        )
-    targets.append(
-        {
-            "target": "DuckDB time vs PostgreSQL's <= 1x",
-            "value": _round(duck_vs_pg, 2),
-            "unit": "x",
-            "status": _target(duck_vs_pg, 1.0, at_least=False),
-        }
-    )
+        title = f"peak RSS < {RSS_SMALL_TARGET_MB:g} MB (<= {RSS_SMALL_ROWS:,} rows)"
+        targets.append(_at_most(title, s["peak_rss_mb"], RSS_SMALL_TARGET_MB, "MB"))
+    targets.append(_at_most(f"DuckDB time vs PostgreSQL's <= 1x{at}", duck_vs_pg, 1.0))
     return targets
 
 
@@ -325,18 +399,51 @@ def print_table(summary: dict[str, Any], figures: dict[str, Figures], out: TextI
     for line in lines:
         print(render(line), file=out)
     print(file=out)
-    # On Linux exec carries the parent's RSS high-water mark into the child's
-    # ru_maxrss: no child can read below the bench parent's own peak.
     print(
         f"python -c pass: {_fmt(summary['python_start_s'], '.3f')} s, "
-        f"{_fmt(summary['python_start_rss_mb'], '.0f')} MB peak; bench parent peak "
-        f"{summary['bench_parent_rss_mb']:.0f} MB (no child's peak RSS can read below it)",
+        f"{_fmt(summary['python_start_rss_mb'], '.0f')} MB peak",
         file=out,
     )
     print(file=out)
-    print("targets (reported, never asserted)", file=out)
-    for t in summary["targets"]:
+    print_targets("targets (reported, never asserted)", summary["targets"], out)
+
+
+def print_latency(latency: dict[str, Any], out: TextIO) -> None:
+    print(f"small file: Kaggle train.xlsx, {latency['rows']} rows", file=out)
+    for name, found in latency.items():
+        if not isinstance(found, dict):
+            continue
+        if "median_ms" in found:
+            print(
+                f"  {name:<20} median {_fmt(found['median_ms'], '.1f')} ms "
+                f"(min {_fmt(found['min_ms'], '.1f')}, max {_fmt(found['max_ms'], '.1f')}; "
+                f"CPU {_fmt(found['cpu_median_ms'], '.1f')} ms; first call "
+                f"{_fmt(found['first_call_ms'], '.0f')} ms; handler import "
+                f"{_fmt(found['handler_import_s'], '.2f')} s)",
+                file=out,
+            )
+        else:
+            runs = ", ".join(_fmt(r, ".2f") for r in found["runs_s"])
+            print(f"  {name:<20} median {_fmt(found['median_s'], '.2f')} s ({runs})", file=out)
+    print(file=out)
+
+
+def print_targets(title: str, targets: Sequence[dict[str, Any]], out: TextIO) -> None:
+    print(title, file=out)
+    width = max((len(t["target"]) for t in targets), default=0)
+    for t in targets:
         value = "-" if t["value"] is None else f"{t['value']:g} {t['unit']}"
-        print(f"  {t['status']:<5} {t['target']:<40} {value}", file=out)
+        print(f"  {t['status']:<12} {t['target']:<{width}} {value}", file=out)
+    print(file=out)
+
+
+def print_footer(summary: dict[str, Any], out: TextIO) -> None:
+    # On Linux exec carries the parent's RSS high-water mark into the child's
+    # ru_maxrss: no child can read below the bench parent's own peak.
+    print(
+        f"bench parent peak {summary['bench_parent_rss_mb']:.0f} MB "
+        "(no child's peak RSS can read below it)",
+        file=out,
+    )
     for failure in summary["failures"]:
         print(f"FAILED: {failure}", file=out)

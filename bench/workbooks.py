@@ -1,5 +1,8 @@
 """Titanic-shaped benchmark workbooks, generated once and cached in ``bench/.cache/``.
 
+Two kinds: generated ones of any size (below), and Kaggle's own train.csv (891
+rows) written as .xlsx, the small file whose latency the benchmark measures.
+
 The generator is datalakeP's own (``infrastructure.sample``): realistic null
 ratios (Age ~20%, Cabin ~77%), names full of commas, quotes and parentheses. A
 1M-row workbook takes about a minute to write, so each file is cached under a
@@ -28,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 GENERATOR = ROOT / "infrastructure" / "sample.py"
 TABLE = "train_data"
+# The Kaggle files live outside the repository, in the shared/ folder beside the
+# checkout (CI lays a copy there too); $DATALAKEP_TITANIC names another place.
+TITANIC_ENV = "DATALAKEP_TITANIC"
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,51 @@ def ensure_workbook(rows: int, seed: int = 0, prefix_of: int | None = None) -> W
     return Workbook(xlsx, csv, rows, seed, prefix_of, stats)
 
 
+def titanic_dir() -> Path:
+    """Where Kaggle's CSVs are: $DATALAKEP_TITANIC, else shared/data/titanic beside the
+    checkout or one level up (a git worktree under a folder of worktrees)."""
+    explicit = os.environ.get(TITANIC_ENV)
+    candidates = [Path(explicit)] if explicit else []
+    candidates += [base / "shared" / "data" / "titanic" for base in ROOT.parents[:2]]
+    for candidate in candidates:
+        if (candidate / "train.csv").is_file():
+            return candidate
+    searched = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(
+        f"Kaggle's train.csv not found (looked in {searched}); set {TITANIC_ENV}"
+    )
+
+
+def ensure_kaggle_train() -> Workbook:
+    """Kaggle's train.csv as a one-sheet .xlsx, cached under the CSV's digest."""
+    csv = titanic_dir() / "train.csv"
+    digest = hashlib.sha256(csv.read_bytes()).hexdigest()[:10]
+    xlsx, meta = (CACHE / f"kaggle-train-{digest}{ext}" for ext in (".xlsx", ".json"))
+    if not (meta.exists() and xlsx.exists()):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        print(f"bench: writing {xlsx.name} from {csv}", file=sys.stderr, flush=True)
+        command = [sys.executable, "-m", "bench.workbooks", "--from-csv", str(csv)]
+        command += ["--xlsx", str(xlsx), "--meta", str(meta)]
+        subprocess.run(command, check=True, cwd=ROOT)
+    stats = json.loads(meta.read_text())
+    return Workbook(xlsx, csv, int(stats["rows"]), 0, None, stats)
+
+
+def _from_csv(csv: Path, xlsx: Path, meta: Path) -> None:
+    import pyarrow.csv as pa_csv
+
+    from infrastructure.sample import write_workbook
+
+    table = pa_csv.read_csv(csv)
+    tmp_xlsx = xlsx.with_name(xlsx.stem + ".tmp.xlsx")
+    write_workbook(table, tmp_xlsx)
+    os.replace(tmp_xlsx, xlsx)
+    stats = {"rows": table.num_rows, "source": csv.name, "xlsx_bytes": xlsx.stat().st_size}
+    tmp_meta = meta.with_name(meta.name + ".tmp")
+    tmp_meta.write_text(json.dumps(stats, indent=1) + "\n")
+    os.replace(tmp_meta, meta)
+
+
 def _generate(
     rows: int, seed: int, prefix_of: int | None, xlsx: Path, csv: Path, meta: Path
 ) -> None:
@@ -123,14 +174,20 @@ def _generate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="write one benchmark workbook (child process)")
-    parser.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--rows", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prefix-of", type=int)
+    parser.add_argument("--from-csv", type=Path, help="write this CSV as the .xlsx instead")
     parser.add_argument("--xlsx", type=Path, required=True)
-    parser.add_argument("--csv", type=Path, required=True)
+    parser.add_argument("--csv", type=Path)
     parser.add_argument("--meta", type=Path, required=True)
     args = parser.parse_args(argv)
-    _generate(args.rows, args.seed, args.prefix_of, args.xlsx, args.csv, args.meta)
+    if args.from_csv:
+        _from_csv(args.from_csv, args.xlsx, args.meta)
+    elif args.rows is None or args.csv is None:
+        parser.error("--rows and --csv are required unless --from-csv is given")
+    else:
+        _generate(args.rows, args.seed, args.prefix_of, args.xlsx, args.csv, args.meta)
     return 0
 
 
