@@ -25,7 +25,7 @@ from domain.arrow_types import arrow_schema
 from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.rejects import RejectsReport, SheetRejects
-from domain.routing import RouteDecision, Router
+from domain.routing import RouteDecision, Router, is_report_only_sheet
 from domain.source import ObjectInfo
 from domain.validation import SheetValidation, reject_duplicate_keys, validate_sheet
 
@@ -132,6 +132,8 @@ class IngestPassengerFile:
         for number, name in enumerate(names):
             self._progress.stage(uri, name, "routing", number, len(names))
             preview = workbook.preview(name, self._settings.header_search_rows)
+            if is_report_only_sheet(preview):
+                continue  # a rejects workbook uploaded again: its summary holds no rows
             try:
                 routes.append(self._router.route(uri, preview))
             except UnroutableSheetError as error:

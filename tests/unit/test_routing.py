@@ -4,7 +4,7 @@ import pytest
 
 from domain.contracts import Catalog
 from domain.errors import ConfigurationError, UnroutableSheetError
-from domain.routing import Router, RoutingRule
+from domain.routing import Router, RoutingRule, is_report_only_sheet
 from domain.sheet import SheetPreview
 
 pytestmark = pytest.mark.unit
@@ -83,3 +83,22 @@ def test_rules_match_file_key_and_sheet_globs(catalog: Catalog) -> None:
 def test_a_rule_naming_an_unknown_table_fails_at_start_up(catalog: Catalog) -> None:
     with pytest.raises(ConfigurationError, match="no contract for table 'nope'"):
         Router(catalog, [RoutingRule("nope")])
+
+
+def test_a_rejects_reports_helper_columns_are_left_out(router: Router) -> None:
+    decision = router.route("r.xlsx", preview(("source_row", *TRAIN, "datalakep_errors")))
+    assert decision.contract.name == "train_data"
+    assert decision.positions[0] == 1  # PassengerId, after source_row
+
+
+def test_a_rejects_reports_summary_and_refused_sheets_hold_nothing_to_load() -> None:
+    summary = preview(
+        ("Source", "s3://b/x.xlsx"), ("Version", "v1"), ("Load id", "ab12"), ("Rejected rows", "3"),
+        name="summary",
+    )  # fmt: skip
+    assert is_report_only_sheet(summary)
+    assert is_report_only_sheet(preview(("source_row", "datalakep_errors"), name="Refused"))
+    # A person's own sheet called summary is data like any other.
+    assert not is_report_only_sheet(preview(("Source", "Total"), ("a", "1"), name="Summary"))
+    assert not is_report_only_sheet(preview(("source_row", *TRAIN, "datalakep_errors")))
+    assert not is_report_only_sheet(preview(name="summary"))
