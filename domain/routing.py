@@ -83,12 +83,17 @@ def match_header(contract: TableContract, labels: Sequence[str | None]) -> Heade
     found: dict[str, int] = {}
     extra: list[str] = []
     duplicated: list[str] = []
+    occurrences: dict[str, int] = {}
     for position, label in enumerate(labels):
         if label is None or not str(label).strip():
             continue  # unnamed columns (trailing blanks, spacers) carry nothing to load
         key = normalize_header(label)
         if key in REPORT_HELPER_COLUMNS and key not in index:
             continue
+        occurrences[key] = occurrences.get(key, 0) + 1
+        copy = f"{key}_{occurrences[key]}"
+        if occurrences[key] > 1 and copy in index:
+            key = copy  # a repeated label's n-th copy is the contract's "<label>_<n>"
         column = index.get(key)
         if column is None:
             extra.append(str(label).strip())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,6 +131,26 @@ def _parser() -> argparse.ArgumentParser:
         help=f"default: a fresh {DEMO_WAREHOUSE}",
     )
     demo.set_defaults(run=_demo)
+
+    contract = commands.add_parser("contract", help="table contracts")
+    contract_commands = contract.add_subparsers(dest="contract_command", required=True)
+    infer = contract_commands.add_parser(
+        "infer",
+        help="print a table contract inferred from a file's cells (YAML, as in the config)",
+    )
+    infer.add_argument("file", metavar="FILE")
+    infer.add_argument("--sheet", metavar="S", help="the sheet to infer from (default: the first)")
+    infer.add_argument("--table", metavar="NAME", help="table name (default: from the file name)")
+    infer.add_argument(
+        "--write",
+        action="store_true",
+        help="add the table and a routing rule for the file name to the config file",
+    )
+    infer.add_argument(
+        "--allowed", action="store_true", help="list the values of low-cardinality text columns"
+    )
+    with_config(infer)
+    infer.set_defaults(run=_contract_infer)
 
     sample = commands.add_parser("sample", help="write synthetic Titanic-shaped rows")
     sample.add_argument(
@@ -288,6 +310,46 @@ def _demo(args: argparse.Namespace) -> int:
         path.unlink(missing_ok=True)
         url = DEMO_WAREHOUSE
     return run_demo(url, args.config)
+
+
+def _contract_infer(args: argparse.Namespace) -> int:
+    from application.infer import InferContract
+    from entrypoints.containers import cli_container, config_path
+    from entrypoints.contract_yaml import add_table, table_lines
+
+    table = args.table or _table_name(args.file)
+    container = cli_container(args.config)
+    inferred = container.infer().execute(
+        InferContract(args.file, table, sheet=args.sheet, allowed=args.allowed)
+    )
+    if not args.write:
+        print("# under `tables:` in the config (or run again with --write):")
+        print("\n".join(table_lines(inferred, Path(args.file).name)))
+        return EXIT_OK
+    path = config_path(args.config)
+    updated = add_table(path.read_text(), inferred, args.file, args.sheet, str(path))
+    _write_atomically(path, updated)
+    print(
+        f"added table {table} ({len(inferred.contract.columns)} columns) and a routing rule "
+        f"for {Path(args.file).name} to {path}"
+    )
+    return EXIT_OK
+
+
+def _table_name(file: str) -> str:
+    """``Titanic 3 (final).xls`` -> ``titanic_3_final``: a name no one has to quote."""
+    stem = Path(file).stem.lower()
+    name = "_".join(part for part in re.split(r"[^a-z0-9]+", stem) if part)
+    return name if name and not name[0].isdigit() else f"t_{name}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 from application.events import SourceRule
 from application.events import rules_from_config as source_rules_from_config
 from application.handle_event import HandleStorageEvent
+from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile, IngestSettings
 from application.ports import (
     DeadLetterQueue,
@@ -163,6 +164,12 @@ class CliContainer(Core):
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )
     history = providers.Factory(ShowHistory, warehouse=Core.warehouse)
+    infer = providers.Factory(
+        InferTableContract,
+        files=files,
+        reader=Core.reader,
+        header_search_rows=Core.settings.provided.header_search_rows,
+    )
 
 
 def cli_container(config_file: str | None = None, warehouse_url: str | None = None) -> CliContainer:

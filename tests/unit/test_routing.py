@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.contracts import Catalog
+from domain.contracts import Catalog, contract_from_mapping
 from domain.errors import ConfigurationError, UnroutableSheetError
 from domain.routing import Router, RoutingRule, is_report_only_sheet
 from domain.sheet import SheetPreview
@@ -102,3 +102,17 @@ def test_a_rejects_reports_summary_and_refused_sheets_hold_nothing_to_load() -> 
     assert not is_report_only_sheet(preview(("Source", "Total"), ("a", "1"), name="Summary"))
     assert not is_report_only_sheet(preview(("source_row", *TRAIN, "datalakep_errors")))
     assert not is_report_only_sheet(preview(name="summary"))
+
+
+def test_a_repeated_header_label_routes_to_its_numbered_column() -> None:
+    contract = contract_from_mapping(
+        "t",
+        {
+            "load_mode": "append",
+            "columns": [{"name": "name", "type": "varchar(9)"}, {"name": "Name_2", "type": "int"}],
+        },
+    )
+    router = Router(Catalog({"t": contract}))
+    assert router.route("x.csv", preview(("Name", "name"))).positions == (0, 1)
+    with pytest.raises(UnroutableSheetError, match="repeated columns name"):
+        router.route("x.csv", preview(("Name", "name", "name")))
