@@ -373,7 +373,7 @@ class IngestPassengerFile:
 
     def _report_now(self, command: IngestFile, run: _Run) -> None:
         """(Re)write the rejects report if it lacks some of the run's sheets."""
-        if command.dry_run or len(run.report_sheets) == run.reported:
+        if not command.writes_report or len(run.report_sheets) == run.reported:
             return
         run.report_location = self._write_report(run)
         run.reported = len(run.report_sheets)

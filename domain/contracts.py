@@ -195,7 +195,12 @@ def _column(table: str, spec: Mapping[str, Any]) -> Column:
             table=table,
             column=name,
         )
-    ctype = ColumnType.parse(str(spec["type"]))
+    try:
+        ctype = ColumnType.parse(str(spec["type"]))
+    except ConfigurationError as error:
+        raise ConfigurationError(
+            f"table {table}, column {name}: {error}", table=table, column=name
+        ) from None
     allowed = spec.get("allowed")
     return Column(
         name=name,

@@ -96,25 +96,45 @@ def print_results(results: Sequence[SheetResult], out: TextIO, *, dry_run: bool)
         rows.append(row)
     table(headers, rows, out)
     for r in results:
-        if r.error:
+        if dry_run:
+            _print_verdict(r, out)
+        elif r.error:
             out.write(f"\n{r.status.value.upper()}: {r.error}\n")
-        if dry_run and r.rejects:
-            out.write(f"\n{_short(r.source)} [{r.sheet}] would reject:\n")
-            for reject in r.rejects[:SHOWN_REJECTS]:
-                out.write(f"  row {reject.row}, {reject.column}: {reject.message}\n")
-            if len(r.rejects) > SHOWN_REJECTS:
-                out.write(f"  ... and {len(r.rejects) - SHOWN_REJECTS} more\n")
     reports = sorted({r.rejects_report for r in results if r.rejects_report})
     for report in reports:
         out.write(f"\nrejects report: {report}\n")
-    loaded = sum(r.rows_loaded for r in results)
     rejected = sum(r.rows_rejected for r in results)
     refused = sum(1 for r in results if r.refused)
-    if not dry_run:
+    if dry_run:
+        would_load = sum(r.rows_read - r.rows_rejected for r in results if not r.refused)
+        out.write(
+            f"\nwould load {would_load} rows, would reject {rejected} rows, "
+            f"would refuse {refused} sheet(s) or file(s)\n"
+        )
+    else:
+        loaded = sum(r.rows_loaded for r in results)
         out.write(
             f"\n{loaded} rows loaded, {rejected} rows rejected, "
             f"{refused} sheet(s) or file(s) refused\n"
         )
+
+
+def _print_verdict(r: SheetResult, out: TextIO) -> None:
+    """What ingest would do with one sheet: refuse it whole, or load it less some rows."""
+    where = f"{_short(r.source)}" + (f" [{r.sheet}]" if r.sheet else "")
+    if r.refused:
+        out.write(f"\n{where}: would refuse the sheet: {r.error}\n")
+    elif r.rows_rejected:
+        out.write(
+            f"\n{where}: would reject {r.rows_rejected} rows "
+            f"and load the other {r.rows_read - r.rows_rejected}:\n"
+        )
+    else:
+        return
+    for reject in r.rejects[:SHOWN_REJECTS]:
+        out.write(f"  row {reject.row}, {reject.column}: {reject.message}\n")
+    if len(r.rejects) > SHOWN_REJECTS:
+        out.write(f"  ... and {len(r.rejects) - SHOWN_REJECTS} more\n")
 
 
 def print_init(result: InitTablesResult, out: TextIO) -> None:
