@@ -115,7 +115,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path: Path) -> None:
         time.sleep(0.02)
 
     os.killpg(process.pid, signal.SIGINT)  # as a terminal sends Ctrl-C to the foreground group
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
 
     assert process.returncode == 130
     assert err == "datalakep: interrupted\n"
