@@ -151,13 +151,13 @@ class IngestPassengerFile:
             validations = []
             for route in group:
                 sheet_name = route.sheet
-                self._progress.stage(uri, sheet_name, "reading", 0, 1)
+                self._progress.stage(uri, sheet_name, "reading", 0, 0)
                 try:
                     sheet = workbook.read(sheet_name, route.header_row)
                 except TerminalError as error:
                     self._fail_sheet(command, run, sheet_name, table, error)
                     continue
-                self._progress.stage(uri, sheet_name, "validating", 0, 1)
+                self._progress.stage(uri, sheet_name, "validating", sheet.num_rows, sheet.num_rows)
                 validations.append(validate_sheet(sheet, route))
             self._load_table(command, run, reject_duplicate_keys(validations))
 
@@ -203,7 +203,8 @@ class IngestPassengerFile:
             started_at=run.started_at,
         )
         del rows  # the request holds the only copy the load needs
-        self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, 1)
+        rows_to_load = request.rows.num_rows
+        self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, rows_to_load)
         try:
             self._warehouse.ensure_table(contract)
             receipt = self._warehouse.load(request)
@@ -217,6 +218,9 @@ class IngestPassengerFile:
                 for v in accepted
             }
         loaded = receipt.status is LoadStatus.LOADED
+        self._progress.stage(
+            run.info.uri, None, f"loaded {contract.name}", receipt.rows_loaded, rows_to_load
+        )
         return {
             id(v): _result(
                 run,

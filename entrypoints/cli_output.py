@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -205,37 +206,101 @@ def print_reconcile(result: ReconcileResult, out: TextIO) -> None:
     out.write(reconcile_summary(result) + "\n")
 
 
+# Where the progress bar stands when a stage begins: reading is most of the time.
+_STAGE_STARTS = {"routing": 0.0, "reading": 0.05, "validating": 0.7, "loading": 0.8, "loaded": 1.0}
+
+
 class TerminalProgress:
-    """A one-line progress display on stderr, shown only once a file takes a moment."""
+    """A progress line on stderr, only when it is a terminal: a bar, rows read and loaded.
+
+    The bar fills through a file's stages (routing, reading, validating, loading);
+    a worker thread redraws it every quarter second so the elapsed time moves
+    while a long stage runs, such as a million-row read. Nothing is shown for a
+    file done within half a second, and nothing at all when stderr is a pipe or
+    a file: a log must not fill with carriage returns.
+    """
 
     DELAY_S = 0.5
+    REFRESH_S = 0.25
+    WIDTH = 24
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stderr
         self._enabled = self._stream.isatty()
+        self._lock = threading.Lock()
         self._started = time.monotonic()
+        self._line: tuple[str, float] | None = None  # what the current stage shows, bar fill
+        self._rows_read = 0
+        self._rows_loaded = 0
         self._shown = False
+        self._ticker: threading.Thread | None = None
+        self._done = threading.Event()
 
     def start_file(self) -> None:
-        self._started = time.monotonic()
+        with self._lock:
+            self._started = time.monotonic()
+            self._rows_read = self._rows_loaded = 0
+            self._line = None
+        if self._enabled and self._ticker is None:
+            self._done.clear()
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
 
     def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
-        if not self._enabled or time.monotonic() - self._started < self.DELAY_S:
+        if not self._enabled:
             return
-        width = 20
-        filled = int(width * done / total) if total else 0
-        bar = "#" * filled + "." * (width - filled)
-        where = f"{_short(source)}" + (f" [{sheet}]" if sheet else "")
-        elapsed = time.monotonic() - self._started
-        self._stream.write(f"\r[{bar}] {where}: {stage} ({elapsed:.0f}s)\x1b[K")
-        self._stream.flush()
-        self._shown = True
+        kind, _, table = stage.partition(" ")
+        where = _short(source).rsplit("/", 1)[-1] + (f" [{sheet}]" if sheet else "")
+        with self._lock:
+            if kind not in _STAGE_STARTS:  # any other long job: done of total rows
+                self._line = (f"{where}: {stage} {done:,} of {total:,} rows", done / (total or 1))
+            else:
+                self._line = self._ingest_line(where, kind, table, done, total)
+        self._draw()
+
+    def _ingest_line(
+        self, where: str, kind: str, table: str, done: int, total: int
+    ) -> tuple[str, float]:
+        if kind == "validating":
+            self._rows_read += done
+        if kind == "loaded":
+            self._rows_loaded += done
+        fill = _STAGE_STARTS[kind]
+        if kind == "routing" and total:
+            fill = 0.05 * done / total
+        if not self._rows_read:
+            return f"{where}: {kind}", fill
+        rows = f"{self._rows_read:,} rows read"
+        if kind in ("loading", "loaded"):
+            rows += f", {self._rows_loaded:,} of {total:,} loaded into {table}"
+        return f"{where}: {kind}; {rows}", fill
 
     def finish(self) -> None:
-        if self._shown:
-            self._stream.write("\r\x1b[K")
+        self._done.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            if self._shown:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
+                self._shown = False
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.REFRESH_S):
+            self._draw()
+
+    def _draw(self) -> None:
+        with self._lock:
+            elapsed = time.monotonic() - self._started
+            if self._line is None or elapsed < self.DELAY_S or self._done.is_set():
+                return
+            text, fill = self._line
+            filled = round(self.WIDTH * fill)
+            bar = "█" * filled + "░" * (self.WIDTH - filled)
+            self._stream.write(f"\r{bar} {text} ({elapsed:.0f}s)\x1b[K")
             self._stream.flush()
-            self._shown = False
+            self._shown = True
 
 
 def _short(uri: str) -> str:
