@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,19 @@ import pytest
 import yaml
 
 from entrypoints.cli import main
+from tests.support.cli import CONFIG, ingest_json, isolated_project
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = Path(__file__).resolve().parents[2] / "config" / "datalakep.yaml"
 TITANIC3 = ["pclass", "survived", "name", "sex", "age", "sibsp", "parch", "ticket", "fare",
             "cabin", "embarked", "boat", "body", "home.dest", "Ticket"]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATALAKEP_WAREHOUSE", raising=False)
-    config = tmp_path / "datalakep.yaml"
+    # The shipped text itself (comments and all): --write must keep every line of it.
+    config = isolated_project(tmp_path, monkeypatch)
     config.write_text(CONFIG.read_text())
-    monkeypatch.setenv("DATALAKEP_CONFIG", str(config))
     return config
 
 
@@ -43,9 +40,9 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def ingest(capsys: pytest.CaptureFixture[str], db: Path, path: Path) -> list[dict[str, Any]]:
-    code, out = cli(capsys, "ingest", str(path), "--warehouse", f"duckdb:///{db}", "--json")
-    assert code == 0, out
-    return [json.loads(line) for line in out.splitlines() if line]
+    code, results = ingest_json(capsys, db, path)
+    assert code == 0, results
+    return results
 
 
 def titanic3(titanic: Path, path: Path) -> int:

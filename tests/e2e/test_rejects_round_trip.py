@@ -8,7 +8,6 @@ the flagged cells, save, ingest the report.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ from typing import Any
 import duckdb
 import openpyxl
 import pytest
-import yaml
 
 from domain.rejects import REPORT_ERRORS_COLUMN, REPORT_ROW_COLUMN
-from entrypoints.cli import main
 from infrastructure.sample import generate_passengers
+from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.e2e
 
@@ -40,17 +38,20 @@ VISITS = {
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATALAKEP_WAREHOUSE", raising=False)
-    config = yaml.safe_load(CONFIG.read_text())
-    config["tables"]["visits"] = VISITS
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("DATALAKEP_CONFIG", str(tmp_path / "config.yaml"))
+    isolated_project(tmp_path, monkeypatch, visits=VISITS)
 
 
-def ingest(capsys: pytest.CaptureFixture[str], db: Path, path: Path) -> tuple[int, list[Any]]:
-    code = main(["ingest", str(path), "--warehouse", f"duckdb:///{db}", "--json"])
-    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+def data_sheet_of_report(
+    capsys: pytest.CaptureFixture[str], db: Path, source: Path, loaded: int, rejected: int
+) -> tuple[Path, Any]:
+    """Ingest ``source``, check its counts; the report's path and its data sheet."""
+    code, [result] = ingest_json(capsys, db, source)
+    assert (code, result["rows_loaded"], result["rows_rejected"]) == (0, loaded, rejected)
+    report = Path(result["rejects_report"])
+    assert report.name.startswith(f"{source.name}.")  # foo.xlsx and foo.csv told apart
+    book = openpyxl.load_workbook(report)
+    [data] = [ws for ws in book.worksheets if ws.title != "summary"]
+    return report, data
 
 
 def fix(report: Path, fixes: dict[tuple[int, str], object]) -> None:
@@ -79,14 +80,9 @@ def test_fixing_the_flagged_cells_loads_exactly_the_fixed_rows_by_key(
     book.save(source)
     db = tmp_path / "wh.duckdb"
 
-    code, [first] = ingest(capsys, db, source)
+    report, data = data_sheet_of_report(capsys, db, source, loaded=37, rejected=3)
 
-    assert (code, first["rows_loaded"], first["rows_rejected"]) == (0, 37, 3)
-    report = Path(first["rejects_report"])
-    assert report.name.startswith("passengers.xlsx.")
-    book = openpyxl.load_workbook(report)
-    assert book.sheetnames == ["summary", "Sheet"]
-    data = book["Sheet"]
+    assert data.parent.sheetnames == ["summary", "Sheet"]
     header = [c.value for c in data[1]]
     assert header[0] == REPORT_ROW_COLUMN and header[-1] == REPORT_ERRORS_COLUMN
     assert header[1:-1] == list(passengers[0])  # the original header
@@ -96,7 +92,7 @@ def test_fixing_the_flagged_cells_loads_exactly_the_fixed_rows_by_key(
     assert all(isinstance(i, int) for i in ids)
 
     fix(report, {(3, "Age"): 30, (5, "Sex"): "female", (7, "Fare"): 5})
-    code, results = ingest(capsys, db, report)
+    code, results = ingest_json(capsys, db, report)
 
     assert code == 0, results
     [again] = results  # the summary sheet is recognised and left out
@@ -130,13 +126,8 @@ def test_an_append_table_gets_only_the_reports_rows_and_csv_reports_are_told_apa
     source.write_text("\n".join(lines) + "\n")
     db = tmp_path / "wh.duckdb"
 
-    code, [first] = ingest(capsys, db, source)
+    report, data = data_sheet_of_report(capsys, db, source, loaded=3, rejected=2)
 
-    assert (code, first["rows_loaded"], first["rows_rejected"]) == (0, 3, 2)
-    report = Path(first["rejects_report"])
-    assert report.name.startswith("visits.csv.")
-    book = openpyxl.load_workbook(report)
-    [data] = [ws for ws in book.worksheets if ws.title != "summary"]
     rows = list(data.iter_rows(min_row=2, values_only=True))
     assert [r[1:5] for r in rows] == [
         ("bob", dt.datetime(2026, 11, 3), False, -3),
@@ -144,7 +135,7 @@ def test_an_append_table_gets_only_the_reports_rows_and_csv_reports_are_told_apa
     ]
 
     fix(report, {(3, "amount"): 3, (4, "amount"): 4.25})
-    code, results = ingest(capsys, db, report)
+    code, results = ingest_json(capsys, db, report)
 
     assert code == 0, results
     assert [(r["rows_loaded"], r["rows_rejected"]) for r in results] == [(2, 0)]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from entrypoints.cli import main
+from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.e2e
 
@@ -35,18 +34,13 @@ def test_sample_rows_for_any_table_load_without_a_reject(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     suffix: str,
 ) -> None:  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    config = yaml.safe_load(CONFIG.read_text())
-    config["tables"]["readings"] = READINGS
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("DATALAKEP_CONFIG", str(tmp_path / "c.yaml"))
+    isolated_project(tmp_path, monkeypatch, readings=READINGS)
     out = tmp_path / f"readings{suffix}"
 
     assert main(["sample", "--table", "readings", "--rows", "1000", "--out", str(out)]) == 0
     capsys.readouterr()
-    code = main(["ingest", str(out), "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}", "--json"])
+    code, [result] = ingest_json(capsys, tmp_path / "w.duckdb", out)
 
-    [result] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0
     assert (result["table"], result["rows_loaded"], result["rows_rejected"]) == (
         "readings",

@@ -8,7 +8,6 @@ rejects report.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,10 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
-import yaml
 
-from entrypoints.cli import main
 from infrastructure.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
 from tests.integration.readers.builders import inline, write_xlsx
+from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.integration
 
@@ -48,25 +46,17 @@ NOTES_HEADER = ["id", "select", "from", "table", INJECTION, "body", "label"]
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reports and the default warehouse are relative to the working directory.
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATALAKEP_WAREHOUSE", raising=False)
-    config = yaml.safe_load(CONFIG.read_text())
-    config["tables"]["notes"] = NOTES
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("DATALAKEP_CONFIG", str(tmp_path / "config.yaml"))
+    isolated_project(tmp_path, monkeypatch, notes=NOTES)
 
 
 def ingest(
     capsys: pytest.CaptureFixture[str], db: Path, *files: Path
 ) -> tuple[int, dict[str, list[dict[str, Any]]]]:
     """Exit code and the JSON lines per file name."""
-    code = main(["ingest", *map(str, files), "--warehouse", f"duckdb:///{db}", "--json"])
+    code, results = ingest_json(capsys, db, *files)
     by_file: dict[str, list[dict[str, Any]]] = {}
-    for line in capsys.readouterr().out.splitlines():
-        if line.strip():
-            result = json.loads(line)
-            by_file.setdefault(Path(str(result["source"])).name, []).append(result)
+    for result in results:
+        by_file.setdefault(Path(str(result["source"])).name, []).append(result)
     return code, by_file
 
 
