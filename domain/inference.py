@@ -20,8 +20,7 @@ from domain.coercion import as_text, clean_text
 from domain.contracts import Column, LoadMode, Scalar, TableContract, normalize_header
 from domain.errors import ConfigurationError
 from domain.sheet import RawSheet, SheetPreview
-from domain.types import INTEGER_BOUNDS, MAX_VARCHAR_BYTES, ColumnType
-from domain.types import TypeKind as K
+from domain.types import INTEGER_BOUNDS, MAX_VARCHAR_BYTES, ColumnType, TypeKind
 
 # What validation accepts per type (domain/coercion.py), narrowed where a
 # looser match would lose what the cell says: "007" stays text.
@@ -42,7 +41,9 @@ _MIN_VARCHAR = 16
 # at least twice on average, is an enumeration.
 _MAX_ALLOWED_VALUES = 12
 # Key candidates: a float or date is a poor key even when unique.
-_KEY_KINDS = frozenset({K.SMALLINT, K.INTEGER, K.BIGINT, K.VARCHAR, K.CHAR})
+_KEY_KINDS = frozenset(
+    {TypeKind.SMALLINT, TypeKind.INTEGER, TypeKind.BIGINT, TypeKind.VARCHAR, TypeKind.CHAR}
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _infer_column(name: str, raw: pa.Array, *, allowed: bool) -> _Inferred:
     present = pc.drop_null(text)
     ctype = _infer_type(present)
     values: tuple[Scalar, ...] | None = None
-    if allowed and ctype.kind is K.VARCHAR:
+    if allowed and ctype.kind is TypeKind.VARCHAR:
         distinct = pc.unique(present)
         if 0 < len(distinct) <= _MAX_ALLOWED_VALUES and len(present) >= 2 * len(distinct):
             values = tuple(sorted(str(v) for v in distinct.to_pylist()))
@@ -131,7 +132,7 @@ def _infer_column(name: str, raw: pa.Array, *, allowed: bool) -> _Inferred:
 
 def _infer_type(present: pa.Array) -> ColumnType:
     if len(present) == 0:
-        return ColumnType(K.VARCHAR, length=_MIN_VARCHAR)
+        return ColumnType(TypeKind.VARCHAR, length=_MIN_VARCHAR)
 
     def every(pattern: str) -> bool:
         return bool(pc.all(pc.match_substring_regex(present, pattern)).as_py())
@@ -139,7 +140,7 @@ def _infer_type(present: pa.Array) -> ColumnType:
     if every(_INTEGER):
         whole = pc.cast(pc.replace_substring_regex(present, r"\.0*$", ""), pa.decimal128(38, 0))
         low, high = pc.min_max(whole).values()
-        for kind in (K.INTEGER, K.BIGINT):
+        for kind in (TypeKind.INTEGER, TypeKind.BIGINT):
             bottom, top = INTEGER_BOUNDS[kind]
             if bottom <= low.as_py() and high.as_py() <= top:
                 return ColumnType(kind)
@@ -147,14 +148,14 @@ def _infer_type(present: pa.Array) -> ColumnType:
     if every(_DECIMAL):
         return _decimal_or_double(present)
     if every(_NUMBER):
-        return ColumnType(K.DOUBLE)
+        return ColumnType(TypeKind.DOUBLE)
     lowered = pc.utf8_lower(present)
     if bool(pc.all(pc.is_in(lowered, value_set=pa.array(_BOOLEAN_WORDS))).as_py()):
-        return ColumnType(K.BOOLEAN)
+        return ColumnType(TypeKind.BOOLEAN)
     if every(_DATE) and _all_real_dates(present):
-        return ColumnType(K.DATE)
+        return ColumnType(TypeKind.DATE)
     if every(_TIMESTAMP) and _all_real_dates(pc.utf8_slice_codeunits(present, 0, 10)):
-        return ColumnType(K.TIMESTAMP)
+        return ColumnType(TypeKind.TIMESTAMP)
     return _varchar(present)
 
 
@@ -167,8 +168,8 @@ def _decimal_or_double(present: pa.Array) -> ColumnType:
     scale = int(pc.max(fraction).as_py() or 0)
     precision = integer_digits + scale
     if scale > _MAX_DECIMAL_SCALE or precision > _MAX_INFERRED_PRECISION:
-        return ColumnType(K.DOUBLE)
-    return ColumnType(K.DECIMAL, precision=precision, scale=scale)
+        return ColumnType(TypeKind.DOUBLE)
+    return ColumnType(TypeKind.DECIMAL, precision=precision, scale=scale)
 
 
 def _all_real_dates(days: pa.Array) -> bool:
@@ -183,7 +184,7 @@ def _varchar(present: pa.Array) -> ColumnType:
     room = _MIN_VARCHAR
     while room < longest * _VARCHAR_HEADROOM and room < MAX_VARCHAR_BYTES:
         room *= 2
-    return ColumnType(K.VARCHAR, length=min(room, MAX_VARCHAR_BYTES))
+    return ColumnType(TypeKind.VARCHAR, length=min(room, MAX_VARCHAR_BYTES))
 
 
 def _is_key(column: Column, values: pa.Array) -> bool:

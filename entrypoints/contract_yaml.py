@@ -101,18 +101,13 @@ def _insert(text: str, section: str, lines: Sequence[str], *, first: bool = Fals
     """Insert ``lines`` into the top-level block ``section:`` (at its end unless
     ``first``), or add the block at the end of the file."""
     source = text.splitlines()
-    start = next(
-        (
-            i
-            for i, line in enumerate(source)
-            if (m := _TOP_LEVEL.match(line)) and m["key"] == section
-        ),
-        None,
-    )
-    if start is None:
+    heads = [(i, m) for i, line in enumerate(source) if (m := _TOP_LEVEL.match(line))]
+    found = next(((i, m) for i, m in heads if m["key"] == section), None)
+    if found is None:
         tail = [] if not source or not source[-1].strip() else [""]
         return "\n".join([*source, *tail, f"{section}:", *lines]) + "\n"
-    rest = _TOP_LEVEL.match(source[start])["rest"].split("#", 1)[0].strip()  # type: ignore[index]
+    start, head = found
+    rest = head["rest"].split("#", 1)[0].strip()
     if rest in ("[]", "{}", "null", "~"):
         source[start] = f"{section}:"
     elif rest:
