@@ -50,6 +50,8 @@ _INVALID_TITLE_CHARS = re.compile(r"[\[\]:*?/\\]")
 _INTEGER = re.compile(r"-?(0|[1-9]\d*)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+# Digits only: float() also takes "nan", "inf" and "1_000", none of which a reader renders.
+_DECIMAL_NUMBER = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _EXACT_INT_LIMIT = 2**53
 _BOOLEANS = {"true": True, "false": False}
 
@@ -63,8 +65,8 @@ def typed_value(text: str) -> int | float | bool | date | datetime | None:
     (``007``, ``22.0``, ``thirty``) has no such twin and stays text.
     """
     if _INTEGER.fullmatch(text):
-        number = int(text)
-        return number if abs(number) <= _EXACT_INT_LIMIT else None
+        whole = int(text)
+        return whole if abs(whole) <= _EXACT_INT_LIMIT and text != "-0" else None
     if text in _BOOLEANS:
         return _BOOLEANS[text]
     try:
@@ -72,11 +74,14 @@ def typed_value(text: str) -> int | float | bool | date | datetime | None:
             return date.fromisoformat(text)
         if _DATETIME.fullmatch(text):
             return datetime.fromisoformat(text)
-        number_value = float(text)
     except ValueError:
+        return None  # 2020-02-30: text it is
+    if not _DECIMAL_NUMBER.fullmatch(text):
         return None
-    # Python and Arrow both print a double in its shortest round-trip form.
-    return number_value if repr(number_value) == text else None
+    number = float(text)
+    # Python and Arrow both print a double in its shortest round-trip form; a
+    # whole one (22.0, -0.0) reads back as an integer ("22", "0"), so it stays text.
+    return number if repr(number) == text and not number.is_integer() else None
 
 
 def _string_cell(ws: Any, value: str | None) -> Any:

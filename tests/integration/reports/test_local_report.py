@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from infrastructure.reports.local import (
     LocalRejectsReportWriter,
     safe_file_name,
 )
+from infrastructure.reports.workbook import typed_value
 
 pytestmark = pytest.mark.integration
 
@@ -274,3 +276,32 @@ def test_rows_beyond_excel_limit_are_left_to_the_csv(
     )
     with xlsx.with_suffix(".csv").open(encoding="utf-8") as handle:
         assert len(list(csv.reader(handle))) == 1 + 5 + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "typed"),
+    [
+        ("22", 22),
+        ("-5", -5),
+        ("0.9167", 0.9167),
+        ("1e-10", 1e-10),
+        ("true", True),
+        ("2020-01-02", dt.date(2020, 1, 2)),
+        ("2020-01-02 13:45:00", dt.datetime(2020, 1, 2, 13, 45)),
+        # No typed twin: text stays text.
+        ("007", None),
+        ("22.0", None),
+        ("7.250", None),
+        ("-0", None),
+        ("-0.0", None),
+        ("nan", None),
+        ("inf", None),
+        ("1_000", None),
+        ("True", None),
+        ("2020-02-30", None),
+        ("9007199254740993", None),  # past 2**53: a double would change it
+    ],
+)
+def test_a_cell_is_typed_only_when_it_reads_back_as_the_same_text(text: str, typed: object) -> None:
+    assert typed_value(text) == typed
+    assert type(typed_value(text)) is type(typed)
