@@ -16,7 +16,8 @@ from infrastructure.sample import generate_passengers, write_workbook
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 100_000
+# Enough rows to outlast the half second before progress appears, on a fast idle machine too.
+ROWS = 250_000
 
 
 @pytest.fixture(scope="module")
