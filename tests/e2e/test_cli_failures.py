@@ -85,7 +85,7 @@ def test_version_and_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_output_cut_short_by_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
-    for i in range(3):
+    for i in range(20):  # still writing long after the reader has gone
         (tmp_path / f"gender_submission_{i}.csv").write_text("PassengerId,Survived\n1,0\n")
     process = cli_process(
         "validate", str(tmp_path), "--json", cwd=tmp_path,
