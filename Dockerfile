@@ -60,6 +60,8 @@ COPY domain/ domain/
 COPY application/ application/
 COPY infrastructure/ infrastructure/
 COPY entrypoints/ entrypoints/
+# config/ is also the wheel's datalakep_config package (the default config).
+COPY config/ config/
 RUN pip install --no-cache-dir --no-deps --target /opt/app .
 
 # ---------------------------------------------------------------------------

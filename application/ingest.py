@@ -25,7 +25,7 @@ from domain.arrow_types import arrow_schema
 from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.rejects import RejectsReport, SheetRejects
-from domain.routing import RouteDecision, Router
+from domain.routing import RouteDecision, Router, is_report_only_sheet
 from domain.sheet import SheetPreview
 from domain.source import ObjectInfo
 from domain.validation import SheetValidation, reject_duplicate_keys, validate_sheet
@@ -139,6 +139,10 @@ class IngestPassengerFile:
             if preview.blank and _holds_no_rows(workbook, preview):
                 run.results.append(SheetResult(uri, name, None, Outcome.EMPTY))
                 continue
+            if is_report_only_sheet(preview):
+                # A rejects workbook uploaded again: its summary holds no rows.
+                run.results.append(SheetResult(uri, name, None, Outcome.IGNORED))
+                continue
             try:
                 routes.append(self._router.route(uri, preview))
             except UnroutableSheetError as error:
@@ -156,13 +160,13 @@ class IngestPassengerFile:
             validations = []
             for route in group:
                 sheet_name = route.sheet
-                self._progress.stage(uri, sheet_name, "reading", 0, 1)
+                self._progress.stage(uri, sheet_name, "reading", 0, 0)
                 try:
                     sheet = workbook.read(sheet_name, route.header_row)
                 except TerminalError as error:
                     self._fail_sheet(command, run, sheet_name, table, error)
                     continue
-                self._progress.stage(uri, sheet_name, "validating", 0, 1)
+                self._progress.stage(uri, sheet_name, "validating", sheet.num_rows, sheet.num_rows)
                 validations.append(validate_sheet(sheet, route))
             self._load_table(command, run, reject_duplicate_keys(validations))
         if not routes and not command.dry_run and all(r.set_aside for r in run.results):
@@ -214,7 +218,8 @@ class IngestPassengerFile:
             started_at=run.started_at,
         )
         del rows  # the request holds the only copy the load needs
-        self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, 1)
+        rows_to_load = request.rows.num_rows
+        self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, rows_to_load)
         try:
             self._warehouse.ensure_table(contract)
             receipt = self._warehouse.load(request)
@@ -228,6 +233,9 @@ class IngestPassengerFile:
                 for v in accepted
             }
         loaded = receipt.status is LoadStatus.LOADED
+        self._progress.stage(
+            run.info.uri, None, f"loaded {contract.name}", receipt.rows_loaded, rows_to_load
+        )
         return {
             id(v): _result(
                 run,
@@ -383,7 +391,7 @@ class IngestPassengerFile:
 
     def _report_now(self, command: IngestFile, run: _Run) -> None:
         """(Re)write the rejects report if it lacks some of the run's sheets."""
-        if command.dry_run or len(run.report_sheets) == run.reported:
+        if not command.writes_report or len(run.report_sheets) == run.reported:
             return
         run.report_location = self._write_report(run)
         run.reported = len(run.report_sheets)

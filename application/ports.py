@@ -152,7 +152,12 @@ class SecretProvider(Protocol):
 
 class ProgressListener(Protocol):
     def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
-        """Called as a file advances, so long runs can show progress."""
+        """Called as a file advances, so long runs can show progress.
+
+        ``stage`` is ``routing`` (done/total: sheets), ``reading`` (0/0: rows not
+        known yet), ``validating`` (rows read), ``loading <table>`` (0 of the rows
+        to load) or ``loaded <table>`` (rows loaded of those).
+        """
         ...
 
 

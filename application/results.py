@@ -11,8 +11,14 @@ from domain.rejects import CellReject
 @dataclass(frozen=True)
 class IngestFile:
     uri: str
-    # Validate only: no table is created, no row, ledger row or report written.
+    # Validate only: no table is created, no row or ledger row written, and no
+    # rejects report unless report_dry_run (an uploader checking a file first).
     dry_run: bool = False
+    report_dry_run: bool = False
+
+    @property
+    def writes_report(self) -> bool:
+        return not self.dry_run or self.report_dry_run
 
 
 class Outcome(StrEnum):
@@ -44,18 +50,19 @@ class SheetResult:
 
     @property
     def refused(self) -> bool:
-        """Rejected as a whole or failed: what makes the CLI exit non-zero."""
+        """Rejected as a whole or failed: what makes the CLI exit non-zero.
+
+        A dry run says INVALID both for a sheet it would refuse (with the error)
+        and for one whose rows it would partly reject (without).
+        """
+        if self.status is Outcome.INVALID:
+            return self.error is not None
         return self.status in (Outcome.REJECTED, Outcome.FAILED)
 
     @property
     def set_aside(self) -> bool:
         """Not data: an empty sheet, or one a routing rule ignores."""
         return self.status in (Outcome.EMPTY, Outcome.IGNORED)
-
-    @property
-    def invalid(self) -> bool:
-        """What makes a dry run exit non-zero: a refusal, or rows it would reject."""
-        return self.refused or self.status is Outcome.INVALID
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,12 @@ def _column(table: str, spec: Mapping[str, Any], table_rounding: Rounding | None
             table=table,
             column=name,
         )
-    ctype = ColumnType.parse(str(spec["type"]))
+    try:
+        ctype = ColumnType.parse(str(spec["type"]))
+    except ConfigurationError as error:
+        raise ConfigurationError(
+            f"table {table}, column {name}: {error}", table=table, column=name
+        ) from None
     where = f"table {table}, column {name}"
     is_decimal = ctype.kind is TypeKind.DECIMAL
     if "rounding" in spec and not is_decimal:

@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The rejects workbook's own additions around the rejected rows. Named here,
+# beside the reasons, because the workbook is meant to be fixed and uploaded
+# again: routing must recognise these and leave them out of the data.
+REPORT_ROW_COLUMN = "source_row"
+REPORT_ERRORS_COLUMN = "datalakep_errors"
+REPORT_SUMMARY_SHEET = "summary"
+# The summary sheet's first labels, column A from row 1.
+REPORT_SUMMARY_LABELS = ("Source", "Version", "Load id")
+
 
 class RejectReason(StrEnum):
     NULL = "null_not_allowed"

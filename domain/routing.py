@@ -17,7 +17,19 @@ from typing import Any
 
 from domain.contracts import Catalog, TableContract, normalize_header
 from domain.errors import ConfigurationError, UnroutableSheetError
+from domain.rejects import (
+    REPORT_ERRORS_COLUMN,
+    REPORT_ROW_COLUMN,
+    REPORT_SUMMARY_LABELS,
+    REPORT_SUMMARY_SHEET,
+)
 from domain.sheet import SheetPreview
+
+# The rejects workbook's helper columns: a fixed report routes and loads like
+# the original sheet, these columns carrying nothing to load.
+REPORT_HELPER_COLUMNS = frozenset(
+    normalize_header(c) for c in (REPORT_ROW_COLUMN, REPORT_ERRORS_COLUMN)
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +86,18 @@ def match_header(contract: TableContract, labels: Sequence[str | None]) -> Heade
     found: dict[str, int] = {}
     extra: list[str] = []
     duplicated: list[str] = []
+    occurrences: dict[str, int] = {}
     for position, label in enumerate(labels):
         if label is None or not str(label).strip():
             continue  # unnamed columns (trailing blanks, spacers) carry nothing to load
-        column = index.get(normalize_header(label))
+        key = normalize_header(label)
+        if key in REPORT_HELPER_COLUMNS and key not in index:
+            continue
+        occurrences[key] = occurrences.get(key, 0) + 1
+        copy = f"{key}_{occurrences[key]}"
+        if occurrences[key] > 1 and copy in index:
+            key = copy  # a repeated label's n-th copy is the contract's "<label>_<n>"
+        column = index.get(key)
         if column is None:
             extra.append(str(label).strip())
         elif column in found:
@@ -184,6 +204,24 @@ def _unroutable(
         extra=list(match.extra),
         duplicated=list(match.duplicated),
     )
+
+
+def is_report_only_sheet(preview: SheetPreview) -> bool:
+    """True for a rejects workbook's sheet that holds no rows to load.
+
+    That is its summary sheet (named ``summary``, labels Source, Version,
+    Load id down column A) and the sheet of a refused sheet, whose header is
+    the helper columns alone. Uploading a fixed report must not refuse them.
+    """
+    rows = [r for r in preview.rows if any(c is not None and str(c).strip() for c in r)]
+    if not rows:
+        return False
+    if preview.name.casefold() == REPORT_SUMMARY_SHEET:
+        firsts = tuple(_label(r[0]) if r else "" for r in rows[: len(REPORT_SUMMARY_LABELS)])
+        if firsts == REPORT_SUMMARY_LABELS:
+            return True
+    labels = {normalize_header(c) for c in rows[0] if c is not None and str(c).strip()}
+    return labels <= REPORT_HELPER_COLUMNS
 
 
 def rules_from_config(items: Sequence[Mapping[str, Any]] | None) -> tuple[RoutingRule, ...]:

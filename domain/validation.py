@@ -25,6 +25,7 @@ from domain.contracts import Column, Scalar, TableContract
 from domain.rejects import CellReject, RejectedRow, RejectReason
 from domain.routing import RouteDecision
 from domain.sheet import RawSheet
+from domain.types import TypeKind
 
 _SHOWN_CHARS = 80
 # The machines this runs on (Lambda, a small EC2 worker) have two cores or so.
@@ -119,9 +120,17 @@ def _check_column(sheet: RawSheet, column: Column, position: int) -> _CheckedCol
     # Readers hand over text, or float64 where a column held only numbers.
     text = clean_text(raw, column.trim) if pa.types.is_string(raw.type) else raw
     coerced = coerce(text, column.type, sheet.date_1904, column.rounding)
+    problems = list(coerced.problems)
+    unlisted = _not_allowed(column, text, coerced.values)
+    if unlisted is not None:
+        # Allowed values are checked before length: "unknown" in a varchar(6) Sex
+        # column is "not one of: male, female", the reason a person can act on.
+        outside = unlisted.mask
+        problems = [replace(p, mask=pc.and_(p.mask, pc.invert(outside))) for p in problems]
+        problems.append(unlisted)
     masks: list[pa.Array] = []
     rejects: list[CellReject] = []
-    for problem in [*coerced.problems, *_rule_problems(column, text, coerced.values)]:
+    for problem in [*problems, *_rule_problems(column, text, coerced.values)]:
         if not pc.any(problem.mask).as_py():
             continue
         masks.append(problem.mask)
@@ -232,18 +241,6 @@ def _rule_problems(column: Column, text: pa.Array, values: pa.Array) -> list[Pro
     problems = []
     if not column.nullable:
         problems.append(Problem(pc.is_null(text), RejectReason.NULL, "a value is required"))
-    present = pc.is_valid(values)
-    if column.allowed is not None:
-        allowed = pa.array(list(column.allowed), arrow_type(column.type))
-        outside = pc.and_(present, pc.invert(pc.is_in(values, value_set=allowed)))
-        shown = ", ".join(_show(a) for a in column.allowed)
-        problems.append(
-            Problem(
-                pc.fill_null(outside, False),
-                RejectReason.NOT_ALLOWED,
-                f"{{value!r}} is not one of: {shown}",
-            )
-        )
     if column.min is not None:
         below = pc.less(values, _scalar(column, column.min))
         problems.append(
@@ -263,6 +260,22 @@ def _rule_problems(column: Column, text: pa.Array, values: pa.Array) -> list[Pro
             )
         )
     return problems
+
+
+def _not_allowed(column: Column, text: pa.Array, values: pa.Array) -> Problem | None:
+    """Cells outside ``column.allowed``: text compared as written, other types once typed."""
+    if column.allowed is None:
+        return None
+    if column.type.kind in (TypeKind.VARCHAR, TypeKind.CHAR):
+        values = as_text(text)  # before the length check, which nulls long values
+    allowed = pa.array(list(column.allowed), arrow_type(column.type))
+    outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
+    shown = ", ".join(_show(a) for a in column.allowed)
+    return Problem(
+        pc.fill_null(outside, False),
+        RejectReason.NOT_ALLOWED,
+        f"{{value!r}} is not one of: {shown}",
+    )
 
 
 def _scalar(column: Column, value: Scalar) -> pa.Scalar:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,11 +13,38 @@ from pathlib import Path
 from domain.errors import ConfigurationError, DatalakepError, TransientError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# As a shell reports a process ended by SIGINT or SIGPIPE.
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; Ctrl-C and a closed pipe end it with one line, or none."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Nothing is half-written: loads are one transaction, reports are renamed
+        # into place; the parser child dies with us.
+        print("datalakep: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `datalakep validate ... | head -1`: the reader has what it wanted.
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    # Python flushes stdout once more at exit and would report the broken pipe
+    # again; pointing the descriptor at /dev/null makes that flush a no-op.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a file descriptor (a test's capture): nothing to flush
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -46,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Spreadsheets to validated warehouse rows, exactly once.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> None:
@@ -64,18 +94,32 @@ def _parser() -> argparse.ArgumentParser:
     with_config(ingest)
     with_warehouse(ingest)
     ingest.add_argument("--json", action="store_true", help="one JSON object per sheet")
-    ingest.set_defaults(run=_ingest, dry_run=False)
+    ingest.set_defaults(run=_ingest, dry_run=False, report=None)
 
-    validate = commands.add_parser("validate", help="dry run: check files, write nothing")
+    validate = commands.add_parser(
+        "validate", help="dry run: check files, load nothing (exit codes as ingest)"
+    )
     validate.add_argument("sources", nargs="+", metavar="SOURCE")
     with_config(validate)
     validate.add_argument("--json", action="store_true")
+    validate.add_argument(
+        "--report",
+        metavar="DIR",
+        type=Path,
+        help="write the annotated rejects workbook (and CSV) into DIR",
+    )
     validate.set_defaults(run=_ingest, dry_run=True, warehouse=None)
 
-    init = commands.add_parser("init-tables", help="create missing tables, report drift")
-    with_config(init)
-    with_warehouse(init)
-    init.set_defaults(run=_init_tables)
+    init = commands.add_parser(
+        "init", help="start a project: config/datalakep.yaml and a .gitignore for data/"
+    )
+    init.add_argument("directory", nargs="?", default=".", type=Path, metavar="DIR")
+    init.set_defaults(run=_init)
+
+    init_tables = commands.add_parser("init-tables", help="create missing tables, report drift")
+    with_config(init_tables)
+    with_warehouse(init_tables)
+    init_tables.set_defaults(run=_init_tables)
 
     history = commands.add_parser("history", help="the load ledger, newest first")
     with_config(history)
@@ -130,14 +174,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
 
-    sample = commands.add_parser("sample", help="write synthetic Titanic-shaped rows")
-    sample.add_argument(
-        "--table", default="train_data", choices=["train_data", "test_data", "gender_submission"]
+    contract = commands.add_parser("contract", help="table contracts")
+    contract_commands = contract.add_subparsers(dest="contract_command", required=True)
+    infer = contract_commands.add_parser(
+        "infer",
+        help="print a table contract inferred from a file's cells (YAML, as in the config)",
     )
+    infer.add_argument("file", metavar="FILE")
+    infer.add_argument("--sheet", metavar="S", help="the sheet to infer from (default: the first)")
+    infer.add_argument("--table", metavar="NAME", help="table name (default: from the file name)")
+    infer.add_argument(
+        "--write",
+        action="store_true",
+        help="add the table and a routing rule for the file name to the config file",
+    )
+    infer.add_argument(
+        "--allowed", action="store_true", help="list the values of low-cardinality text columns"
+    )
+    with_config(infer)
+    infer.set_defaults(run=_contract_infer)
+
+    sample = commands.add_parser(
+        "sample", help="write synthetic rows for a configured table, drawn from its contract"
+    )
+    sample.add_argument("--table", default="train_data", help="any table in the config")
     sample.add_argument("--rows", type=int, default=1000)
     sample.add_argument("--out", required=True, type=Path, metavar="FILE")
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--start-id", type=int, default=1, help="first PassengerId")
+    sample.add_argument("--start-id", type=int, default=1, help="first key (PassengerId)")
+    with_config(sample)
     sample.set_defaults(run=_sample)
     return parser
 
@@ -178,6 +243,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from entrypoints.containers import cli_container
 
     container = cli_container(args.config, args.warehouse)
+    if args.report is not None:
+        container.config.rejects.directory.from_value(str(args.report))
     progress = TerminalProgress()
     container.progress.override(progress)
     use_case = container.ingest()
@@ -185,7 +252,10 @@ def _ingest(args: argparse.Namespace) -> int:
     try:
         for source in _expand(args.sources):
             progress.start_file()
-            result = use_case.execute(IngestFile(source, dry_run=args.dry_run))
+            command = IngestFile(
+                source, dry_run=args.dry_run, report_dry_run=args.report is not None
+            )
+            result = use_case.execute(command)
             progress.finish()
             if args.json:
                 print_json_lines(sheet_json(s, dry_run=args.dry_run) for s in result.sheets)
@@ -196,8 +266,7 @@ def _ingest(args: argparse.Namespace) -> int:
         container.shutdown_resources()
     if not args.json:
         print_results(results, sys.stdout, dry_run=args.dry_run)
-    if args.dry_run:
-        return EXIT_FAILED if any(r.invalid for r in results) else EXIT_OK
+    # One rule for ingest and validate: rejected rows alone are no failure.
     return EXIT_FAILED if any(r.refused for r in results) else EXIT_OK
 
 
@@ -215,12 +284,31 @@ def _init_tables(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _init(args: argparse.Namespace) -> int:
+    from entrypoints.containers import DEFAULT_CONFIG, LOCAL_CONFIG
+
+    config = args.directory / LOCAL_CONFIG
+    if config.exists():
+        raise ConfigurationError(f"{config} exists already; init leaves it as it is")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    ignore = args.directory / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if "data/" not in lines:
+        # The warehouse, rejects reports and demo output land in data/.
+        ignore.write_text("".join(f"{line}\n" for line in [*lines, "data/"]))
+    print(f"wrote {config} (the Titanic tables as examples) and {ignore}")
+    print("next: datalakep contract infer YOUR_FILE --write, then datalakep ingest YOUR_FILE")
+    return EXIT_OK
+
+
 def _history(args: argparse.Namespace) -> int:
     from application.tables import HistoryQuery
     from entrypoints.cli_output import ledger_json, print_history, print_json_lines
     from entrypoints.containers import cli_container
 
     container = cli_container(args.config, args.warehouse)
+    _require_existing_database(str(container.config.warehouse.url()))
     try:
         entries = container.history().execute(HistoryQuery(limit=args.limit))
     finally:
@@ -230,6 +318,39 @@ def _history(args: argparse.Namespace) -> int:
     else:
         print_history(entries, sys.stdout)
     return EXIT_OK
+
+
+def _require_existing_database(url: str) -> None:
+    """A read-only command must not create the DuckDB file it was pointed at.
+
+    Opening a DuckDB path creates the file, its directory and the ledger; a
+    mistyped --warehouse would leave all three behind and answer "no loads".
+    """
+    from infrastructure.warehouse.urls import parse_warehouse_url
+
+    parsed = parse_warehouse_url(url)
+    if parsed.scheme == "duckdb" and parsed.path != ":memory:" and not Path(parsed.path).is_file():
+        raise ConfigurationError(
+            f"no ledger at {parsed.redacted()}: {parsed.path} does not exist "
+            "(nothing was ever loaded there)"
+        )
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed metadata only when asked (50 ms of imports)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("datalakep")
+        except PackageNotFoundError:
+            installed = "(not installed)"
+        print(f"datalakep {installed}")
+        parser.exit()
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -299,14 +420,76 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(url, args.config)
 
 
+def _contract_infer(args: argparse.Namespace) -> int:
+    from application.infer import InferContract
+    from entrypoints.containers import cli_container, user_config_path
+    from entrypoints.contract_yaml import add_table, table_lines
+
+    table = args.table or _table_name(args.file)
+    container = cli_container(args.config)
+    inferred = container.infer().execute(
+        InferContract(args.file, table, sheet=args.sheet, allowed=args.allowed)
+    )
+    if not args.write:
+        print("# under `tables:` in the config (or run again with --write):")
+        print("\n".join(table_lines(inferred, Path(args.file).name)))
+        return EXIT_OK
+    path = user_config_path(args.config)
+    if path is None:
+        raise ConfigurationError(
+            "no config file to add the table to: run `datalakep init` first, or pass --config FILE"
+        )
+    updated = add_table(path.read_text(), inferred, args.file, args.sheet, str(path))
+    _write_atomically(path, updated)
+    print(
+        f"added table {table} ({len(inferred.contract.columns)} columns) and a routing rule "
+        f"for {Path(args.file).name} to {path}"
+    )
+    return EXIT_OK
+
+
+def _table_name(file: str) -> str:
+    """``Titanic 3 (final).xls`` -> ``titanic_3_final``: a name no one has to quote."""
+    stem = Path(file).stem.lower()
+    name = "_".join(part for part in re.split(r"[^a-z0-9]+", stem) if part)
+    return name if name and not name[0].isdigit() else f"t_{name}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _sample(args: argparse.Namespace) -> int:
-    from infrastructure.sample import generate_passengers, write_workbook
+    from entrypoints.cli_output import TerminalProgress
+    from entrypoints.containers import cli_container
+    from infrastructure.sample import TABLES, generate_passengers, generate_rows, write_workbook
 
     if args.rows < 0:
         raise ConfigurationError("--rows must be zero or more")
-    table = generate_passengers(args.table, args.rows, seed=args.seed, start_id=args.start_id)
+    contract = cli_container(args.config).catalog().get(args.table)
+    progress = TerminalProgress()
+    progress.start_file()
+    name = str(args.out)
+    progress.stage(name, None, "generating", 0, args.rows)
+    if args.table in TABLES:
+        # The Titanic tables' own generator: Kaggle's null ratios and awkward names.
+        table = generate_passengers(args.table, args.rows, seed=args.seed, start_id=args.start_id)
+    else:
+        table = generate_rows(contract, args.rows, seed=args.seed, start_id=args.start_id)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_workbook(table, args.out)
+    try:
+        write_workbook(
+            table,
+            args.out,
+            progress=lambda done: progress.stage(name, None, "writing", done, args.rows),
+        )
+    finally:
+        progress.finish()
     print(f"wrote {args.rows} {args.table} rows to {args.out}")
     return EXIT_OK
 

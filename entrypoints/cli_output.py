@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -97,27 +98,47 @@ def print_results(results: Sequence[SheetResult], out: TextIO, *, dry_run: bool)
         rows.append(row)
     table(headers, rows, out)
     for r in results:
-        if r.error:
+        if dry_run:
+            _print_verdict(r, out)
+        elif r.error:
             out.write(f"\n{r.status.value.upper()}: {r.error}\n")
-        if dry_run and r.rejects:
-            out.write(f"\n{_short(r.source)} [{r.sheet}] would reject:\n")
-            for reject in r.rejects[:SHOWN_REJECTS]:
-                out.write(f"  row {reject.row}, {reject.column}: {reject.message}\n")
-            if len(r.rejects) > SHOWN_REJECTS:
-                out.write(f"  ... and {len(r.rejects) - SHOWN_REJECTS} more\n")
     reports = sorted({r.rejects_report for r in results if r.rejects_report})
     for report in reports:
         out.write(f"\nrejects report: {report}\n")
-    loaded = sum(r.rows_loaded for r in results)
     rejected = sum(r.rows_rejected for r in results)
     refused = sum(1 for r in results if r.refused)
     set_aside = sum(1 for r in results if r.set_aside)
     aside = f", {set_aside} sheet(s) empty or ignored" if set_aside else ""
-    if not dry_run:
+    if dry_run:
+        would_load = sum(r.rows_read - r.rows_rejected for r in results if not r.refused)
+        out.write(
+            f"\nwould load {would_load} rows, would reject {rejected} rows, "
+            f"would refuse {refused} sheet(s) or file(s){aside}\n"
+        )
+    else:
+        loaded = sum(r.rows_loaded for r in results)
         out.write(
             f"\n{loaded} rows loaded, {rejected} rows rejected, "
             f"{refused} sheet(s) or file(s) refused{aside}\n"
         )
+
+
+def _print_verdict(r: SheetResult, out: TextIO) -> None:
+    """What ingest would do with one sheet: refuse it whole, or load it less some rows."""
+    where = f"{_short(r.source)}" + (f" [{r.sheet}]" if r.sheet else "")
+    if r.refused:
+        out.write(f"\n{where}: would refuse the sheet: {r.error}\n")
+    elif r.rows_rejected:
+        out.write(
+            f"\n{where}: would reject {r.rows_rejected} rows "
+            f"and load the other {r.rows_read - r.rows_rejected}:\n"
+        )
+    else:
+        return
+    for reject in r.rejects[:SHOWN_REJECTS]:
+        out.write(f"  row {reject.row}, {reject.column}: {reject.message}\n")
+    if len(r.rejects) > SHOWN_REJECTS:
+        out.write(f"  ... and {len(r.rejects) - SHOWN_REJECTS} more\n")
 
 
 def print_init(result: InitTablesResult, out: TextIO) -> None:
@@ -188,37 +209,101 @@ def print_reconcile(result: ReconcileResult, out: TextIO) -> None:
     out.write(reconcile_summary(result) + "\n")
 
 
+# Where the progress bar stands when a stage begins: reading is most of the time.
+_STAGE_STARTS = {"routing": 0.0, "reading": 0.05, "validating": 0.7, "loading": 0.8, "loaded": 1.0}
+
+
 class TerminalProgress:
-    """A one-line progress display on stderr, shown only once a file takes a moment."""
+    """A progress line on stderr, only when it is a terminal: a bar, rows read and loaded.
+
+    The bar fills through a file's stages (routing, reading, validating, loading);
+    a worker thread redraws it every quarter second so the elapsed time moves
+    while a long stage runs, such as a million-row read. Nothing is shown for a
+    file done within half a second, and nothing at all when stderr is a pipe or
+    a file: a log must not fill with carriage returns.
+    """
 
     DELAY_S = 0.5
+    REFRESH_S = 0.25
+    WIDTH = 24
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stderr
         self._enabled = self._stream.isatty()
+        self._lock = threading.Lock()
         self._started = time.monotonic()
+        self._line: tuple[str, float] | None = None  # what the current stage shows, bar fill
+        self._rows_read = 0
+        self._rows_loaded = 0
         self._shown = False
+        self._ticker: threading.Thread | None = None
+        self._done = threading.Event()
 
     def start_file(self) -> None:
-        self._started = time.monotonic()
+        with self._lock:
+            self._started = time.monotonic()
+            self._rows_read = self._rows_loaded = 0
+            self._line = None
+        if self._enabled and self._ticker is None:
+            self._done.clear()
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
 
     def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
-        if not self._enabled or time.monotonic() - self._started < self.DELAY_S:
+        if not self._enabled:
             return
-        width = 20
-        filled = int(width * done / total) if total else 0
-        bar = "#" * filled + "." * (width - filled)
-        where = f"{_short(source)}" + (f" [{sheet}]" if sheet else "")
-        elapsed = time.monotonic() - self._started
-        self._stream.write(f"\r[{bar}] {where}: {stage} ({elapsed:.0f}s)\x1b[K")
-        self._stream.flush()
-        self._shown = True
+        kind, _, table = stage.partition(" ")
+        where = _short(source).rsplit("/", 1)[-1] + (f" [{sheet}]" if sheet else "")
+        with self._lock:
+            if kind not in _STAGE_STARTS:  # any other long job: done of total rows
+                self._line = (f"{where}: {stage} {done:,} of {total:,} rows", done / (total or 1))
+            else:
+                self._line = self._ingest_line(where, kind, table, done, total)
+        self._draw()
+
+    def _ingest_line(
+        self, where: str, kind: str, table: str, done: int, total: int
+    ) -> tuple[str, float]:
+        if kind == "validating":
+            self._rows_read += done
+        if kind == "loaded":
+            self._rows_loaded += done
+        fill = _STAGE_STARTS[kind]
+        if kind == "routing" and total:
+            fill = 0.05 * done / total
+        if not self._rows_read:
+            return f"{where}: {kind}", fill
+        rows = f"{self._rows_read:,} rows read"
+        if kind in ("loading", "loaded"):
+            rows += f", {self._rows_loaded:,} of {total:,} loaded into {table}"
+        return f"{where}: {kind}; {rows}", fill
 
     def finish(self) -> None:
-        if self._shown:
-            self._stream.write("\r\x1b[K")
+        self._done.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            if self._shown:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
+                self._shown = False
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.REFRESH_S):
+            self._draw()
+
+    def _draw(self) -> None:
+        with self._lock:
+            elapsed = time.monotonic() - self._started
+            if self._line is None or elapsed < self.DELAY_S or self._done.is_set():
+                return
+            text, fill = self._line
+            filled = round(self.WIDTH * fill)
+            bar = "█" * filled + "░" * (self.WIDTH - filled)
+            self._stream.write(f"\r{bar} {text} ({elapsed:.0f}s)\x1b[K")
             self._stream.flush()
-            self._shown = False
+            self._shown = True
 
 
 def _short(uri: str) -> str:

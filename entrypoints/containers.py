@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from dependency_injector import containers, providers
 from application.events import SourceRule
 from application.events import rules_from_config as source_rules_from_config
 from application.handle_event import HandleStorageEvent
+from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile, IngestSettings
 from application.ports import (
     DeadLetterQueue,
@@ -36,19 +38,57 @@ from domain.errors import ConfigurationError
 from domain.routing import Router, rules_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = ROOT / "config" / "datalakep.yaml"
+LOCAL_CONFIG = Path("config") / "datalakep.yaml"
 
 
-def config_path(explicit: str | None = None) -> Path:
-    """--config, else $DATALAKEP_CONFIG, else ./config/datalakep.yaml, else the shipped one."""
+def shipped_config() -> Path:
+    """The default config: config/datalakep.yaml, the one file in the repository.
+
+    A wheel ships that same file as the package ``datalakep_config``
+    (pyproject's package-dir), so an install outside the repository has it too.
+    """
+    checkout = ROOT / LOCAL_CONFIG
+    if checkout.is_file():
+        return checkout
+    return Path(str(resources.files("datalakep_config").joinpath("datalakep.yaml")))
+
+
+DEFAULT_CONFIG = shipped_config()
+
+
+def user_config_path(explicit: str | None = None) -> Path | None:
+    """--config, else $DATALAKEP_CONFIG, else ./config/datalakep.yaml if present."""
     chosen = explicit or os.environ.get("DATALAKEP_CONFIG")
     if chosen:
         path = Path(chosen)
         if not path.is_file():
             raise ConfigurationError(f"config file {chosen} does not exist", path=chosen)
         return path
-    local = Path("config") / "datalakep.yaml"
-    return local if local.is_file() else DEFAULT_CONFIG
+    return LOCAL_CONFIG if LOCAL_CONFIG.is_file() else None
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """The user's config (see :func:`user_config_path`), else the shipped one."""
+    return user_config_path(explicit) or DEFAULT_CONFIG
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``; a syntax error names the file, line and column."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigurationError(
+            f"{where}: {error.problem or error.context or 'invalid YAML'}", path=str(path)
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"{path}: not valid YAML ({error})", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: the config must be a mapping of sections")
+    return data
 
 
 def build_catalog(tables: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> Catalog:
@@ -163,6 +203,12 @@ class CliContainer(Core):
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )
     history = providers.Factory(ShowHistory, warehouse=Core.warehouse)
+    infer = providers.Factory(
+        InferTableContract,
+        files=files,
+        reader=Core.reader,
+        header_search_rows=Core.settings.provided.header_search_rows,
+    )
 
 
 def cli_container(config_file: str | None = None, warehouse_url: str | None = None) -> CliContainer:
@@ -286,7 +332,7 @@ class ReconcileContainer(AwsCore):
 
 
 def _configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
-    container.config.from_yaml(str(config_path(config_file)), required=True)
+    container.config.from_dict(load_config_file(config_path(config_file)))
     url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
     if url:
         container.config.warehouse.url.from_value(url)

@@ -14,11 +14,13 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 BUCKET = "datalakep-demo"
 PREFIX = "incoming/"
+# Beside the demo's warehouse (data/demo/warehouse.duckdb), under the working directory.
+REPORTS = Path("data") / "demo" / "rejects"
 
 
 @contextmanager
@@ -28,7 +30,7 @@ def local_aws() -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise SystemExit(
-            "datalakep demo needs moto[server]: pip install -e '.[dev]' (scripts/demo does)"
+            "datalakep demo needs moto[server]: pip install -e '.[demo]' (scripts/demo does)"
         ) from None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,9 +189,26 @@ def run_demo(warehouse_url: str, config_file: str | None, out: TextIO | None = N
             if obj["Key"].endswith(".csv"):
                 body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode()
                 out.write(f"\n{obj['Key']}:\n{body}")
+        # moto's bucket goes away with the demo: keep the workbooks where a person can open them.
+        saved = _save_locally(s3, [o["Key"] for o in reports if o["Key"].endswith(".xlsx")])
+        if saved:
+            out.write("\nopen the annotated workbook, fix the red cells, and load it again:\n")
+            for path in saved:
+                out.write(f"  {path}\n")
+            out.write(f"  datalakep ingest '{saved[0]}' --warehouse {warehouse_url}\n")
         left = _queue_depth(queue_url) + _queue_depth(dlq_url)
         out.write(f"\nmessages left in queue and DLQ: {left}\n")
     return 0 if stats.retried == 0 else 1
+
+
+def _save_locally(s3: Any, keys: list[str]) -> list[Path]:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for key in keys:
+        path = REPORTS / PurePosixPath(key).name
+        s3.download_file(BUCKET, key, str(path))
+        saved.append(path.absolute())
+    return saved
 
 
 def _table_counts(container: Any) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Synthetic Titanic-shaped workbooks for demos and benchmarks.
+"""Synthetic workbooks for demos and benchmarks: Titanic-shaped, or from any contract.
 
 The real Kaggle files have 1,309 passengers; a benchmark needs a million rows
 that look and misbehave like them: the same headers, the same null ratios, the
@@ -9,7 +9,9 @@ Excel sheet's worth of rows takes a few seconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import xlsxwriter  # type: ignore[import-untyped, unused-ignore]
+
+from domain.arrow_types import arrow_type
+from domain.contracts import Column, TableContract
+from domain.types import INTEGER_BOUNDS, TypeKind
 
 TRAIN_COLUMNS = (
     "PassengerId",
@@ -223,6 +229,95 @@ def generate_passengers(table: str, rows: int, seed: int = 0, start_id: int = 1)
     return pa.table({name: columns[name] for name in TABLES[table]})
 
 
+# Rows drawn from a contract alone: a share of empty cells where allowed, and
+# ranges narrow enough to look like data when the contract sets no bounds.
+_NULL_P = 0.05
+_DEFAULT_SPAN = 1000
+_EPOCH = date(1970, 1, 1)
+_DEFAULT_FIRST_DAY = date(1900, 1, 1)
+_DEFAULT_LAST_DAY = date(2030, 12, 31)
+
+
+def generate_rows(contract: TableContract, rows: int, seed: int = 0, start_id: int = 1) -> pa.Table:
+    """``rows`` rows that the ``contract`` accepts, drawn from its types and rules.
+
+    For a table that has no generator of its own (the Titanic tables have
+    ``generate_passengers``): every value is within the type, its min/max and
+    its allowed list; a one-column key counts up from ``start_id`` (or is a
+    distinct text); nullable columns are sometimes empty. Deterministic per seed.
+    """
+    if rows < 0:
+        raise ValueError("rows must be >= 0")
+    streams = iter(np.random.SeedSequence(seed).spawn(len(contract.columns)))
+    key = contract.primary_key[0] if len(contract.primary_key) == 1 else None
+    columns = {}
+    for column in contract.columns:
+        rng = np.random.default_rng(next(streams))
+        values = _draw(column, rows, rng, sequence=start_id if column.name == key else None)
+        if column.nullable and column.name not in contract.primary_key:
+            values = pc.if_else(
+                pa.array(rng.random(rows) < _NULL_P), pa.scalar(None, values.type), values
+            )
+        columns[column.name] = values
+    return pa.table(columns)
+
+
+def _draw(column: Column, rows: int, rng: np.random.Generator, sequence: int | None) -> pa.Array:
+    ctype, kind = column.type, column.type.kind
+    target = arrow_type(ctype)
+    if column.allowed:
+        picked = rng.integers(0, len(column.allowed), rows)
+        return pa.array([column.allowed[i] for i in picked], target)
+    if kind in INTEGER_BOUNDS:
+        if sequence is not None:
+            return pa.array(np.arange(sequence, sequence + rows, dtype=np.int64)).cast(target)
+        low, high = _bounds(column, *INTEGER_BOUNDS[kind])
+        return pa.array(rng.integers(int(low), int(high) + 1, rows, dtype=np.int64)).cast(target)
+    if kind in (TypeKind.DECIMAL, TypeKind.DOUBLE):
+        limit = (
+            float(10 ** (ctype.precision - ctype.scale)) * 0.999
+            if ctype.precision is not None and ctype.scale is not None
+            else float("inf")
+        )
+        low, high = _bounds(column, -limit, limit)
+        numbers = rng.uniform(float(low), float(high), rows)
+        if kind is TypeKind.DOUBLE:
+            return pa.array(numbers)
+        assert ctype.scale is not None
+        return pc.round(pa.array(numbers), ctype.scale).cast(target)
+    if kind is TypeKind.BOOLEAN:
+        return pa.array(rng.random(rows) < 0.5)
+    if kind in (TypeKind.DATE, TypeKind.TIMESTAMP):
+        first = column.min if isinstance(column.min, date) else _DEFAULT_FIRST_DAY
+        last = column.max if isinstance(column.max, date) else _DEFAULT_LAST_DAY
+        days = rng.integers(_day(first), _day(last) + 1, rows, dtype=np.int64)
+        if kind is TypeKind.DATE:
+            return pa.array(days.astype(np.int32), pa.date32())
+        seconds = days * 86_400 + rng.integers(0, 86_400, rows, dtype=np.int64)
+        return pa.array(seconds * 1_000_000, pa.timestamp("us"))
+    assert ctype.length is not None
+    # ASCII, so the byte limit of varchar/char is the character count.
+    numbers = pa.array(np.arange(rows) if sequence is not None else rng.integers(0, 10**6, rows))
+    text = pc.binary_join_element_wise(column.name[:3] or "v", numbers.cast(pa.string()), "-")
+    return pc.utf8_slice_codeunits(text, 0, ctype.length)
+
+
+def _bounds(column: Column, low: float, high: float) -> tuple[float, float]:
+    """The column's min/max within the type's range; a narrow default when unset."""
+    lo = float(column.min) if isinstance(column.min, int | float | Decimal) else None
+    hi = float(column.max) if isinstance(column.max, int | float | Decimal) else None
+    if lo is None:
+        lo = max(low, 0.0 if hi is None or hi >= 0 else hi - _DEFAULT_SPAN)
+    if hi is None:
+        hi = min(high, lo + _DEFAULT_SPAN)
+    return max(lo, low), min(hi, high)
+
+
+def _day(value: date) -> int:
+    day = value.date() if isinstance(value, datetime) else value
+    return (day - _EPOCH).days
+
+
 def _probabilities(weights: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
     p = np.asarray(weights, dtype=np.float64)
     total = float(p.sum())
@@ -403,15 +498,20 @@ def _cabins(rng: np.random.Generator, pclass: np.ndarray[Any, np.dtype[np.int64]
     return pc.if_else(pa.array(present), joined, _NULL)
 
 
-def write_workbook(table: pa.Table, path: Path, sheet: str = "Passengers") -> None:
+def write_workbook(
+    table: pa.Table,
+    path: Path,
+    sheet: str = "Passengers",
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Write ``table`` to ``path`` as .xlsx, .csv or .ods, chosen by extension.
 
     Numbers are written as numbers and nulls as empty cells, as a person's
-    spreadsheet would hold them.
+    spreadsheet would hold them. ``progress`` is told the rows written so far.
     """
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        _write_xlsx(table, path, sheet)
+        _write_xlsx(table, path, sheet, progress or (lambda _rows: None))
     elif suffix == ".csv":
         pa_csv.write_csv(table, path)
     elif suffix == ".ods":
@@ -427,7 +527,7 @@ def write_workbook(table: pa.Table, path: Path, sheet: str = "Passengers") -> No
         raise ValueError(f"cannot write {path.name!r}: use .xlsx, .csv or .ods")
 
 
-def _write_xlsx(table: pa.Table, path: Path, sheet: str) -> None:
+def _write_xlsx(table: pa.Table, path: Path, sheet: str, progress: Callable[[int], None]) -> None:
     if table.num_rows > XLSX_MAX_ROWS:
         # xlsxwriter would silently drop the rows past the sheet's end.
         raise ValueError(
@@ -463,6 +563,7 @@ def _write_xlsx(table: pa.Table, path: Path, sheet: str) -> None:
                     if value is not None:
                         write(row_number, column, value)
                 row_number += 1
+            progress(row_number - 1)
     finally:
         workbook.close()
 

@@ -4,9 +4,11 @@ The workbook is for the person who fixes the source: the rejected rows as they
 read them, with every bad cell highlighted and commented. The CSV is for
 machines and for reports too large to open comfortably: one line per problem.
 
-Everything a report echoes back came from an untrusted file, so every text cell
-is neutralised (see :mod:`infrastructure.reports.neutralise`) and, in the
-workbook, explicitly typed as a string so that nothing is evaluated.
+Everything a report echoes back came from an untrusted file, so text that a
+spreadsheet could evaluate is neutralised (see
+:mod:`infrastructure.reports.neutralise`): quoted in the CSV, and in the
+workbook typed as a string with Excel's own quote prefix, which keeps the
+text exactly as read so that the fixed workbook can be uploaded again.
 """
 
 from __future__ import annotations
@@ -20,21 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domain.rejects import RejectsReport
-from infrastructure.reports.neutralise import neutralise
+from infrastructure.reports.text import report_text
 
-SUMMARY_SHEET = "summary"
-ROW_COLUMN = "source_row"
-ERRORS_COLUMN = "datalakep_errors"
 CSV_COLUMNS = ("source", "sheet", "row", "column", "value", "reason", "message")
 # RejectReason has no member for a refused sheet; the CSV needs a reason anyway.
 SHEET_ERROR_REASON = "sheet_error"
 
-# Excel's hard limits: a sheet has 1,048,576 rows (one is our header) and a
-# cell holds 32,767 characters; a sheet title has at most 31.
+# Excel's hard limit: a sheet has 1,048,576 rows, one of them our header.
 MAX_DATA_ROWS = 1_048_575
-MAX_CELL_CHARS = 32_767
-# The control characters XML 1.0 forbids (openpyxl's ILLEGAL_CHARACTERS_RE).
-ILLEGAL_XML_CHARS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Long enough to recognise the source, short enough to stay well under the
 # 255-byte file name limit once the load id and suffixes are added.
@@ -47,17 +42,15 @@ class ReportPaths:
     csv: Path
 
 
-def safe_file_stem(source_uri: str) -> str:
-    """The source's file name without directories or extension, safe on any disk.
+def safe_file_name(source_uri: str) -> str:
+    """The source's file name without directories, safe on any disk.
 
-    ``s3://bucket/in/Q1 sales.xlsx`` gives ``Q1_sales``. Leading dots are
-    dropped so the report is never a hidden file nor ``..``.
+    ``s3://bucket/in/Q1 sales.xlsx`` gives ``Q1_sales.xlsx``: the extension
+    stays, so the reports on ``foo.xlsx`` and ``foo.csv`` are told apart by
+    name. Leading dots are dropped so the report is never a hidden file nor ``..``.
     """
     name = re.split(r"[/\\]", source_uri.rstrip("/\\"))[-1]
-    stem, dot, _extension = name.rpartition(".")
-    if not dot or not stem:
-        stem = name
-    stem = _UNSAFE_NAME_CHARS.sub("_", stem).lstrip(".")[:_MAX_STEM_CHARS]
+    stem = _UNSAFE_NAME_CHARS.sub("_", name).lstrip(".")[:_MAX_STEM_CHARS]
     return stem or "source"
 
 
@@ -72,7 +65,7 @@ class LocalRejectsReportWriter:
         self._directory = directory
 
     def paths(self, report: RejectsReport) -> ReportPaths:
-        base = f"{safe_file_stem(report.source_uri)}.{_safe_component(report.load_id)}.rejects"
+        base = f"{safe_file_name(report.source_uri)}.{_safe_component(report.load_id)}.rejects"
         return ReportPaths(
             xlsx=self._directory / f"{base}.xlsx",
             csv=self._directory / f"{base}.csv",
@@ -101,25 +94,6 @@ def _replace_atomically(target: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------- text safety
-
-
-def xml_safe(value: str) -> str:
-    # Control characters are illegal in XML (openpyxl refuses them); showing
-    # them escaped tells the person exactly what is in the cell.
-    return ILLEGAL_XML_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-
-
-def report_text(value: str | None) -> str | None:
-    """A cell's text as it may appear in either file: inert, XML-legal, in size."""
-    if value is None:
-        return None
-    safe = neutralise(xml_safe(value)) or ""
-    if len(safe) > MAX_CELL_CHARS:
-        safe = safe[: MAX_CELL_CHARS - 1] + "…"
-    return safe
 
 
 # ---------------------------------------------------------------- CSV

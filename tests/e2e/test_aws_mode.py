@@ -176,3 +176,6 @@ def test_the_demo_command_runs_end_to_end(
     assert "train_data             5049" in out
     assert "'thirty' is not a number" in out
     assert "messages left in queue and DLQ: 0" in out
+    [saved] = (tmp_path / "data" / "demo" / "rejects").glob("*.rejects.xlsx")
+    assert saved.name.startswith("late_bookings_April_1912.xlsx.")
+    assert str(saved) in out

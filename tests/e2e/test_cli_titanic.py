@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -146,9 +147,30 @@ def test_validate_is_a_dry_run(
 
     code, out = run_cli(capsys, "validate", str(train))
 
-    assert code == 1
+    assert code == 0  # as ingest: rows rejected under the table's limit are no failure
+    assert "would reject 1 rows and load the other 890" in out
     assert "row 2, Survived: '7' is not one of: 0, 1" in out
     assert not (tmp_path / "data").exists()  # no warehouse, no reports
+
+
+def test_validate_tells_a_refused_sheet_and_writes_the_report_when_asked(
+    titanic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = write_kaggle(titanic, "train", "csv", tmp_path)
+    lines = train.read_text().splitlines()
+    # 100 of 891 rows with Survived=7: over train_data's 10% limit.
+    bad = [
+        re.sub(r"^(\d+),\d,", r"\1,7,", line) if i <= 100 else line for i, line in enumerate(lines)
+    ]
+    train.write_text("\n".join(bad) + "\n")
+
+    code, out = run_cli(capsys, "validate", str(train), "--report", str(tmp_path / "check"))
+
+    assert code == 1
+    assert "would refuse the sheet" in out and "would reject" not in out.split("would refuse")[0]
+    [report] = (tmp_path / "check").glob("train.csv.*.rejects.xlsx")
+    assert f"rejects report: {report.absolute()}" in out
+    assert not (tmp_path / "data").exists()  # still nothing loaded
 
 
 def test_unroutable_and_unreadable_files_exit_1_with_reasons(

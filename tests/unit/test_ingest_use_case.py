@@ -85,7 +85,8 @@ def test_header_below_title_rows_and_blank_rows_keep_spreadsheet_row_numbers(
         ({"Age": 1000}, "Age", RejectReason.OUT_OF_RANGE),
         ({"Parch": 40000}, "Parch", RejectReason.OUT_OF_RANGE),
         ({"Name": "é" * 129}, "Name", RejectReason.TOO_LONG),
-        ({"Embarked": "É"}, "Embarked", RejectReason.TOO_LONG),
+        ({"Embarked": "É"}, "Embarked", RejectReason.NOT_ALLOWED),  # listed values come first
+        ({"Cabin": "é" * 33}, "Cabin", RejectReason.TOO_LONG),
     ],
 )
 def test_each_reject_reason_names_sheet_row_column_and_value(

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.contracts import Catalog
+from domain.contracts import Catalog, contract_from_mapping
 from domain.errors import ConfigurationError, UnroutableSheetError
-from domain.routing import Router, RoutingRule, rules_from_config
+from domain.routing import Router, RoutingRule, is_report_only_sheet, rules_from_config
 from domain.sheet import SheetPreview
 
 pytestmark = pytest.mark.unit
@@ -123,3 +123,36 @@ def test_a_preview_of_blank_cells_is_blank() -> None:
     assert preview((None, " "), (), ("\t",)).blank
     assert preview().blank
     assert not preview((None, "x")).blank
+
+
+def test_a_rejects_reports_helper_columns_are_left_out(router: Router) -> None:
+    decision = router.route("r.xlsx", preview(("source_row", *TRAIN, "datalakep_errors")))
+    assert decision.contract.name == "train_data"
+    assert decision.positions[0] == 1  # PassengerId, after source_row
+
+
+def test_a_rejects_reports_summary_and_refused_sheets_hold_nothing_to_load() -> None:
+    summary = preview(
+        ("Source", "s3://b/x.xlsx"), ("Version", "v1"), ("Load id", "ab12"), ("Rejected rows", "3"),
+        name="summary",
+    )  # fmt: skip
+    assert is_report_only_sheet(summary)
+    assert is_report_only_sheet(preview(("source_row", "datalakep_errors"), name="Refused"))
+    # A person's own sheet called summary is data like any other.
+    assert not is_report_only_sheet(preview(("Source", "Total"), ("a", "1"), name="Summary"))
+    assert not is_report_only_sheet(preview(("source_row", *TRAIN, "datalakep_errors")))
+    assert not is_report_only_sheet(preview(name="summary"))
+
+
+def test_a_repeated_header_label_routes_to_its_numbered_column() -> None:
+    contract = contract_from_mapping(
+        "t",
+        {
+            "load_mode": "append",
+            "columns": [{"name": "name", "type": "varchar(9)"}, {"name": "Name_2", "type": "int"}],
+        },
+    )
+    router = Router(Catalog({"t": contract}))
+    assert router.route("x.csv", preview(("Name", "name"))).positions == (0, 1)
+    with pytest.raises(UnroutableSheetError, match="repeated columns name"):
+        router.route("x.csv", preview(("Name", "name", "name")))

@@ -46,7 +46,7 @@ def test_the_report_lands_beside_the_source_under_the_prefix(s3: Any, tmp_path: 
 
     uri = writer.write(report("s3://src/in/Passagiere ü/Zeile 1+2.xlsx"))
 
-    base = "rejects/in/Passagiere ü/Zeile_1_2.load-1.rejects"
+    base = "rejects/in/Passagiere ü/Zeile_1_2.xlsx.load-1.rejects"
     assert uri == f"s3://src/{base}.xlsx"
     assert keys(s3, "rejects/") == [f"{base}.csv", f"{base}.xlsx"]
     bucket, key = parse_s3_uri(uri)
@@ -62,8 +62,8 @@ def test_the_report_lands_beside_the_source_under_the_prefix(s3: Any, tmp_path: 
 def test_a_source_at_the_bucket_root_and_a_bare_prefix(s3: Any, tmp_path: Path) -> None:
     uri = S3RejectsReportWriter(tmp_path, prefix="bad").write(report("s3://src/top.csv"))
 
-    assert uri == "s3://src/bad/top.load-1.rejects.xlsx"
-    assert keys(s3, "bad/") == ["bad/top.load-1.rejects.csv", "bad/top.load-1.rejects.xlsx"]
+    assert uri == "s3://src/bad/top.csv.load-1.rejects.xlsx"
+    assert keys(s3, "bad/") == ["bad/top.csv.load-1.rejects.csv", "bad/top.csv.load-1.rejects.xlsx"]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -8,7 +8,6 @@ rejects report.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,10 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
-import yaml
 
-from entrypoints.cli import main
 from infrastructure.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
 from tests.integration.readers.builders import inline, write_xlsx
+from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.integration
 
@@ -48,25 +46,17 @@ NOTES_HEADER = ["id", "select", "from", "table", INJECTION, "body", "label"]
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reports and the default warehouse are relative to the working directory.
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATALAKEP_WAREHOUSE", raising=False)
-    config = yaml.safe_load(CONFIG.read_text())
-    config["tables"]["notes"] = NOTES
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("DATALAKEP_CONFIG", str(tmp_path / "config.yaml"))
+    isolated_project(tmp_path, monkeypatch, notes=NOTES)
 
 
 def ingest(
     capsys: pytest.CaptureFixture[str], db: Path, *files: Path
 ) -> tuple[int, dict[str, list[dict[str, Any]]]]:
     """Exit code and the JSON lines per file name."""
-    code = main(["ingest", *map(str, files), "--warehouse", f"duckdb:///{db}", "--json"])
+    code, results = ingest_json(capsys, db, *files)
     by_file: dict[str, list[dict[str, Any]]] = {}
-    for line in capsys.readouterr().out.splitlines():
-        if line.strip():
-            result = json.loads(line)
-            by_file.setdefault(Path(str(result["source"])).name, []).append(result)
+    for result in results:
+        by_file.setdefault(Path(str(result["source"])).name, []).append(result)
     return code, by_file
 
 
@@ -233,9 +223,12 @@ def test_formula_text_is_loaded_verbatim_and_neutralised_in_the_report(
     [problem] = report_rows(result)
     assert (problem["row"], problem["column"], problem["value"]) == ("3", "Sex", "'" + HYPERLINK)
     book = openpyxl.load_workbook(Path(str(result["rejects_report"])))
-    cells = [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
-    assert "'" + HYPERLINK in cells
-    assert not any(isinstance(v, str) and v.startswith(("=", "+", "-", "@")) for v in cells)
+    cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
+    # In the workbook the text stays verbatim (a fixed report loads it as it was),
+    # typed as a string and flagged with Excel's quote prefix: never a formula.
+    [flagged] = [c for c in cells if c.value == HYPERLINK]
+    assert (flagged.data_type, flagged.quotePrefix) == ("s", True)
+    assert not any(c.data_type == "f" for c in cells)
 
 
 def test_formula_cells_give_their_cached_value_never_a_computed_one(

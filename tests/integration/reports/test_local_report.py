@@ -1,23 +1,31 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
-from domain.rejects import CellReject, RejectedRow, RejectReason, RejectsReport, SheetRejects
+from domain.rejects import (
+    REPORT_ERRORS_COLUMN,
+    REPORT_ROW_COLUMN,
+    CellReject,
+    RejectedRow,
+    RejectReason,
+    RejectsReport,
+    SheetRejects,
+)
 from infrastructure.memory.reports import InMemoryRejectsReportWriter
 from infrastructure.reports import local
 from infrastructure.reports.local import (
     CSV_COLUMNS,
-    ERRORS_COLUMN,
     MAX_DATA_ROWS,
-    ROW_COLUMN,
     LocalRejectsReportWriter,
-    safe_file_stem,
+    safe_file_name,
 )
+from infrastructure.reports.workbook import typed_value
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +97,7 @@ def _fill(cell: Any) -> str | None:
 def written(tmp_path: Path) -> tuple[Path, Path]:
     where = LocalRejectsReportWriter(tmp_path / "reports").write(_report())
     xlsx = Path(where)
-    assert xlsx == (tmp_path / "reports" / "train.load-42.rejects.xlsx").absolute()
+    assert xlsx == (tmp_path / "reports" / "train.xlsx.load-42.rejects.xlsx").absolute()
     return xlsx, xlsx.with_suffix(".csv")
 
 
@@ -101,10 +109,14 @@ def test_the_workbook_shows_each_rejected_row_with_its_bad_cells(
     ws = book["train"]
     assert ws.freeze_panes == "A2"
     rows = [[c.value for c in r] for r in ws.iter_rows()]
-    assert rows[0] == [ROW_COLUMN, *HEADER, ERRORS_COLUMN]
+    assert rows[0] == [REPORT_ROW_COLUMN, *HEADER, REPORT_ERRORS_COLUMN]
     assert [r[0] for r in rows[1:]] == [3, 7, 9]
-    assert rows[1][1:5] == ["2", "Cumings, Mrs. John", '\'=HYPERLINK("http://x","y")', "'@SUM(1)"]
-    assert rows[2][1:5] == ["'+1", "Heikkinen, Miss. Laina", "26", "'-3"]
+    # Typed as read: numbers stay numbers; formula text stays as written, neutralised
+    # by Excel's quote prefix so that a fixed report loads the text verbatim.
+    assert rows[1][1:5] == [2, "Cumings, Mrs. John", '=HYPERLINK("http://x","y")', "@SUM(1)"]
+    assert rows[2][1:5] == ["+1", "Heikkinen, Miss. Laina", 26, -3]
+    assert ws["D2"].quotePrefix and ws["E2"].quotePrefix
+    assert not ws["B3"].quotePrefix and not ws["E3"].quotePrefix
     assert rows[3][2] is None
     assert rows[1][5] == (
         'Age: invalid_type (\'=HYPERLINK("http://x","y")\'); '
@@ -116,7 +128,8 @@ def test_the_workbook_shows_each_rejected_row_with_its_bad_cells(
     for row in ws.iter_rows(min_row=2, min_col=2):
         for cell in row:
             assert cell.data_type in {"s", "n"}
-            assert cell.value is None or isinstance(cell.value, str)
+            if isinstance(cell.value, str) and cell.value[:1] in "=+-@":
+                assert cell.data_type == "s" and (cell.quotePrefix or cell.value == "+1")
 
     bad = {(3, "D"), (3, "E"), (7, "B"), (9, "C")}
     for row_cells in ws.iter_rows(min_row=2):
@@ -162,7 +175,9 @@ def test_the_summary_lists_the_load_and_each_sheet(written: tuple[Path, Path]) -
 
 def test_a_refused_sheet_still_shows_its_header(written: tuple[Path, Path]) -> None:
     ws = openpyxl.load_workbook(written[0])["Q1_Q2_ _draft___ with a very lo"]
-    assert [[c.value for c in r] for r in ws.iter_rows()] == [[ROW_COLUMN, "a", "b", ERRORS_COLUMN]]
+    assert [[c.value for c in r] for r in ws.iter_rows()] == [
+        [REPORT_ROW_COLUMN, "a", "b", REPORT_ERRORS_COLUMN]
+    ]
 
 
 def test_the_csv_has_one_line_per_problem(written: tuple[Path, Path]) -> None:
@@ -177,7 +192,7 @@ def test_the_csv_has_one_line_per_problem(written: tuple[Path, Path]) -> None:
          "invalid_type ('=HYPERLINK(\"http://x\",\"y\")')"],
         [source, "train", "3", "Fare", "'@SUM(1)", "invalid_type", "invalid_type ('@SUM(1)')"],
         [source, "train", "3", "Fare", "'@SUM(1)", "below_minimum", "below_minimum ('@SUM(1)')"],
-        [source, "train", "7", "PassengerId", "'+1", "duplicate_key", "duplicate_key ('+1')"],
+        [source, "train", "7", "PassengerId", "+1", "duplicate_key", "duplicate_key ('+1')"],
         [source, "train", "9", "Name", "", "null_not_allowed", "null_not_allowed (None)"],
         [source, "Q1/Q2: [draft]*? with a very long name indeed", "", "", "", "sheet_error",
          "no contract matches the header (a, b)"],
@@ -189,8 +204,8 @@ def test_rewriting_the_same_load_replaces_the_files_and_leaves_no_debris(tmp_pat
     writer.write(_report())
     writer.write(_report())
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "train.load-42.rejects.csv",
-        "train.load-42.rejects.xlsx",
+        "train.xlsx.load-42.rejects.csv",
+        "train.xlsx.load-42.rejects.xlsx",
     ]
 
 
@@ -211,7 +226,14 @@ def test_hostile_text_is_kept_readable(tmp_path: Path) -> None:
     book = openpyxl.load_workbook(xlsx)
     assert book.sheetnames == ["summary", "History (2)"]
     ws = book["History (2)"]
-    assert [c.value for c in ws[1]] == [ROW_COLUMN, "a", "b", None, None, ERRORS_COLUMN]
+    assert [c.value for c in ws[1]] == [
+        REPORT_ROW_COLUMN,
+        "a",
+        "b",
+        None,
+        None,
+        REPORT_ERRORS_COLUMN,
+    ]
     assert [c.value for c in ws[2]][:5] == [2, "bell\\x07", "#N/A", "extra", None]
     assert ws["C2"].data_type == "s"
     assert _fill(ws["E2"]) == BAD_FILL
@@ -220,17 +242,18 @@ def test_hostile_text_is_kept_readable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("uri", "stem"),
     [
-        ("s3://bucket/in/Q1 sales.xlsx", "Q1_sales"),
-        ("C:\\Users\\me\\train.csv", "train"),
+        ("s3://bucket/in/Q1 sales.xlsx", "Q1_sales.xlsx"),
+        ("C:\\Users\\me\\train.csv", "train.csv"),
+        ("s3://bucket/in/train.xlsx", "train.xlsx"),
         ("train", "train"),
-        (".hidden.xlsx", "hidden"),
+        (".hidden.xlsx", "hidden.xlsx"),
         ("s3://bucket/in/", "in"),
         ("s3://b/..", "source"),
-        ("s3://b/été.xlsx", "_t_"),
+        ("s3://b/été.xlsx", "_t_.xlsx"),
     ],
 )
 def test_the_file_name_is_safe(uri: str, stem: str) -> None:
-    assert safe_file_stem(uri) == stem
+    assert safe_file_name(uri) == stem
 
 
 def test_in_memory_writer_keeps_the_reports() -> None:
@@ -247,9 +270,38 @@ def test_rows_beyond_excel_limit_are_left_to_the_csv(
     monkeypatch.setattr(local, "MAX_DATA_ROWS", 2)
     xlsx = Path(LocalRejectsReportWriter(tmp_path).write(_report()))
     book = openpyxl.load_workbook(xlsx)
-    assert [c.value for c in book["train"]["A"]] == [ROW_COLUMN, 3, 7]
+    assert [c.value for c in book["train"]["A"]] == [REPORT_ROW_COLUMN, 3, 7]
     assert book["summary"]["G7"].value == (
         "only the first 2 rows are shown here; the CSV lists every problem"
     )
     with xlsx.with_suffix(".csv").open(encoding="utf-8") as handle:
         assert len(list(csv.reader(handle))) == 1 + 5 + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "typed"),
+    [
+        ("22", 22),
+        ("-5", -5),
+        ("0.9167", 0.9167),
+        ("1e-10", 1e-10),
+        ("true", True),
+        ("2020-01-02", dt.date(2020, 1, 2)),
+        ("2020-01-02 13:45:00", dt.datetime(2020, 1, 2, 13, 45)),
+        # No typed twin: text stays text.
+        ("007", None),
+        ("22.0", None),
+        ("7.250", None),
+        ("-0", None),
+        ("-0.0", None),
+        ("nan", None),
+        ("inf", None),
+        ("1_000", None),
+        ("True", None),
+        ("2020-02-30", None),
+        ("9007199254740993", None),  # past 2**53: a double would change it
+    ],
+)
+def test_a_cell_is_typed_only_when_it_reads_back_as_the_same_text(text: str, typed: object) -> None:
+    assert typed_value(text) == typed
+    assert type(typed_value(text)) is type(typed)
