@@ -95,7 +95,10 @@ def test_fixing_the_flagged_cells_loads_exactly_the_fixed_rows_by_key(
     code, results = ingest_json(capsys, db, report)
 
     assert code == 0, results
-    [again] = results  # the summary sheet is recognised and left out
+    # The summary sheet is recognised and set aside, like any ignored sheet.
+    [summary] = [r for r in results if r["sheet"] == "summary"]
+    assert (summary["status"], summary["table"]) == ("ignored", None)
+    [again] = [r for r in results if r["sheet"] != "summary"]
     assert (again["table"], again["rows_loaded"], again["rows_rejected"]) == ("train_data", 3, 0)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM train_data").fetchone() == (40,)
@@ -138,7 +141,8 @@ def test_an_append_table_gets_only_the_reports_rows_and_csv_reports_are_told_apa
     code, results = ingest_json(capsys, db, report)
 
     assert code == 0, results
-    assert [(r["rows_loaded"], r["rows_rejected"]) for r in results] == [(2, 0)]
+    loaded = [r for r in results if r["status"] != "ignored"]  # the summary is set aside
+    assert [(r["rows_loaded"], r["rows_rejected"]) for r in loaded] == [(2, 0)]
     with duckdb.connect(str(db), read_only=True) as con:
         got = con.execute("SELECT visitor, amount FROM visits ORDER BY visitor").fetchall()
     assert got == [
