@@ -227,9 +227,11 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from entrypoints.containers import worker_container
+    from infrastructure.scratch import sweep_dead
 
     container = worker_container(args.queue_url, args.config, args.warehouse)
     worker = container.worker()
+    sweep_dead()  # downloads and parsed rows that killed workers left behind
 
     def stop(signum: int, _frame: object) -> None:
         # Finish the message in hand, stop polling, exit 0: no row or message lost.

@@ -9,8 +9,11 @@ and the worker carries on with the next message.
 
 Protocol: the child opens the workbook and answers requests over a socket
 pair: sheet names, previews, and reads. A read's rows come back as an Arrow IPC
-file in shared memory (``/dev/shm`` when there is one), mapped by the parent
-without a copy.
+file, mapped by the parent without a copy. The file goes to ``/dev/shm`` when
+the estimate of the rows' size (scratch_estimate.py) fits there, else to the
+spool directory: Docker gives ``/dev/shm`` 64 MB and Lambda none. Its name
+carries the worker's pid (infrastructure/scratch.py), so what a killed worker
+leaves is swept at the next start.
 
 While the child parses, the parent scans the sheets' XML for their cell extent
 (sheet_extent.py) on the other core. That scan used to run before parsing, to
@@ -26,7 +29,6 @@ import logging
 import os
 import resource
 import signal
-import tempfile
 import threading
 import time
 import traceback
@@ -52,6 +54,8 @@ from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.guards import SUPPORTED, FileKind, check_extent
 from infrastructure.readers.limits import MB, ReaderLimits
+from infrastructure.readers.scratch_estimate import estimate
+from infrastructure.scratch import place, scratch_prefix
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,10 @@ class IsolatedWorkbookReader:
 
     @contextmanager
     def _isolated(self, file: LocalFile, info: ObjectInfo, kind: FileKind) -> Iterator[Workbook]:
-        child = _Child.start(self._in_child, self._limits, file, info)
+        with file.path.open("rb") as source:
+            need = estimate(source, file.size, kind.is_zip).arrow_bytes
+        scratch = place(need, f"{info.uri}'s rows")
+        child = _Child.start(self._in_child, self._limits, file, info, scratch)
         try:
             workbook = child.open_workbook()
             # Only once the child's cheap guards have passed: the scan must never
@@ -112,11 +119,19 @@ class IsolatedWorkbookReader:
 class _Child:
     """One forked parser process and the parent's end of its socket."""
 
-    def __init__(self, pid: int, conn: Connection, info: ObjectInfo, limits: ReaderLimits) -> None:
+    def __init__(
+        self,
+        pid: int,
+        conn: Connection,
+        info: ObjectInfo,
+        limits: ReaderLimits,
+        scratch: _Scratch,
+    ) -> None:
         self._pid = pid
         self._conn = conn
         self._info = info
         self._limits = limits
+        self._scratch = scratch
         self._lock = threading.Lock()  # one request at a time on the socket
         self._reaping = threading.Lock()
         self._exit_status: int | None = None
@@ -126,17 +141,23 @@ class _Child:
 
     @classmethod
     def start(
-        cls, reader: WorkbookReader, limits: ReaderLimits, file: LocalFile, info: ObjectInfo
+        cls,
+        reader: WorkbookReader,
+        limits: ReaderLimits,
+        file: LocalFile,
+        info: ObjectInfo,
+        directory: Path,
     ) -> _Child:
+        scratch = _Scratch(directory, f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
         ours, theirs = socketpair()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: it never returns from here
             ours.close()
             _die_with(parent)
-            _child_main(Connection(theirs.detach()), reader, limits, file, info)
+            _child_main(Connection(theirs.detach()), reader, limits, file, info, scratch)
         theirs.close()
-        return cls(pid, Connection(ours.detach()), info, limits)
+        return cls(pid, Connection(ours.detach()), info, limits, scratch)
 
     # ------------------------------------------------------------ parent side
 
@@ -165,6 +186,9 @@ class _Child:
                 self._conn.send(("close",))
             self._reap(wait_s=2.0)
         self._conn.close()
+        # A read answered but never mapped (the parent gave up on the child first),
+        # or a write the child was killed in the middle of.
+        self._scratch.remove_all()
         if self._scan is not None:
             # Finished here, not left running into the next workbook: a fork while
             # this thread is inside Arrow or an allocator can leave the next child
@@ -306,6 +330,7 @@ def _child_main(
     limits: ReaderLimits,
     file: LocalFile,
     info: ObjectInfo,
+    scratch: _Scratch,
 ) -> None:
     """Serve one workbook, then leave with os._exit: never unwind into the parent's stack."""
     code = 0
@@ -318,7 +343,7 @@ def _child_main(
                 if request[0] == "close":
                     break
                 try:
-                    conn.send(("ok", _answer(workbook, request)))
+                    conn.send(("ok", _answer(workbook, request, scratch)))
                 except DatalakepError as error:
                     conn.send(("error", _state(error)))
                 except MemoryError:
@@ -375,21 +400,34 @@ def _virtual_size() -> int:
         return int(statm.read().split()[0]) * resource.getpagesize()
 
 
-def _answer(workbook: Workbook, request: tuple[Any, ...]) -> Any:
+def _answer(workbook: Workbook, request: tuple[Any, ...], scratch: _Scratch) -> Any:
     what = request[0]
     if what == "preview":
         return workbook.preview(request[1], request[2])
     if what == "read":
         sheet = workbook.read(request[1], request[2])
-        return _hand_over(sheet)
+        return _hand_over(sheet, scratch)
     raise ValueError(f"unknown request {what!r}")
 
 
-def _hand_over(sheet: RawSheet) -> dict[str, Any]:
+def _hand_over(sheet: RawSheet, scratch: _Scratch) -> dict[str, Any]:
     table = sheet.cells.append_column(_ROW_NUMBERS, sheet.row_numbers)
-    path = _scratch_dir() / f"datalakep-{os.getpid()}-{uuid.uuid4().hex}.arrow"
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    path = scratch.new_file(".arrow")
+    try:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            # The estimate was short, or someone else filled the space meanwhile: a
+            # retry may find room; the file itself is not to blame.
+            raise errors.TransientError(
+                f"{sheet.source} [sheet {sheet.name}]: no room for the parsed rows in "
+                f"{scratch.directory} ({error.strerror or error})",
+                code="scratch_full",
+                directory=str(scratch.directory),
+            ) from None
+        raise
     return {
         "path": str(path),
         "source": sheet.source,
@@ -400,12 +438,23 @@ def _hand_over(sheet: RawSheet) -> dict[str, Any]:
     }
 
 
-def _scratch_dir() -> Path:
-    # RAM-backed where there is one (Linux hosts); Lambda has only /tmp.
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
+class _Scratch:
+    """Where one child's Arrow files go, and the name prefix that marks them as its own.
+
+    The prefix starts with the worker's pid, not the child's: a file handed over is
+    the worker's to remove, and it is swept once the worker is dead.
+    """
+
+    def __init__(self, directory: Path, prefix: str) -> None:
+        self.directory = directory
+        self._prefix = prefix
+
+    def new_file(self, suffix: str) -> Path:
+        return self.directory / f"{self._prefix}{uuid.uuid4().hex}{suffix}"
+
+    def remove_all(self) -> None:
+        for path in self.directory.glob(f"{self._prefix}*"):
+            path.unlink(missing_ok=True)
 
 
 def _out_of_memory(
