@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from domain.errors import ConfigurationError, DatalakepError, TransientError
+from domain.printable import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
@@ -29,13 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except ConfigurationError as error:
-        print(f"datalakep: configuration error: {error}", file=sys.stderr)
+        print(f"datalakep: configuration error: {printable(error)}", file=sys.stderr)
         return EXIT_USAGE
     except TransientError as error:
-        print(f"datalakep: temporary failure, try again: {error}", file=sys.stderr)
+        print(f"datalakep: temporary failure, try again: {printable(error)}", file=sys.stderr)
         return EXIT_FAILED
     except DatalakepError as error:
-        print(f"datalakep: {error}", file=sys.stderr)
+        print(f"datalakep: {printable(error)}", file=sys.stderr)
         return EXIT_FAILED
     return code
 

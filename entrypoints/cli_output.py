@@ -12,6 +12,7 @@ from application.reconcile import MissingObject, ReconcileResult
 from application.results import SheetResult
 from application.tables import InitTablesResult
 from domain.ledger import LedgerEntry
+from domain.printable import printable
 
 # How many rejects `validate` prints per sheet before summarising the rest.
 SHOWN_REJECTS = 10
@@ -97,16 +98,17 @@ def print_results(results: Sequence[SheetResult], out: TextIO, *, dry_run: bool)
     table(headers, rows, out)
     for r in results:
         if r.error:
-            out.write(f"\n{r.status.value.upper()}: {r.error}\n")
+            out.write(f"\n{r.status.value.upper()}: {printable(r.error)}\n")
         if dry_run and r.rejects:
-            out.write(f"\n{_short(r.source)} [{r.sheet}] would reject:\n")
+            out.write(f"\n{printable(_short(r.source))} [{printable(r.sheet)}] would reject:\n")
             for reject in r.rejects[:SHOWN_REJECTS]:
-                out.write(f"  row {reject.row}, {reject.column}: {reject.message}\n")
+                where = printable(f"row {reject.row}, {reject.column}: {reject.message}")
+                out.write(f"  {where}\n")
             if len(r.rejects) > SHOWN_REJECTS:
                 out.write(f"  ... and {len(r.rejects) - SHOWN_REJECTS} more\n")
     reports = sorted({r.rejects_report for r in results if r.rejects_report})
     for report in reports:
-        out.write(f"\nrejects report: {report}\n")
+        out.write(f"\nrejects report: {printable(report)}\n")
     loaded = sum(r.rows_loaded for r in results)
     rejected = sum(r.rows_rejected for r in results)
     refused = sum(1 for r in results if r.refused)
@@ -125,7 +127,7 @@ def print_init(result: InitTablesResult, out: TextIO) -> None:
     )
     for t in result.tables:
         if t.error:
-            out.write(f"\n{t.error}\n")
+            out.write(f"\n{printable(t.error)}\n")
 
 
 def print_history(entries: Sequence[LedgerEntry], out: TextIO) -> None:
@@ -205,7 +207,7 @@ class TerminalProgress:
         width = 20
         filled = int(width * done / total) if total else 0
         bar = "#" * filled + "." * (width - filled)
-        where = f"{_short(source)}" + (f" [{sheet}]" if sheet else "")
+        where = printable(_short(source) + (f" [{sheet}]" if sheet else ""))
         elapsed = time.monotonic() - self._started
         self._stream.write(f"\r[{bar}] {where}: {stage} ({elapsed:.0f}s)\x1b[K")
         self._stream.flush()
@@ -223,7 +225,7 @@ def _short(uri: str) -> str:
 
 
 def _cell(value: object) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else printable(value)
 
 
 def _is_number(text: str) -> bool:

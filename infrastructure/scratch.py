@@ -53,30 +53,31 @@ def shm_dir() -> Path | None:
     return SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else None
 
 
-def place(need: int, what: str, spool: Path | None = None) -> Path:
-    """The directory for ``need`` bytes of scratch: RAM-backed if it fits there, else the spool.
+def place(need: int, what: str, spool: Path | None = None) -> tuple[Path, ...]:
+    """Where ``need`` bytes of scratch go, best first: RAM-backed if it fits there, the spool.
 
-    Raises TransientError when nothing has room now but the spool could hold it once
+    The spool follows /dev/shm as the fallback for a short estimate. Raises
+    TransientError when nothing has room now but the spool could hold it once
     freed, and UnreadableFileError (terminal) when not even the empty spool could:
     retrying on this machine can never succeed.
     """
-    shm = shm_dir()
-    if shm is not None and free_bytes(shm) * (1 - SHM_HEADROOM) >= need:
-        return shm
     spool = spool or spool_dir()
-    if free_bytes(spool) >= need:
-        return spool
+    shm = shm_dir()
     free = free_bytes(spool)
+    if shm is not None and free_bytes(shm) * (1 - SHM_HEADROOM) >= need:
+        return (shm, spool)
+    if free >= need:
+        return (spool,)
     details = {"need_bytes": need, "free_bytes": free, "directory": str(spool)}
     if capacity_bytes(spool) < need:
         raise UnreadableFileError(
-            f"{what} needs about {need / 2**20:,.0f} MB of scratch space, more than {spool} "
+            f"{what} need about {need / 2**20:,.0f} MB of scratch space, more than {spool} "
             f"holds ({capacity_bytes(spool) / 2**20:,.0f} MB)",
             code="scratch_too_small",
             **details,
         )
     raise TransientError(
-        f"{what} needs about {need / 2**20:,.0f} MB of scratch space; {spool} has "
+        f"{what} need about {need / 2**20:,.0f} MB of scratch space; {spool} has "
         f"{free / 2**20:,.0f} MB free",
         code="scratch_full",
         **details,

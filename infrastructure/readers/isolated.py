@@ -48,6 +48,7 @@ import pyarrow as pa
 import domain.errors as errors
 from application.ports import LocalFile, Workbook, WorkbookReader
 from domain.errors import DatalakepError, UnreadableFileError
+from domain.printable import printable
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
@@ -103,8 +104,8 @@ class IsolatedWorkbookReader:
     def _isolated(self, file: LocalFile, info: ObjectInfo, kind: FileKind) -> Iterator[Workbook]:
         with file.path.open("rb") as source:
             need = estimate(source, file.size, kind.is_zip).arrow_bytes
-        scratch = place(need, f"{info.uri}'s rows")
-        child = _Child.start(self._in_child, self._limits, file, info, scratch)
+        places = place(need, f"{info.uri}'s rows")
+        child = _Child.start(self._in_child, self._limits, file, info, places)
         try:
             workbook = child.open_workbook()
             # Only once the child's cheap guards have passed: the scan must never
@@ -146,9 +147,9 @@ class _Child:
         limits: ReaderLimits,
         file: LocalFile,
         info: ObjectInfo,
-        directory: Path,
+        places: tuple[Path, ...],
     ) -> _Child:
-        scratch = _Scratch(directory, f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
+        scratch = _Scratch(places, f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
         ours, theirs = socketpair()
         parent = os.getpid()
         pid = os.fork()
@@ -225,7 +226,7 @@ class _Child:
         # file is what is wrong as far as the worker can tell. Refused, with the
         # traceback logged for whoever fixes the reader, rather than taking the
         # worker down with it.
-        log.error("parser process for %s failed:\n%s", self._info.uri, payload)
+        log.error("parser process for %s failed:\n%s", printable(self._info.uri), payload)
         last = str(payload).strip().splitlines()[-1] if payload else "unknown error"
         raise unreadable(
             self._info,
@@ -412,22 +413,7 @@ def _answer(workbook: Workbook, request: tuple[Any, ...], scratch: _Scratch) -> 
 
 def _hand_over(sheet: RawSheet, scratch: _Scratch) -> dict[str, Any]:
     table = sheet.cells.append_column(_ROW_NUMBERS, sheet.row_numbers)
-    path = scratch.new_file(".arrow")
-    try:
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-    except BaseException as error:
-        path.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            # The estimate was short, or someone else filled the space meanwhile: a
-            # retry may find room; the file itself is not to blame.
-            raise errors.TransientError(
-                f"{sheet.source} [sheet {sheet.name}]: no room for the parsed rows in "
-                f"{scratch.directory} ({error.strerror or error})",
-                code="scratch_full",
-                directory=str(scratch.directory),
-            ) from None
-        raise
+    path = scratch.write(table, sheet)
     return {
         "path": str(path),
         "source": sheet.source,
@@ -445,16 +431,41 @@ class _Scratch:
     the worker's to remove, and it is swept once the worker is dead.
     """
 
-    def __init__(self, directory: Path, prefix: str) -> None:
-        self.directory = directory
+    def __init__(self, places: tuple[Path, ...], prefix: str) -> None:
+        self.places = places
         self._prefix = prefix
 
-    def new_file(self, suffix: str) -> Path:
-        return self.directory / f"{self._prefix}{uuid.uuid4().hex}{suffix}"
+    def write(self, table: pa.Table, sheet: RawSheet) -> Path:
+        """``table`` as an Arrow IPC file in the first place with room; no partial file stays."""
+        for directory in self.places:
+            path = directory / f"{self._prefix}{uuid.uuid4().hex}.arrow"
+            try:
+                with (
+                    pa.OSFile(str(path), "wb") as sink,
+                    pa.ipc.new_file(sink, table.schema) as writer,
+                ):
+                    writer.write_table(table)
+            except OSError as error:
+                path.unlink(missing_ok=True)
+                last = error
+                continue  # the estimate was short, or the space filled meanwhile
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            return path
+        # Not the file's fault: a retry, or another worker, may find room.
+        where = ", ".join(str(p) for p in self.places)
+        raise errors.TransientError(
+            f"{sheet.source} [sheet {sheet.name}]: no room for the parsed rows in {where} "
+            f"({last.strerror or last})",
+            code="scratch_full",
+            directories=where,
+        )
 
     def remove_all(self) -> None:
-        for path in self.directory.glob(f"{self._prefix}*"):
-            path.unlink(missing_ok=True)
+        for directory in self.places:
+            for path in directory.glob(f"{self._prefix}*"):
+                path.unlink(missing_ok=True)
 
 
 def _out_of_memory(
