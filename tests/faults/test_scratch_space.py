@@ -1,0 +1,157 @@
+"""Scratch space as containers and Lambda have it: a 64 MB /dev/shm, a full /tmp, SIGKILL.
+
+Each worker here is a real `datalakep worker` process; the small filesystems are
+tmpfs mounts in a private mount namespace (``unshare -m``), so nothing outside
+the test sees them. A worker must load what fits somewhere, release (never
+delete, never die on) what fits nowhere yet, and leave no scratch behind; what a
+SIGKILLed worker leaves, the next start sweeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from entrypoints.demo import PREFIX
+from tests.faults.conftest import Figures, MakeStack
+from tests.faults.harness import (
+    ROOT,
+    SourceFile,
+    Stack,
+    audit,
+    cached_file,
+    depth,
+    drain,
+    upload,
+    worker_argv,
+)
+from tests.integration.readers.builders import write_xlsx
+
+pytestmark = pytest.mark.faults
+
+SCENARIO = "scratch: 64 MB /dev/shm, full /tmp, SIGKILL mid-parse"
+WIDE_ROWS = 200_000
+_HEADER = ("PassengerId", "Survived", "Pclass", "Name", "Sex", "Age", "SibSp", "Parch",
+           "Ticket", "Fare", "Cabin", "Embarked")  # fmt: skip
+
+
+def wide_workbook(path: Path, rows: int) -> Path:
+    """``rows`` valid train_data rows whose Names are 200+ characters: Arrow > 64 MB.
+
+    Written as raw sheet XML, ten times faster than a spreadsheet library.
+    """
+    letters = "ABCDEFGHIJKL"
+    cells = zip(letters, _HEADER, strict=True)
+    header = "".join(f'<c r="{c}1" t="inlineStr"><is><t>{h}</t></is></c>' for c, h in cells)
+    lines = [f'<row r="1">{header}</row>']
+    pad = "y" * 200
+    for n in range(2, rows + 2):
+        pid = n - 1
+        lines.append(
+            f'<row r="{n}"><c r="A{n}"><v>{pid}</v></c><c r="B{n}"><v>{pid % 2}</v></c>'
+            f'<c r="C{n}"><v>{1 + pid % 3}</v></c>'
+            f'<c r="D{n}" t="inlineStr"><is><t>Doe, Mr. John {pid} {pad}</t></is></c>'
+            f'<c r="E{n}" t="inlineStr"><is><t>male</t></is></c><c r="F{n}"><v>30</v></c>'
+            f'<c r="G{n}"><v>0</v></c><c r="H{n}"><v>0</v></c>'
+            f'<c r="I{n}" t="inlineStr"><is><t>A/5 {pid}</t></is></c><c r="J{n}"><v>7.25</v></c>'
+            f'<c r="L{n}" t="inlineStr"><is><t>S</t></is></c></row>'
+        )
+    return write_xlsx(path, {"Passengers": "\n".join(lines)})
+
+
+def in_namespace(setup: str, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``argv`` in a private mount namespace after ``setup`` (shell); then list what
+    datalakeP scratch is left in /dev/shm and $TMPDIR, as the namespace sees them."""
+    script = (
+        f'{setup} && "$@"; rc=$?; echo "left:"; '
+        'ls -A /dev/shm "$TMPDIR" | grep "^datalakep-" || true; exit $rc'
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", *argv],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    left = done.stdout.split("left:\n", 1)[1].split()
+    return done.returncode, (left and "\n".join(left)) or "", done.stderr
+
+
+def worker(stack: Stack) -> list[str]:
+    return [sys.executable, "-m", "entrypoints.cli", *worker_argv(stack, "--until-empty")]
+
+
+def test_a_64_mb_dev_shm_falls_back_to_the_spool_and_the_workbook_loads(
+    make_stack: MakeStack, figures: Figures, tmp_path: Path
+) -> None:
+    stack = make_stack()
+    path = wide_workbook(tmp_path / "wide.xlsx", WIDE_ROWS)
+    wide = SourceFile(f"{PREFIX}wide.xlsx", "train_data", WIDE_ROWS, 0, 1)
+    upload(path, wide.key)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {**os.environ, "TMPDIR": str(spool)}
+
+    code, left, err = in_namespace("mount -t tmpfs -o size=64m tmpfs /dev/shm", worker(stack), env)
+
+    found = audit(stack, [wide])
+    figures.record(found, runs=1)
+    assert code == 0, err
+    assert found.problems([wide]) == []
+    assert (left, list(spool.iterdir())) == ("", [])
+
+
+def test_a_full_tmp_releases_the_message_and_leaves_nothing(
+    make_stack: MakeStack, figures: Figures, file_cache: Path, tmp_path: Path
+) -> None:
+    # wait_seconds 0: the run ends at the poll right after the release.
+    stack = make_stack(wait_seconds=0)
+    path, file = cached_file(file_cache, "scratch/full", "train_data", 5000, 1, seed=5)
+    upload(path, file.key)
+    small = tmp_path / "small-tmp"
+    small.mkdir()
+    env = {**os.environ, "TMPDIR": str(small)}
+    fill = f"mount -t tmpfs -o size=4m tmpfs {small} && head -c 4000000 /dev/zero > {small}/junk"
+
+    code, left, err = in_namespace(fill, worker(stack), env)
+
+    assert code == 0, err  # released with a backoff: neither deleted nor fatal
+    assert "scratch_full" in err or "bytes free in" in err, err
+    assert left == "" and depth(stack.queue) == 1 and depth(stack.dlq) == 0
+    drain(stack)  # on a disk with room, it loads
+    found = audit(stack, [file])
+    figures.record(found, runs=1)
+    assert found.problems([file]) == []
+
+
+def test_what_a_worker_killed_mid_parse_leaves_the_next_start_sweeps(
+    make_stack: MakeStack, figures: Figures, file_cache: Path, tmp_path: Path
+) -> None:
+    stack = make_stack(visibility_timeout=2)
+    path, file = cached_file(file_cache, "scratch/killed", "train_data", 5000, 1, seed=6)
+    upload(path, file.key)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {**os.environ, "TMPDIR": str(spool)}
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.faults.kill_after_handover", *worker_argv(stack)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # The download is named after the worker that made it, as is its Arrow file.
+    [download] = spool.glob("datalakep-*")
+    owner = "-".join(download.name.split("-")[:2]) + "-"
+    leftovers = [download, *Path("/dev/shm").glob(f"{owner}*.arrow")]
+    assert {p.suffix for p in leftovers} == {".xlsx", ".arrow"}, leftovers
+
+    swept = subprocess.run(worker(stack), cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+
+    assert swept.returncode == 0, swept.stderr
+    assert [p for p in leftovers if p.exists()] == []
+    drain(stack)
+    found = audit(stack, [file])
+    figures.record(found, runs=2)
+    assert found.problems([file]) == []
