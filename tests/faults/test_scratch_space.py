@@ -34,7 +34,7 @@ from tests.faults.harness import (
 
 pytestmark = pytest.mark.faults
 
-SCENARIO = "scratch: 64 MB /dev/shm, full /tmp, SIGKILL mid-parse"
+SCENARIO = "scratch space"  # each test names its own row below
 WIDE_ROWS = 200_000
 
 
@@ -60,6 +60,7 @@ def worker(stack: Stack) -> list[str]:
 def test_a_64_mb_dev_shm_falls_back_to_the_spool_and_the_workbook_loads(
     make_stack: MakeStack, figures: Figures, tmp_path: Path
 ) -> None:
+    figures.scenario = "scratch: 64 MB /dev/shm, 200k rows"
     stack = make_stack()
     path = wide_workbook(tmp_path / "wide.xlsx", WIDE_ROWS)
     wide = SourceFile(f"{PREFIX}wide.xlsx", "train_data", WIDE_ROWS, 0, 1)
@@ -80,6 +81,7 @@ def test_a_64_mb_dev_shm_falls_back_to_the_spool_and_the_workbook_loads(
 def test_a_full_tmp_releases_the_message_and_leaves_nothing(
     make_stack: MakeStack, figures: Figures, file_cache: Path, tmp_path: Path
 ) -> None:
+    figures.scenario = "scratch: full /tmp"
     # wait_seconds 0: the run ends at the poll right after the release.
     stack = make_stack(wait_seconds=0)
     path, file = cached_file(file_cache, "scratch/full", "train_data", 5000, 1, seed=5)
@@ -103,6 +105,7 @@ def test_a_full_tmp_releases_the_message_and_leaves_nothing(
 def test_what_a_worker_killed_mid_parse_leaves_the_next_start_sweeps(
     make_stack: MakeStack, figures: Figures, file_cache: Path, tmp_path: Path
 ) -> None:
+    figures.scenario = "scratch: SIGKILL mid-parse, swept"
     stack = make_stack(visibility_timeout=2)
     path, file = cached_file(file_cache, "scratch/killed", "train_data", 5000, 1, seed=6)
     upload(path, file.key)
