@@ -57,6 +57,18 @@ def worker(stack: Stack) -> list[str]:
     return [sys.executable, "-m", "entrypoints.cli", *worker_argv(stack, "--until-empty")]
 
 
+def with_tmpdir(directory: Path) -> dict[str, str]:
+    """The environment for a worker whose spool (TMPDIR) is ``directory``, made empty."""
+    directory.mkdir()
+    return {**os.environ, "TMPDIR": str(directory)}
+
+
+def uploaded(cache: Path, name: str, seed: int) -> SourceFile:
+    path, file = cached_file(cache, f"scratch/{name}", "train_data", 5000, 1, seed=seed)
+    upload(path, file.key)
+    return file
+
+
 def test_a_64_mb_dev_shm_falls_back_to_the_spool_and_the_workbook_loads(
     make_stack: MakeStack, figures: Figures, tmp_path: Path
 ) -> None:
@@ -66,8 +78,7 @@ def test_a_64_mb_dev_shm_falls_back_to_the_spool_and_the_workbook_loads(
     wide = SourceFile(f"{PREFIX}wide.xlsx", "train_data", WIDE_ROWS, 0, 1)
     upload(path, wide.key)
     spool = tmp_path / "spool"
-    spool.mkdir()
-    env = {**os.environ, "TMPDIR": str(spool)}
+    env = with_tmpdir(spool)
 
     code, left, err = in_namespace("mount -t tmpfs -o size=64m tmpfs /dev/shm", worker(stack), env)
 
@@ -84,11 +95,9 @@ def test_a_full_tmp_releases_the_message_and_leaves_nothing(
     figures.scenario = "scratch: full /tmp"
     # wait_seconds 0: the run ends at the poll right after the release.
     stack = make_stack(wait_seconds=0)
-    path, file = cached_file(file_cache, "scratch/full", "train_data", 5000, 1, seed=5)
-    upload(path, file.key)
+    file = uploaded(file_cache, "full", seed=5)
     small = tmp_path / "small-tmp"
-    small.mkdir()
-    env = {**os.environ, "TMPDIR": str(small)}
+    env = with_tmpdir(small)
     fill = f"mount -t tmpfs -o size=4m tmpfs {small} && head -c 4000000 /dev/zero > {small}/junk"
 
     code, left, err = in_namespace(fill, worker(stack), env)
@@ -107,11 +116,9 @@ def test_what_a_worker_killed_mid_parse_leaves_the_next_start_sweeps(
 ) -> None:
     figures.scenario = "scratch: SIGKILL mid-parse, swept"
     stack = make_stack(visibility_timeout=2)
-    path, file = cached_file(file_cache, "scratch/killed", "train_data", 5000, 1, seed=6)
-    upload(path, file.key)
+    file = uploaded(file_cache, "killed", seed=6)
     spool = tmp_path / "spool"
-    spool.mkdir()
-    env = {**os.environ, "TMPDIR": str(spool)}
+    env = with_tmpdir(spool)
     killed = subprocess.run(
         [sys.executable, "-m", "tests.faults.kill_after_handover", *worker_argv(stack)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
