@@ -540,6 +540,8 @@ def test_cmd_names_a_lambda_handler_that_exists(
     config = image_path_to_repo(dockerfile, final_env.get("DATALAKEP_CONFIG", ""))
     if config is not None:
         monkeypatch.setenv("DATALAKEP_CONFIG", str(config))
+    # Every deployment names its allowed sources; the init refuses to start without.
+    monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", "inbox/incoming/")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
