@@ -102,12 +102,14 @@ class IsolatedWorkbookReader:
 
     @contextmanager
     def _isolated(self, file: LocalFile, info: ObjectInfo, kind: FileKind) -> Iterator[Workbook]:
-        with file.path.open("rb") as source:
-            need = estimate(source, file.size, kind.is_zip).arrow_bytes
-        places = place(need, f"{info.uri}'s rows")
-        child = _Child.start(self._in_child, self._limits, file, info, places)
+        child = _Child.start(self._in_child, self._limits, file, info)
         try:
             workbook = child.open_workbook()
+            # Placed once the child's guards have passed: a zip bomb is refused as one,
+            # not as a file too big for the scratch space its directory claims.
+            with file.path.open("rb") as source:
+                need = estimate(source, file.size, kind.is_zip).arrow_bytes
+            child.scratch.places = place(need, f"{info.uri}'s rows")
             # Only once the child's cheap guards have passed: the scan must never
             # inflate a zip bomb the child has just refused.
             if kind.is_zip:
@@ -132,7 +134,7 @@ class _Child:
         self._conn = conn
         self._info = info
         self._limits = limits
-        self._scratch = scratch
+        self.scratch = scratch
         self._lock = threading.Lock()  # one request at a time on the socket
         self._reaping = threading.Lock()
         self._exit_status: int | None = None
@@ -147,9 +149,8 @@ class _Child:
         limits: ReaderLimits,
         file: LocalFile,
         info: ObjectInfo,
-        places: tuple[Path, ...],
     ) -> _Child:
-        scratch = _Scratch(places, f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
+        scratch = _Scratch(f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
         ours, theirs = socketpair()
         parent = os.getpid()
         pid = os.fork()
@@ -189,7 +190,7 @@ class _Child:
         self._conn.close()
         # A read answered but never mapped (the parent gave up on the child first),
         # or a write the child was killed in the middle of.
-        self._scratch.remove_all()
+        self.scratch.remove_all()
         if self._scan is not None:
             # Finished here, not left running into the next workbook: a fork while
             # this thread is inside Arrow or an allocator can leave the next child
@@ -301,7 +302,8 @@ class _ChildWorkbook:
         return preview
 
     def read(self, sheet: str, header_row: int) -> RawSheet:
-        meta = self._child.call("read", sheet, header_row)
+        places = [str(p) for p in self._child.scratch.places]
+        meta = self._child.call("read", sheet, header_row, places)
         path = Path(meta["path"])
         try:
             # Mapped, not read: the parent's copy of the rows is the page cache's.
@@ -407,13 +409,13 @@ def _answer(workbook: Workbook, request: tuple[Any, ...], scratch: _Scratch) -> 
         return workbook.preview(request[1], request[2])
     if what == "read":
         sheet = workbook.read(request[1], request[2])
-        return _hand_over(sheet, scratch)
+        return _hand_over(sheet, scratch, tuple(Path(p) for p in request[3]))
     raise ValueError(f"unknown request {what!r}")
 
 
-def _hand_over(sheet: RawSheet, scratch: _Scratch) -> dict[str, Any]:
+def _hand_over(sheet: RawSheet, scratch: _Scratch, places: tuple[Path, ...]) -> dict[str, Any]:
     table = sheet.cells.append_column(_ROW_NUMBERS, sheet.row_numbers)
-    path = scratch.write(table, sheet)
+    path = scratch.write(table, sheet, places)
     return {
         "path": str(path),
         "source": sheet.source,
@@ -431,13 +433,19 @@ class _Scratch:
     the worker's to remove, and it is swept once the worker is dead.
     """
 
-    def __init__(self, places: tuple[Path, ...], prefix: str) -> None:
-        self.places = places
+    def __init__(self, prefix: str) -> None:
         self._prefix = prefix
+        # Best first; set by the parent once it knows the rows' estimated size, and
+        # sent with each read (the child was forked before).
+        self.places: tuple[Path, ...] = ()
 
-    def write(self, table: pa.Table, sheet: RawSheet) -> Path:
-        """``table`` as an Arrow IPC file in the first place with room; no partial file stays."""
-        for directory in self.places:
+    def write(self, table: pa.Table, sheet: RawSheet, places: tuple[Path, ...]) -> Path:
+        """``table`` as an Arrow IPC file in the first of ``places`` with room.
+
+        No partial file stays behind, whatever the write raises.
+        """
+        last: OSError | None = None
+        for directory in places:
             path = directory / f"{self._prefix}{uuid.uuid4().hex}.arrow"
             try:
                 with (
@@ -454,15 +462,16 @@ class _Scratch:
                 raise
             return path
         # Not the file's fault: a retry, or another worker, may find room.
-        where = ", ".join(str(p) for p in self.places)
+        where = ", ".join(str(p) for p in places)
         raise errors.TransientError(
             f"{sheet.source} [sheet {sheet.name}]: no room for the parsed rows in {where} "
-            f"({last.strerror or last})",
+            f"({last.strerror if last else 'no scratch directory'})",
             code="scratch_full",
             directories=where,
         )
 
     def remove_all(self) -> None:
+        """Every file of this child's, wherever it was placed: the parent's last word."""
         for directory in self.places:
             for path in directory.glob(f"{self._prefix}*"):
                 path.unlink(missing_ok=True)
