@@ -63,10 +63,12 @@ def with_tmpdir(directory: Path) -> dict[str, str]:
     return {**os.environ, "TMPDIR": str(directory)}
 
 
-def uploaded(cache: Path, name: str, seed: int) -> SourceFile:
-    path, file = cached_file(cache, f"scratch/{name}", "train_data", 5000, 1, seed=seed)
+def uploaded(cache: Path, tmp_path: Path, name: str) -> tuple[SourceFile, Path, dict[str, str]]:
+    """A 5,000-row file uploaded as ``name``; an empty spool and the environment naming it."""
+    path, file = cached_file(cache, f"scratch/{name}", "train_data", 5000, 1, seed=len(name))
     upload(path, file.key)
-    return file
+    spool = tmp_path / f"{name}-tmp"
+    return file, spool, with_tmpdir(spool)
 
 
 def test_a_64_mb_dev_shm_falls_back_to_the_spool_and_the_workbook_loads(
@@ -95,9 +97,7 @@ def test_a_full_tmp_releases_the_message_and_leaves_nothing(
     figures.scenario = "scratch: full /tmp"
     # wait_seconds 0: the run ends at the poll right after the release.
     stack = make_stack(wait_seconds=0)
-    file = uploaded(file_cache, "full", seed=5)
-    small = tmp_path / "small-tmp"
-    env = with_tmpdir(small)
+    file, small, env = uploaded(file_cache, tmp_path, "full")
     fill = f"mount -t tmpfs -o size=4m tmpfs {small} && head -c 4000000 /dev/zero > {small}/junk"
 
     code, left, err = in_namespace(fill, worker(stack), env)
@@ -116,9 +116,7 @@ def test_what_a_worker_killed_mid_parse_leaves_the_next_start_sweeps(
 ) -> None:
     figures.scenario = "scratch: SIGKILL mid-parse, swept"
     stack = make_stack(visibility_timeout=2)
-    file = uploaded(file_cache, "killed", seed=6)
-    spool = tmp_path / "spool"
-    env = with_tmpdir(spool)
+    file, spool, env = uploaded(file_cache, tmp_path, "killed")
     killed = subprocess.run(
         [sys.executable, "-m", "tests.faults.kill_after_handover", *worker_argv(stack)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
