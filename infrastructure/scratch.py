@@ -5,7 +5,9 @@ temporary directory) and the parsed rows as an Arrow file (in ``/dev/shm`` when
 it has room, else the spool). A process killed with SIGKILL removes neither.
 Every scratch name therefore starts with ``datalakep-<pid>-``, the pid of the
 process that will remove it, so the next start can remove what dead processes
-left without touching a live worker's files or anyone else's.
+left without touching a live worker's files or anyone else's. That takes the
+scratch directories to be private to one PID namespace (a container's own /tmp
+and /dev/shm, Lambda's sandbox): a pid from another namespace looks dead here.
 """
 
 from __future__ import annotations
