@@ -9,6 +9,7 @@ SIGKILLed worker leaves, the next start sweeps.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -137,3 +138,23 @@ def test_what_a_worker_killed_mid_parse_leaves_the_next_start_sweeps(
     found = audit(stack, [file])
     figures.record(found, runs=2)
     assert found.problems([file]) == []
+
+
+def test_rows_larger_than_their_estimate_move_from_dev_shm_to_the_spool(tmp_path: Path) -> None:
+    # Long names make the rows about 0.43x their sheet XML, beyond the 0.35x estimate:
+    # 4.2 MB estimated, 6.0 MB written, so /dev/shm (6 MB) looks big enough, then fills
+    # up mid-write, and the rows go to the spool instead.
+    path = wide_workbook(tmp_path / "wide.xlsx", 20_000)
+    env = with_tmpdir(tmp_path / "spool")
+    argv = [sys.executable, "-m", "entrypoints.cli", "ingest", str(path), "--json",
+            "--warehouse", f"duckdb:///{tmp_path / 'wh.duckdb'}"]  # fmt: skip
+
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o size=6m tmpfs /dev/shm && "$@"', "sh",
+         *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    [result] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (result["status"], result["rows_loaded"]) == ("loaded", 20_000)
+    assert list((tmp_path / "spool").iterdir()) == []
