@@ -99,9 +99,10 @@ USER 10001:10001
 
 # Fail the build, not the first cold start: the worker command resolves, and
 # the handler module imports with every dependency (as Lambda's init would),
-# as the user that runs them.
+# as the user that runs them. The init refuses an empty allow-list, so the check
+# names a placeholder source (the function's environment sets the real one).
 RUN datalakep worker --help > /dev/null \
-    && python -c 'import entrypoints.lambda_handler'
+    && DATALAKEP_ALLOWED_SOURCES=build-check/incoming/ python -c 'import entrypoints.lambda_handler'
 
 # No ENTRYPOINT here: the base image's runtime interface client must stay.
 CMD ["entrypoints.lambda_handler.handler"]

@@ -74,11 +74,38 @@ class SourceRule:
             return False
         if any(ch in self.prefix for ch in "*?["):
             return fnmatchcase(key, self.prefix)
-        return key.startswith(self.prefix)
+        return key.startswith(self.folder)
+
+    @property
+    def folder(self) -> str:
+        """The prefix as a folder: ``incoming`` allows ``incoming/``, never ``incoming-evil/``.
+
+        People write a folder name; a bare string prefix would also let in every
+        sibling that merely starts with the same letters.
+        """
+        return self.prefix if not self.prefix or self.prefix.endswith("/") else f"{self.prefix}/"
 
 
 def rules_from_config(items: Sequence[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
     return tuple(SourceRule(str(i["bucket"]), str(i.get("prefix") or "")) for i in items or ())
+
+
+@dataclass(frozen=True)
+class OwnOutputs:
+    """Where the service writes objects of its own: rejects reports, warehouse staging.
+
+    Reports go to the source's bucket, so the rejects prefix is matched in any
+    bucket; staging names its bucket. Ingesting one of these would ingest a
+    report of a report, and so on without end.
+    """
+
+    prefixes: tuple[str, ...] = ()
+    staging: tuple[SourceRule, ...] = ()
+
+    def holds(self, bucket: str, key: str) -> bool:
+        return any(key.startswith(p) for p in self.prefixes if p) or any(
+            rule.allows(bucket, key) for rule in self.staging if rule.prefix
+        )
 
 
 def parse_event(payload: str | bytes | Mapping[str, Any]) -> ParsedEvent:
@@ -98,6 +125,9 @@ def _load(payload: str | bytes | Mapping[str, Any]) -> Any:
     except (ValueError, TypeError):
         preview = (payload[:80] if isinstance(payload, str) else repr(payload[:80])).strip()
         raise MalformedEventError(f"message is not JSON: {preview!r}") from None
+    except RecursionError:
+        # Arrays nested thousands deep: the decoder recurses once per level.
+        raise MalformedEventError("message nests JSON deeper than the decoder allows") from None
 
 
 def _walk(doc: Any, objects: list[ObjectCreated], ignored: list[str], depth: int) -> None:
@@ -193,10 +223,15 @@ def _text(value: Any) -> str | Mapping[str, Any]:
 
 
 def _int(value: Any) -> int | None:
+    if value is None:
+        return None
     try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        raise MalformedEventError(f"object size {value!r} is not a number") from None
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 parses as inf
+        raise MalformedEventError(f"object size {str(value)[:40]!r} is not a number") from None
+    if number < 0 or (isinstance(value, float) and number != value):
+        raise MalformedEventError(f"object size {str(value)[:40]!r} is not a byte count")
+    return number
 
 
 def _opt(value: Any) -> str | None:

@@ -7,16 +7,24 @@ acknowledge it (rows committed, or nothing to do), or hand it back for retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from application.events import MalformedEventError, ObjectCreated, SourceRule, parse_event
+from application.events import (
+    MalformedEventError,
+    ObjectCreated,
+    OwnOutputs,
+    SourceRule,
+    parse_event,
+)
 from application.ingest import IngestPassengerFile
 from application.ports import FileSource, MessageSource
 from application.results import IngestFile, IngestResult
 from domain.errors import TerminalError
+from domain.printable import printable
+from domain.source import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +32,18 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class HandleEvent:
     payload: str | Mapping[str, Any]
-    # Lambda sets this: larger objects go to the worker queue instead.
+    # Lambda sets these: objects larger, or needing more scratch space or time than
+    # the invocation has left, go to the worker queue instead.
     heavy_file_bytes: int | None = None
+    seconds_left: float | None = None
+
+
+class LocalCapacity(Protocol):
+    """What this process can still take on: scratch space, and time before its deadline."""
+
+    def shortfall(self, info: ObjectInfo, seconds_left: float | None) -> str | None:
+        """Why ``info`` would not fit here (scratch space, time), or None when it would."""
+        ...
 
 
 class Disposition(StrEnum):
@@ -49,11 +67,15 @@ class HandleStorageEvent:
         files: FileSource,
         sources: Sequence[SourceRule],
         hand_off: MessageSource | None = None,
+        own_outputs: OwnOutputs | None = None,
+        capacity: LocalCapacity | None = None,
     ) -> None:
         self._ingest = ingest
         self._files = files
         self._sources = tuple(sources)
         self._hand_off = hand_off
+        self._own_outputs = own_outputs or OwnOutputs()
+        self._capacity = capacity
 
     def execute(self, command: HandleEvent) -> EventResult:
         """Transient errors propagate: the caller releases the message for retry."""
@@ -62,56 +84,93 @@ class HandleStorageEvent:
         except MalformedEventError as error:
             # Retrying cannot fix it; leaving it undeleted lets the queue's
             # redrive policy move it to the DLQ without blocking other messages.
-            log.warning("poison message: %s", error)
+            log.warning("poison message: %s", printable(error))
             return EventResult(Disposition.RETRY, error=str(error))
         ignored = list(event.ignored)
         results: list[IngestResult] = []
         forwarded: list[str] = []
-        for obj in event.objects:
-            if not any(rule.allows(obj.bucket, obj.key) for rule in self._sources):
-                # Checked before any S3 call: a foreign bucket is never read.
-                log.warning("ignoring %s: bucket/prefix not allowed by config", obj.uri)
-                ignored.append(f"{obj.uri}: not an allowed bucket/prefix")
+        for obj in _distinct(event.objects):
+            reason = self._not_for_us(obj)
+            info, reason = (None, reason) if reason else self._current(obj)
+            if info is None:
+                ignored.append(str(reason))
                 continue
-            stale = self._stale(obj)
-            if stale:
-                ignored.append(stale)
-                continue
-            if self._too_heavy(obj, command.heavy_file_bytes):
-                assert self._hand_off is not None
+            elsewhere = self._beyond_reach(info, command)
+            if elsewhere is not None and self._hand_off is not None:
+                log.info("handing %s to the worker queue: %s", printable(obj.uri), elsewhere)
                 self._hand_off.send(obj.as_notification())
                 forwarded.append(obj.uri)
                 continue
+            if elsewhere is not None:
+                # No worker queue: try here; a file that can never fit is refused
+                # by the reader with a ledger row, one that cannot fit now retried.
+                log.warning(
+                    "%s: %s, and no worker queue is configured", printable(obj.uri), elsewhere
+                )
             results.append(self._ingest.execute(IngestFile(obj.uri)))
         return EventResult(Disposition.ACK, tuple(results), tuple(forwarded), tuple(ignored))
 
-    def _stale(self, obj: ObjectCreated) -> str | None:
-        """An event for a version that is no longer current is stale.
+    def _not_for_us(self, obj: ObjectCreated) -> str | None:
+        """Why ``obj`` is acknowledged without any S3 request, or None to go on."""
+        where = printable(obj.uri)
+        if self._own_outputs.holds(obj.bucket, obj.key):
+            # Before the allow-list: when both cover the whole bucket, ingesting a
+            # report would write a report of it, and so on, doubling each round.
+            log.info("ignoring %s: written by datalakeP (aws.rejects_prefix or staging)", where)
+            return f"{obj.uri}: written by datalakeP"
+        if not any(rule.allows(obj.bucket, obj.key) for rule in self._sources):
+            log.warning(
+                "ignoring %s: outside the allowed sources (aws.sources, DATALAKEP_ALLOWED_SOURCES)",
+                where,
+            )
+            return f"{obj.uri}: not an allowed bucket/prefix"
+        if obj.key.endswith("/") and not obj.size:
+            log.info("ignoring %s: a folder marker, not a file", where)
+            return f"{obj.uri}: folder marker"
+        return None
 
-        S3 may deliver out of order; loading the object it names would put an
-        older version over a newer one. Comparing with what S3 holds now needs
-        no state of our own, and the newer version's event loads it.
+    def _current(self, obj: ObjectCreated) -> tuple[ObjectInfo, None] | tuple[None, str]:
+        """What S3 holds now under ``obj``'s key, or why the event is to be dropped.
+
+        An event for a version that is no longer current is stale: S3 may deliver
+        out of order, and loading the object it names would put an older version
+        over a newer one. Comparing with what S3 holds now needs no state of our
+        own, and the newer version's event loads it.
         """
-        if obj.version_id is None and obj.etag is None:
-            return None
         try:
             current = self._files.head(obj.uri)
         except TerminalError as error:
             if error.code == "not_found":
-                return f"{obj.uri}: deleted since the event was sent"
+                return None, f"{obj.uri}: deleted since the event was sent"
             raise
+        if current.datalakep_output:
+            log.info("ignoring %s: it carries datalakeP's report metadata", printable(obj.uri))
+            return None, f"{obj.uri}: written by datalakeP"
+        if obj.version_id is None and obj.etag is None:
+            return current, None
         if obj.version_id is not None and current.version == obj.version_id:
-            return None
+            return current, None
         # An ETag names content, not a version: in a versioned bucket the current
         # version is a VersionId, which an ETag never equals.
         if obj.version_id is None and (current.etag or current.version) == obj.etag:
-            return None
-        return (
+            return current, None
+        return None, (
             f"{obj.uri}: stale event (version {obj.version_id or obj.etag}, now {current.version})"
         )
 
-    def _too_heavy(self, obj: ObjectCreated, limit: int | None) -> bool:
-        if limit is None or self._hand_off is None:
-            return False
-        size = obj.size if obj.size is not None else self._files.head(obj.uri).size
-        return size > limit
+    def _beyond_reach(self, info: ObjectInfo, command: HandleEvent) -> str | None:
+        """Why the worker queue should take ``info`` instead of this process, if it should."""
+        limit = command.heavy_file_bytes
+        if limit is not None and info.size > limit:
+            return f"{info.size:,} bytes, above aws.heavy_file_bytes ({limit:,})"
+        if self._capacity is None:
+            return None
+        return self._capacity.shortfall(info, command.seconds_left)
+
+
+def _distinct(objects: Iterable[ObjectCreated]) -> list[ObjectCreated]:
+    """One object per (bucket, key, version): a record repeated a thousand times is one file."""
+    seen: dict[tuple[str, str, str | None], ObjectCreated] = {}
+    for obj in objects:
+        seen.setdefault((obj.bucket, obj.key, obj.version_id or obj.etag), obj)
+    return list(seen.values())

@@ -24,6 +24,7 @@ from application.results import IngestFile, IngestResult, Outcome, SheetResult
 from domain.arrow_types import arrow_schema
 from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
 from domain.ledger import LedgerEntry, LoadStatus
+from domain.printable import printable
 from domain.rejects import RejectsReport, SheetRejects
 from domain.routing import RouteDecision, Router, is_report_only_sheet
 from domain.sheet import SheetPreview
@@ -332,7 +333,7 @@ class IngestPassengerFile:
             run.report_sheets.append(SheetRejects("", None, (), 0, (), sheet_error=str(error)))
             if not command.dry_run:
                 self._record_entry(run, None, (), LoadStatus.FAILED, str(error))
-        log.warning("file refused: %s", error, extra={"code": error.code})
+        log.warning("file refused: %s", printable(error), extra={"code": error.code})
         uri = command.uri if run is None else run.info.uri  # one name per file, opened or not
         return SheetResult(uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from application.events import MalformedEventError, ObjectCreated, SourceRule, parse_event
 from application.ports import DeadLetterQueue, MessageSource, ObjectListing, Warehouse
 from domain.errors import ConfigurationError
+from domain.printable import printable
 from domain.source import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class Reconcile:
             try:
                 event = parse_event(message.body)
             except MalformedEventError as error:
-                log.info("DLQ message %s names no object: %s", message.id, error)
+                log.info("DLQ message %s names no object: %s", message.id, printable(error))
                 poison += 1
                 continue
             for obj in event.objects:

@@ -1,4 +1,10 @@
-"""The EC2 worker's loop: long-poll, handle, delete only after commit."""
+"""The EC2 worker's loop: long-poll, handle, delete only after commit.
+
+Nothing one message does may end the loop: whatever it raises, that message is
+released with a backoff (so the redrive policy takes it to the DLQ after
+maxReceiveCount) and the others carry on. The loop ends on a stop request
+(SIGTERM, SIGINT) or, with ``until_empty``, on an empty poll.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from dataclasses import dataclass, field
 
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
 from application.ports import Message, MessageSource
-from domain.errors import TerminalError, TransientError
+from domain.errors import DatalakepError, TerminalError, TransientError
+from domain.printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +59,20 @@ class QueueWorker:
     def run(self, until_empty: bool = False) -> WorkerStats:
         """Poll until ``stop`` is set (SIGTERM), or until one poll comes back empty."""
         stats = WorkerStats()
+        polls_failed = 0
         while not self.stop.is_set():
-            batch = self._messages.receive(self._settings.max_messages, self._settings.wait_seconds)
+            try:
+                batch = self._messages.receive(
+                    self._settings.max_messages, self._settings.wait_seconds
+                )
+            except TransientError as error:
+                # The queue is unreachable for now: wait, then poll again.
+                polls_failed += 1
+                delay = self._backoff(polls_failed)
+                log.warning("receive failed: %s; polling again in %ss", printable(error), delay)
+                self.stop.wait(delay)
+                continue
+            polls_failed = 0
             if not batch:
                 if until_empty:
                     break
@@ -70,7 +89,7 @@ class QueueWorker:
                     # rest of the batch to the queue untouched for another worker.
                     if self.stop.is_set():
                         alive.close()
-                        self._messages.release(message, 0)
+                        self._settle(message, 0)
                         continue
                     stats.received += 1
                     self._process(message, alive, stats)
@@ -94,33 +113,67 @@ class QueueWorker:
             log.warning(
                 "message %s: %s; retrying in %ss",
                 message.id,
-                error,
+                printable(error),
                 delay,
                 extra={"code": error.code},
             )
             stats.retried += 1
             stats.failures.append(str(error))
-            self._messages.release(message, delay)
+            self._settle(message, delay)
             return
         except TerminalError as error:
             # Ingest turns bad files into results; reaching here means the
             # event itself could not be served (e.g. access denied). Let the
             # redrive policy take it to the DLQ.
-            log.error("message %s: %s", message.id, error, extra={"code": error.code})
+            log.error("message %s: %s", message.id, printable(error), extra={"code": error.code})
             stats.retried += 1
             stats.failures.append(str(error))
-            self._messages.release(message, self._settings.poison_backoff_s)
+            self._settle(message, self._settings.poison_backoff_s)
+            return
+        except Exception as error:  # one message must never end the worker
+            # No error class says what it is (a parser bug, a full disk, a body
+            # the JSON decoder chokes on): transient for this message only, with
+            # its traceback logged once for whoever fixes the cause.
+            delay = self._backoff(message.receive_count)
+            log.exception(
+                "message %s: unexpected %s; retrying in %ss",
+                message.id,
+                type(error).__name__,
+                delay,
+                extra={"code": "unexpected"},
+            )
+            stats.retried += 1
+            stats.failures.append(printable(f"{type(error).__name__}: {error}"))
+            self._settle(message, delay)
             return
         if result.disposition is Disposition.RETRY:
             stats.retried += 1
             stats.failures.append(result.error or "retry")
-            self._messages.release(message, self._settings.poison_backoff_s)
+            self._settle(message, self._settings.poison_backoff_s)
             return
-        self._messages.delete(message)
+        if not self._settle(message, None):
+            return
         stats.deleted += 1
         for ingested in result.results:
             stats.files += 1
             stats.rows_loaded += sum(s.rows_loaded for s in ingested.sheets)
+
+    def _settle(self, message: Message, release_after: int | None) -> bool:
+        """Delete ``message`` (None) or release it after a delay; False if SQS refused.
+
+        A refusal is logged, not raised: the message reappears once its visibility
+        timeout ends, and a load already committed is then a ledger skip.
+        """
+        try:
+            if release_after is None:
+                self._messages.delete(message)
+            else:
+                self._messages.release(message, release_after)
+        except DatalakepError as error:
+            action = "delete" if release_after is None else "release"
+            log.warning("message %s: cannot %s it: %s", message.id, action, printable(error))
+            return False
+        return True
 
     def _backoff(self, receive_count: int) -> int:
         # Exponential with full jitter, capped, so a recovering warehouse is not

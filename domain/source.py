@@ -19,6 +19,8 @@ class ObjectInfo:
     # The content's ETag, unquoted, where the source has one (S3). In a versioned
     # bucket it differs from ``version``, which is then the VersionId.
     etag: str | None = None
+    # Written by datalakeP itself (a rejects report): never to be ingested.
+    datalakep_output: bool = False
 
     @property
     def name(self) -> str:

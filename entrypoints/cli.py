@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from domain.errors import ConfigurationError, DatalakepError, TransientError
+from domain.printable import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # As a shell reports a process ended by SIGINT or SIGPIPE.
@@ -58,13 +59,13 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         code: int = args.run(args)
     except ConfigurationError as error:
-        print(f"datalakep: configuration error: {error}", file=sys.stderr)
+        print(f"datalakep: configuration error: {printable(error)}", file=sys.stderr)
         return EXIT_USAGE
     except TransientError as error:
-        print(f"datalakep: temporary failure, try again: {error}", file=sys.stderr)
+        print(f"datalakep: temporary failure, try again: {printable(error)}", file=sys.stderr)
         return EXIT_FAILED
     except DatalakepError as error:
-        print(f"datalakep: {error}", file=sys.stderr)
+        print(f"datalakep: {printable(error)}", file=sys.stderr)
         return EXIT_FAILED
     return code
 
@@ -357,9 +358,11 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from entrypoints.containers import worker_container
+    from infrastructure.scratch import sweep_dead
 
     container = worker_container(args.queue_url, args.config, args.warehouse)
     worker = container.worker()
+    sweep_dead()  # downloads and parsed rows that killed workers left behind
 
     def stop(signum: int, _frame: object) -> None:
         # Finish the message in hand, stop polling, exit 0: no row or message lost.

@@ -13,6 +13,7 @@ from application.reconcile import MissingObject, ReconcileResult
 from application.results import SheetResult
 from application.tables import InitTablesResult
 from domain.ledger import LedgerEntry
+from domain.printable import printable
 
 # How many rejects `validate` prints per sheet before summarising the rest.
 SHOWN_REJECTS = 10
@@ -101,10 +102,10 @@ def print_results(results: Sequence[SheetResult], out: TextIO, *, dry_run: bool)
         if dry_run:
             _print_verdict(r, out)
         elif r.error:
-            out.write(f"\n{r.status.value.upper()}: {r.error}\n")
+            out.write(f"\n{r.status.value.upper()}: {printable(r.error)}\n")
     reports = sorted({r.rejects_report for r in results if r.rejects_report})
     for report in reports:
-        out.write(f"\nrejects report: {report}\n")
+        out.write(f"\nrejects report: {printable(report)}\n")
     rejected = sum(r.rows_rejected for r in results)
     refused = sum(1 for r in results if r.refused)
     set_aside = sum(1 for r in results if r.set_aside)
@@ -125,9 +126,9 @@ def print_results(results: Sequence[SheetResult], out: TextIO, *, dry_run: bool)
 
 def _print_verdict(r: SheetResult, out: TextIO) -> None:
     """What ingest would do with one sheet: refuse it whole, or load it less some rows."""
-    where = f"{_short(r.source)}" + (f" [{r.sheet}]" if r.sheet else "")
+    where = printable(f"{_short(r.source)}" + (f" [{r.sheet}]" if r.sheet else ""))
     if r.refused:
-        out.write(f"\n{where}: would refuse the sheet: {r.error}\n")
+        out.write(f"\n{where}: would refuse the sheet: {printable(r.error)}\n")
     elif r.rows_rejected:
         out.write(
             f"\n{where}: would reject {r.rows_rejected} rows "
@@ -136,7 +137,7 @@ def _print_verdict(r: SheetResult, out: TextIO) -> None:
     else:
         return
     for reject in r.rejects[:SHOWN_REJECTS]:
-        out.write(f"  row {reject.row}, {reject.column}: {reject.message}\n")
+        out.write(printable(f"  row {reject.row}, {reject.column}: {reject.message}") + "\n")
     if len(r.rejects) > SHOWN_REJECTS:
         out.write(f"  ... and {len(r.rejects) - SHOWN_REJECTS} more\n")
 
@@ -149,7 +150,7 @@ def print_init(result: InitTablesResult, out: TextIO) -> None:
     )
     for t in result.tables:
         if t.error:
-            out.write(f"\n{t.error}\n")
+            out.write(f"\n{printable(t.error)}\n")
 
 
 def print_history(entries: Sequence[LedgerEntry], out: TextIO) -> None:
@@ -253,7 +254,7 @@ class TerminalProgress:
         if not self._enabled:
             return
         kind, _, table = stage.partition(" ")
-        where = _short(source).rsplit("/", 1)[-1] + (f" [{sheet}]" if sheet else "")
+        where = printable(_short(source).rsplit("/", 1)[-1] + (f" [{sheet}]" if sheet else ""))
         with self._lock:
             if kind not in _STAGE_STARTS:  # any other long job: done of total rows
                 self._line = (f"{where}: {stage} {done:,} of {total:,} rows", done / (total or 1))
@@ -311,7 +312,7 @@ def _short(uri: str) -> str:
 
 
 def _cell(value: object) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else printable(value)
 
 
 def _is_number(text: str) -> bool:

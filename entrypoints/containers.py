@@ -14,9 +14,9 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from application.events import SourceRule
+from application.events import OwnOutputs, SourceRule
 from application.events import rules_from_config as source_rules_from_config
-from application.handle_event import HandleStorageEvent
+from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile, IngestSettings
 from application.ports import (
@@ -220,13 +220,35 @@ def cli_container(config_file: str | None = None, warehouse_url: str | None = No
 # ------------------------------------------------------------------ AWS mode
 
 
+DEFAULT_REJECTS_PREFIX = "rejects/"
+
+
 def build_source_rules(items: list[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
-    """Config's aws.sources, plus $DATALAKEP_ALLOWED_SOURCES ("bucket/prefix,bucket2")."""
+    """Config's aws.sources, plus $DATALAKEP_ALLOWED_SOURCES ("bucket/prefix,bucket2").
+
+    An empty allow-list is refused: every event would be acknowledged and deleted
+    unread, which looks exactly like a quiet day.
+    """
     rules = list(source_rules_from_config(items))
-    for item in filter(None, os.environ.get("DATALAKEP_ALLOWED_SOURCES", "").split(",")):
+    for item in os.environ.get("DATALAKEP_ALLOWED_SOURCES", "").split(","):
         bucket, _, prefix = item.strip().partition("/")
-        rules.append(SourceRule(bucket, prefix))
+        if bucket:
+            rules.append(SourceRule(bucket, prefix))
+    if not rules:
+        raise ConfigurationError(
+            "no allowed sources: set aws.sources in the config (a list of {bucket, prefix}) "
+            "or DATALAKEP_ALLOWED_SOURCES=bucket/prefix,...; with none, every event "
+            "would be dropped unread"
+        )
     return tuple(rules)
+
+
+def build_own_outputs(rejects_prefix: str | None, staging: Mapping[str, Any] | None) -> OwnOutputs:
+    """Where the service writes to S3 itself: the rejects prefix, and Redshift's staging."""
+    rules: tuple[SourceRule, ...] = ()
+    if staging and staging.get("bucket") and staging.get("prefix"):
+        rules = (SourceRule(str(staging["bucket"]), str(staging["prefix"])),)
+    return OwnOutputs(prefixes=(rejects_prefix or DEFAULT_REJECTS_PREFIX,), staging=rules)
 
 
 def build_s3_files() -> FileSource:
@@ -240,7 +262,9 @@ def build_s3_reports(prefix: str | None) -> RejectsReportWriter:
 
     from infrastructure.aws.s3_reports import S3RejectsReportWriter
 
-    return S3RejectsReportWriter(Path(tempfile.gettempdir()), prefix=prefix or "rejects/")
+    return S3RejectsReportWriter(
+        Path(tempfile.gettempdir()), prefix=prefix or DEFAULT_REJECTS_PREFIX
+    )
 
 
 def build_queue(queue_url: str | None, visibility_timeout: int | None) -> MessageSource | None:
@@ -266,19 +290,33 @@ class AwsCore(Core):
     files = providers.Singleton(build_s3_files)
     reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix)
     sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
+    own_outputs = providers.Singleton(
+        build_own_outputs, Core.config.aws.rejects_prefix, Core.config.warehouse.staging
+    )
     ingest = ingest_factory(files, reports, providers.Object(None))
+
+
+def build_capacity(files: FileSource) -> LocalCapacity:
+    from infrastructure.aws.capacity import ScratchCapacity
+    from infrastructure.aws.s3_files import S3FileSource
+
+    assert isinstance(files, S3FileSource)
+    return ScratchCapacity(files)
 
 
 class LambdaContainer(AwsCore):
     hand_off = providers.Singleton(
         build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
     )
+    capacity = providers.Singleton(build_capacity, AwsCore.files)
     handle_event = providers.Factory(
         HandleStorageEvent,
         ingest=AwsCore.ingest,
         files=AwsCore.files,
         sources=AwsCore.sources,
         hand_off=hand_off,
+        own_outputs=AwsCore.own_outputs,
+        capacity=capacity,
     )
 
 
@@ -287,7 +325,11 @@ class WorkerContainer(AwsCore):
         build_queue, Core.config.worker.queue_url, Core.config.worker.visibility_timeout
     )
     handle_event = providers.Factory(
-        HandleStorageEvent, ingest=AwsCore.ingest, files=AwsCore.files, sources=AwsCore.sources
+        HandleStorageEvent,
+        ingest=AwsCore.ingest,
+        files=AwsCore.files,
+        sources=AwsCore.sources,
+        own_outputs=AwsCore.own_outputs,
     )
     worker_settings = providers.Singleton(build_worker_settings, Core.config.worker)
     worker = providers.Singleton(

@@ -2,7 +2,8 @@
 
 The container is built at import (init) time, which Lambda does not bill
 against a warm invocation; the warehouse connection opens on first use and is
-reused by every warm invocation after it.
+reused by every warm invocation after it. A configuration that cannot work (no
+allowed sources) fails the init, where it shows, rather than every event.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from typing import Any
 
 from application.handle_event import Disposition, EventResult, HandleEvent
 from domain.errors import TransientError
+from domain.printable import printable
 from entrypoints.containers import LambdaContainer, lambda_container
+from infrastructure.scratch import sweep_dead
 
 log = logging.getLogger("datalakep.lambda")
 logging.getLogger().setLevel(os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"))
 logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 container: LambdaContainer = lambda_container()
+container.sources()  # refuses an empty allow-list at init
+# A warm sandbox may have been frozen mid-parse and thawed in a new process.
+sweep_dead()
 
 
 # The scheduled event deploy/template.yaml sends for a daily reconcile --enqueue.
@@ -30,14 +36,12 @@ RECONCILE = "reconcile"
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("datalakep") == RECONCILE:
         return reconcile(event)
-    heavy = container.config.aws.heavy_file_bytes()
-    limit = int(heavy) if heavy else None
     records = event.get("Records") if isinstance(event, dict) else None
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
-        return _sqs_batch(records, limit)
+        return _sqs_batch(records, context)
     # A direct S3 or EventBridge invocation: a transient error is raised so
     # Lambda's own async retries (and its on-failure destination) apply.
-    result = container.handle_event().execute(HandleEvent(event, heavy_file_bytes=limit))
+    result = container.handle_event().execute(_command(event, context))
     _log(result)
     if result.disposition is Disposition.RETRY:
         raise RuntimeError(result.error or "event could not be handled")
@@ -70,18 +74,35 @@ def reconcile(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sqs_batch(records: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
-    """Report only the failed messages, so SQS deletes the rest (partial batch response)."""
+def _command(payload: str | dict[str, Any], context: Any) -> HandleEvent:
+    heavy = container.config.aws.heavy_file_bytes()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return HandleEvent(
+        payload,
+        heavy_file_bytes=int(heavy) if heavy else None,
+        seconds_left=remaining() / 1000 if callable(remaining) else None,
+    )
+
+
+def _sqs_batch(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
+    """Report only the failed messages, so SQS deletes the rest (partial batch response).
+
+    As in the worker, whatever one record raises fails that record only: it is
+    retried, and reaches the DLQ after maxReceiveCount; the others carry on.
+    """
     failures = []
     use_case = container.handle_event()
     for record in records:
         message_id = str(record.get("messageId"))
         try:
-            result = use_case.execute(
-                HandleEvent(str(record.get("body", "")), heavy_file_bytes=limit)
-            )
+            result = use_case.execute(_command(str(record.get("body", "")), context))
         except TransientError as error:
-            log.warning("message %s: %s; left for retry", message_id, error)
+            log.warning("message %s: %s; left for retry", message_id, printable(error))
+            failures.append({"itemIdentifier": message_id})
+            continue
+        except Exception as error:  # one record must not fail the batch
+            name = type(error).__name__
+            log.exception("message %s: unexpected %s; left for retry", message_id, name)
             failures.append({"itemIdentifier": message_id})
             continue
         _log(result)
@@ -116,6 +137,6 @@ def _log(result: EventResult) -> None:
                 )
             )
     for uri in result.forwarded:
-        log.info("handed %s to the worker queue", uri)
+        log.info("handed %s to the worker queue", printable(uri))
     for reason in result.ignored:
-        log.info("ignored: %s", reason)
+        log.info("ignored: %s", printable(reason))

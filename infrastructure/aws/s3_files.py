@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import tempfile
 import threading
@@ -16,7 +17,9 @@ from application.ports import LocalFile
 from domain.errors import DatalakepError, TerminalError, TransientError
 from domain.source import ObjectInfo
 from infrastructure.aws.errors import error_code, is_transient
+from infrastructure.aws.s3_reports import is_own_output
 from infrastructure.aws.s3_uri import parse_s3_uri, s3_uri
+from infrastructure.scratch import free_bytes, scratch_prefix, spool_dir
 
 _CHUNK = 1 << 20
 # HEAD responses have no body, so S3 can only say "404" or "403" there.
@@ -37,6 +40,9 @@ class _Pin:
 
     version_id: str | None
     etag: str
+    size: int = 0
+    # The object carries the metadata datalakeP puts on what it writes itself.
+    report: bool = False
 
     @classmethod
     def of(cls, response: dict[str, Any]) -> _Pin:
@@ -45,7 +51,12 @@ class _Pin:
         # suspended; it is overwritten in place, so only the ETag identifies it.
         if version_id == "null":
             version_id = None
-        return cls(version_id=version_id, etag=str(response["ETag"]))
+        return cls(
+            version_id=version_id,
+            etag=str(response["ETag"]),
+            size=int(response.get("ContentLength", response.get("Size", 0))),
+            report=is_own_output(response.get("Metadata") or {}),
+        )
 
     @property
     def version(self) -> str:
@@ -89,23 +100,62 @@ class S3FileSource:
         bucket, key = _location(uri)
         pin, size = self._head(bucket, key, uri)
         return ObjectInfo(
-            uri=s3_uri(bucket, key), size=size, version=pin.version, etag=pin.etag.strip('"')
+            uri=s3_uri(bucket, key),
+            size=size,
+            version=pin.version,
+            etag=pin.etag.strip('"'),
+            datalakep_output=pin.report,
         )
 
     @contextmanager
     def fetch(self, uri: str) -> Iterator[LocalFile]:
         bucket, key = _location(uri)
         pin = self._pins().get(uri) or self._head(bucket, key, uri)[0]
+        directory = self._spool_dir or spool_dir()
+        free = free_bytes(directory)
+        if pin.size > free:
+            raise _no_room(uri, directory, pin.size, free)
         spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept past this block, removed below
-            prefix="datalakep-", suffix=_suffix(key), dir=self._spool_dir, delete=False
+            prefix=scratch_prefix(), suffix=_suffix(key), dir=directory, delete=False
         )
         path = Path(spool.name)
         try:
-            with spool:
-                size = self._download(bucket, key, uri, pin, spool)
+            try:
+                with spool:
+                    size = self._download(bucket, key, uri, pin, spool)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+                raise _no_room(uri, directory, pin.size, free_bytes(directory)) from None
             yield LocalFile(path=path, size=size)
         finally:
             path.unlink(missing_ok=True)
+
+    def read_range(self, info: ObjectInfo, start: int, length: int) -> bytes:
+        """``length`` bytes of the version ``info`` describes, from ``start`` (a ranged GET)."""
+        bucket, key = _location(info.uri)
+        pin = _Pin(
+            version_id=info.version if info.version not in (None, info.etag) else None,
+            etag=f'"{info.etag}"',
+        )
+        end = min(info.size, start + length) - 1
+        if end < start:
+            return b""
+        response = _call(
+            "fetch",
+            info.uri,
+            self.client.get_object,
+            Bucket=bucket,
+            Key=key,
+            Range=f"bytes={start}-{end}",
+            **pin.get_args(),
+        )
+        body = response["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        return data
 
     # ------------------------------------------------------------- listing
 
@@ -155,7 +205,7 @@ class S3FileSource:
         pins.move_to_end(uri)
         while len(pins) > _MAX_PINS:
             pins.popitem(last=False)
-        return pin, int(response["ContentLength"])
+        return pin, pin.size
 
     def _download(self, bucket: str, key: str, uri: str, pin: _Pin, spool: IO[bytes]) -> int:
         from botocore.exceptions import BotoCoreError
@@ -240,6 +290,17 @@ def _s3_error(error: Any, action: str, uri: str) -> DatalakepError:
             f"{uri}: S3 said {code} ({action})", code="s3_unavailable", source=uri
         )
     return TerminalError(f"{uri}: S3 said {code} ({action})", code="s3_error", source=uri)
+
+
+def _no_room(uri: str, directory: Path, need: int, free: int) -> TransientError:
+    # Transient: the space may be freed (a sweep, another file done), or another
+    # worker with more of it may take the message.
+    return TransientError(
+        f"{uri}: {need:,} bytes to download, {free:,} bytes free in {directory}",
+        code="scratch_full",
+        source=uri,
+        directory=str(directory),
+    )
 
 
 def _unreachable(error: Exception, action: str, uri: str) -> TransientError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -11,6 +13,18 @@ from domain.rejects import RejectsReport
 from infrastructure.aws.errors import error_code, is_transient
 from infrastructure.aws.s3_uri import parse_s3_uri, s3_uri
 from infrastructure.reports.local import LocalRejectsReportWriter
+from infrastructure.scratch import scratch_prefix
+
+# User metadata on every object datalakeP writes to S3 (x-amz-meta-datalakep-output).
+# An event for such an object is acknowledged and never ingested, wherever it lands:
+# a report of a report would beget another, without end.
+OUTPUT_METADATA = {"datalakep-output": "rejects-report"}
+
+
+def is_own_output(metadata: Mapping[str, str]) -> bool:
+    """Whether an object's user metadata (as head_object returns it) marks it as ours."""
+    return any(key.lower() in OUTPUT_METADATA for key in metadata)
+
 
 _CONTENT_TYPES = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -46,8 +60,8 @@ class S3RejectsReportWriter:
     def key_prefix(self, source_uri: str) -> tuple[str, str]:
         """``(bucket, key prefix)`` under which the report on ``source_uri`` goes."""
         bucket, key = parse_s3_uri(source_uri)
-        directory = PurePosixPath(key).parent.as_posix()
-        return bucket, self._prefix if directory == "." else f"{self._prefix}{directory}/"
+        directory = _normalised(PurePosixPath(key).parent.as_posix())
+        return bucket, f"{self._prefix}{directory}/" if directory else self._prefix
 
     def write(self, report: RejectsReport) -> str:
         """Upload both files; return the workbook's s3:// URI.
@@ -56,7 +70,9 @@ class S3RejectsReportWriter:
         """
         bucket, key_prefix = self.key_prefix(report.source_uri)
         self._local_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="datalakep-rejects-", dir=self._local_dir) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=f"{scratch_prefix()}rejects-", dir=self._local_dir
+        ) as tmp:
             local = LocalRejectsReportWriter(Path(tmp))
             local.write(report)
             paths = local.paths(report)
@@ -75,7 +91,11 @@ class S3RejectsReportWriter:
         try:
             with path.open("rb") as body:
                 self.client.put_object(
-                    Bucket=bucket, Key=key, Body=body, ContentType=_CONTENT_TYPES[path.suffix]
+                    Bucket=bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType=_CONTENT_TYPES[path.suffix],
+                    Metadata=OUTPUT_METADATA,
                 )
         except ClientError as error:
             code = error_code(error)
@@ -96,3 +116,16 @@ class S3RejectsReportWriter:
                 code="s3_unavailable",
                 target=uri,
             ) from None
+
+
+def _normalised(directory: str) -> str:
+    """``directory`` without ``.``, ``..`` or empty segments: a report stays under the prefix.
+
+    S3 keys are plain strings, so ``rejects/a/../../x`` would be stored as given;
+    a person or a tool that resolves it would find the report outside the prefix.
+    """
+    parts: list[str] = []
+    for part in posixpath.normpath(f"/{directory}").split("/"):
+        if part not in ("", ".", ".."):
+            parts.append(part)
+    return "/".join(parts)

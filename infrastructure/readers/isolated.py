@@ -9,8 +9,11 @@ and the worker carries on with the next message.
 
 Protocol: the child opens the workbook and answers requests over a socket
 pair: sheet names, previews, and reads. A read's rows come back as an Arrow IPC
-file in shared memory (``/dev/shm`` when there is one), mapped by the parent
-without a copy.
+file, mapped by the parent without a copy. The file goes to ``/dev/shm`` when
+the estimate of the rows' size (scratch_estimate.py) fits there, else to the
+spool directory: Docker gives ``/dev/shm`` 64 MB and Lambda none. Its name
+carries the worker's pid (infrastructure/scratch.py), so what a killed worker
+leaves is swept at the next start.
 
 While the child parses, the parent scans the sheets' XML for their cell extent
 (sheet_extent.py) on the other core. That scan used to run before parsing, to
@@ -26,7 +29,6 @@ import logging
 import os
 import resource
 import signal
-import tempfile
 import threading
 import time
 import traceback
@@ -46,12 +48,15 @@ import pyarrow as pa
 import domain.errors as errors
 from application.ports import LocalFile, Workbook, WorkbookReader
 from domain.errors import DatalakepError, UnreadableFileError
+from domain.printable import printable
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.guards import SUPPORTED, FileKind, check_extent
 from infrastructure.readers.limits import MB, ReaderLimits
+from infrastructure.readers.scratch_estimate import estimate
+from infrastructure.scratch import place, scratch_prefix
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,11 @@ class IsolatedWorkbookReader:
         child = _Child.start(self._in_child, self._limits, file, info)
         try:
             workbook = child.open_workbook()
+            # Placed once the child's guards have passed: a zip bomb is refused as one,
+            # not as a file too big for the scratch space its directory claims.
+            with file.path.open("rb") as source:
+                need = estimate(source, file.size, kind.is_zip).arrow_bytes
+            child.scratch.places = place(need, f"{info.uri}'s rows")
             # Only once the child's cheap guards have passed: the scan must never
             # inflate a zip bomb the child has just refused.
             if kind.is_zip:
@@ -112,11 +122,19 @@ class IsolatedWorkbookReader:
 class _Child:
     """One forked parser process and the parent's end of its socket."""
 
-    def __init__(self, pid: int, conn: Connection, info: ObjectInfo, limits: ReaderLimits) -> None:
+    def __init__(
+        self,
+        pid: int,
+        conn: Connection,
+        info: ObjectInfo,
+        limits: ReaderLimits,
+        scratch: _Scratch,
+    ) -> None:
         self._pid = pid
         self._conn = conn
         self._info = info
         self._limits = limits
+        self.scratch = scratch
         self._lock = threading.Lock()  # one request at a time on the socket
         self._reaping = threading.Lock()
         self._exit_status: int | None = None
@@ -126,17 +144,22 @@ class _Child:
 
     @classmethod
     def start(
-        cls, reader: WorkbookReader, limits: ReaderLimits, file: LocalFile, info: ObjectInfo
+        cls,
+        reader: WorkbookReader,
+        limits: ReaderLimits,
+        file: LocalFile,
+        info: ObjectInfo,
     ) -> _Child:
+        scratch = _Scratch(f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
         ours, theirs = socketpair()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: it never returns from here
             ours.close()
             _die_with(parent)
-            _child_main(Connection(theirs.detach()), reader, limits, file, info)
+            _child_main(Connection(theirs.detach()), reader, limits, file, info, scratch)
         theirs.close()
-        return cls(pid, Connection(ours.detach()), info, limits)
+        return cls(pid, Connection(ours.detach()), info, limits, scratch)
 
     # ------------------------------------------------------------ parent side
 
@@ -165,6 +188,9 @@ class _Child:
                 self._conn.send(("close",))
             self._reap(wait_s=2.0)
         self._conn.close()
+        # A read answered but never mapped (the parent gave up on the child first),
+        # or a write the child was killed in the middle of.
+        self.scratch.remove_all()
         if self._scan is not None:
             # Finished here, not left running into the next workbook: a fork while
             # this thread is inside Arrow or an allocator can leave the next child
@@ -201,7 +227,7 @@ class _Child:
         # file is what is wrong as far as the worker can tell. Refused, with the
         # traceback logged for whoever fixes the reader, rather than taking the
         # worker down with it.
-        log.error("parser process for %s failed:\n%s", self._info.uri, payload)
+        log.error("parser process for %s failed:\n%s", printable(self._info.uri), payload)
         last = str(payload).strip().splitlines()[-1] if payload else "unknown error"
         raise unreadable(
             self._info,
@@ -276,7 +302,8 @@ class _ChildWorkbook:
         return preview
 
     def read(self, sheet: str, header_row: int) -> RawSheet:
-        meta = self._child.call("read", sheet, header_row)
+        places = [str(p) for p in self._child.scratch.places]
+        meta = self._child.call("read", sheet, header_row, places)
         path = Path(meta["path"])
         try:
             # Mapped, not read: the parent's copy of the rows is the page cache's.
@@ -306,6 +333,7 @@ def _child_main(
     limits: ReaderLimits,
     file: LocalFile,
     info: ObjectInfo,
+    scratch: _Scratch,
 ) -> None:
     """Serve one workbook, then leave with os._exit: never unwind into the parent's stack."""
     code = 0
@@ -318,7 +346,7 @@ def _child_main(
                 if request[0] == "close":
                     break
                 try:
-                    conn.send(("ok", _answer(workbook, request)))
+                    conn.send(("ok", _answer(workbook, request, scratch)))
                 except DatalakepError as error:
                     conn.send(("error", _state(error)))
                 except MemoryError:
@@ -375,21 +403,19 @@ def _virtual_size() -> int:
         return int(statm.read().split()[0]) * resource.getpagesize()
 
 
-def _answer(workbook: Workbook, request: tuple[Any, ...]) -> Any:
+def _answer(workbook: Workbook, request: tuple[Any, ...], scratch: _Scratch) -> Any:
     what = request[0]
     if what == "preview":
         return workbook.preview(request[1], request[2])
     if what == "read":
         sheet = workbook.read(request[1], request[2])
-        return _hand_over(sheet)
+        return _hand_over(sheet, scratch, tuple(Path(p) for p in request[3]))
     raise ValueError(f"unknown request {what!r}")
 
 
-def _hand_over(sheet: RawSheet) -> dict[str, Any]:
+def _hand_over(sheet: RawSheet, scratch: _Scratch, places: tuple[Path, ...]) -> dict[str, Any]:
     table = sheet.cells.append_column(_ROW_NUMBERS, sheet.row_numbers)
-    path = _scratch_dir() / f"datalakep-{os.getpid()}-{uuid.uuid4().hex}.arrow"
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    path = scratch.write(table, sheet, places)
     return {
         "path": str(path),
         "source": sheet.source,
@@ -400,12 +426,55 @@ def _hand_over(sheet: RawSheet) -> dict[str, Any]:
     }
 
 
-def _scratch_dir() -> Path:
-    # RAM-backed where there is one (Linux hosts); Lambda has only /tmp.
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
+class _Scratch:
+    """Where one child's Arrow files go, and the name prefix that marks them as its own.
+
+    The prefix starts with the worker's pid, not the child's: a file handed over is
+    the worker's to remove, and it is swept once the worker is dead.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        # Best first; set by the parent once it knows the rows' estimated size, and
+        # sent with each read (the child was forked before).
+        self.places: tuple[Path, ...] = ()
+
+    def write(self, table: pa.Table, sheet: RawSheet, places: tuple[Path, ...]) -> Path:
+        """``table`` as an Arrow IPC file in the first of ``places`` with room.
+
+        No partial file stays behind, whatever the write raises.
+        """
+        last: OSError | None = None
+        for directory in places:
+            path = directory / f"{self._prefix}{uuid.uuid4().hex}.arrow"
+            try:
+                with (
+                    pa.OSFile(str(path), "wb") as sink,
+                    pa.ipc.new_file(sink, table.schema) as writer,
+                ):
+                    writer.write_table(table)
+            except OSError as error:
+                path.unlink(missing_ok=True)
+                last = error
+                continue  # the estimate was short, or the space filled meanwhile
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            return path
+        # Not the file's fault: a retry, or another worker, may find room.
+        where = ", ".join(str(p) for p in places)
+        raise errors.TransientError(
+            f"{sheet.source} [sheet {sheet.name}]: no room for the parsed rows in {where} "
+            f"({last.strerror if last else 'no scratch directory'})",
+            code="scratch_full",
+            directories=where,
+        )
+
+    def remove_all(self) -> None:
+        """Every file of this child's, wherever it was placed: the parent's last word."""
+        for directory in self.places:
+            for path in directory.glob(f"{self._prefix}*"):
+                path.unlink(missing_ok=True)
 
 
 def _out_of_memory(

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+import yaml
 
 from application.events import ObjectCreated
 from domain.ledger import LoadStatus
@@ -26,6 +27,7 @@ from entrypoints.demo import BUCKET, PREFIX, create_stack
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.s3_files import S3FileSource
 from infrastructure.sample import generate_passengers, write_workbook
+from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.e2e
 
@@ -169,3 +171,53 @@ def test_the_worker_reads_only_the_allowed_object_and_acks_the_rest(
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         assert sum(int(v) for v in attributes.values()) == 0
+
+
+@pytest.mark.parametrize("shipped", [[], None])
+def test_an_empty_allow_list_stops_the_worker_reconcile_and_the_lambda_init(
+    aws: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    shipped: list[Any] | None,
+) -> None:
+    from domain.errors import ConfigurationError
+    from entrypoints.cli import main
+
+    queue, dlq = create_stack()
+    config = yaml.safe_load(CONFIG.read_text())
+    config["aws"]["sources"] = shipped
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.delenv("DATALAKEP_ALLOWED_SOURCES", raising=False)
+    monkeypatch.setenv("DATALAKEP_CONFIG", str(path))
+    warehouse = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+
+    worker = main(["worker", "--queue-url", queue, "--until-empty", "--warehouse", warehouse])
+    reconcile = main(["reconcile", "--bucket", BUCKET, "--dlq-url", dlq, "--warehouse", warehouse])
+    errors = capsys.readouterr().err
+    import entrypoints.lambda_handler as module
+
+    with pytest.raises(ConfigurationError) as init:
+        importlib.reload(module)
+
+    assert (worker, reconcile) == (2, 2)
+    assert errors.count("aws.sources") == 2 and errors.count("DATALAKEP_ALLOWED_SOURCES") == 2
+    assert "aws.sources" in str(init.value) and "DATALAKEP_ALLOWED_SOURCES" in str(init.value)
+    # Nothing was consumed: S3's test event is still waiting.
+    attributes = aws_client("sqs").get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessages"]) == 1
+
+
+def test_an_event_outside_the_allow_list_is_logged_naming_the_setting(
+    lambda_module: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    lambda_module.handler(notification(FOREIGN[1]), None)
+
+    [warning] = [
+        r for r in caplog.records if r.levelname == "WARNING" and FOREIGN[1].key in r.getMessage()
+    ]
+    assert "aws.sources" in warning.getMessage()
+    assert "DATALAKEP_ALLOWED_SOURCES" in warning.getMessage()

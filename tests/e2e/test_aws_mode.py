@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from application.events import ObjectCreated, parse_event
 from application.handle_event import HandleEvent
 from entrypoints.containers import worker_container
 from entrypoints.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from infrastructure.sample import generate_passengers, write_workbook
+from tests.faults.harness import ROOT, wide_workbook
 
 pytestmark = pytest.mark.e2e
 
@@ -179,3 +185,126 @@ def test_the_demo_command_runs_end_to_end(
     [saved] = (tmp_path / "data" / "demo" / "rejects").glob("*.rejects.xlsx")
     assert saved.name.startswith("late_bookings_April_1912.xlsx.")
     assert str(saved) in out
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The one method of Lambda's context object the handler reads."""
+
+    millis_left: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis_left
+
+
+@pytest.fixture
+def lambda_module(stack: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("DATALAKEP_WAREHOUSE", f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    heavy = aws_client("sqs").create_queue(QueueName=HEAVY_QUEUE)["QueueUrl"]
+    monkeypatch.setenv("DATALAKEP_WORKER_QUEUE_URL", heavy)
+    import entrypoints.lambda_handler as module
+
+    reloaded = importlib.reload(module)
+    try:
+        yield reloaded
+    finally:
+        reloaded.container.shutdown_resources()
+
+
+HEAVY_QUEUE = "datalakep-heavy"
+
+
+def sqs_record(message_id: str, body: str) -> dict[str, str]:
+    return {"eventSource": "aws:sqs", "messageId": message_id, "body": body}
+
+
+def test_one_bad_record_fails_only_itself_in_a_lambda_sqs_batch(
+    lambda_module: Any, tmp_path: Path
+) -> None:
+    upload(tmp_path, "incoming/good.xlsx", start=1)
+    aws_client("s3").put_object(Bucket=BUCKET, Key="incoming/corrupt.xlsx", Body=b"PK\x03\x04no")
+    nested = "[" * 100_000 + "]" * 100_000
+    infinite = ObjectCreated(BUCKET, "incoming/good.xlsx").as_notification()
+    infinite = infinite.replace('"key"', '"size": 1e999, "key"')
+    records = [
+        sqs_record("nested", nested),
+        sqs_record("corrupt", ObjectCreated(BUCKET, "incoming/corrupt.xlsx").as_notification()),
+        sqs_record("infinite", infinite),
+        sqs_record("good", ObjectCreated(BUCKET, "incoming/good.xlsx").as_notification()),
+    ]
+
+    response = lambda_module.handler({"Records": records}, LambdaContext(600_000))
+
+    # The corrupt file is terminal: recorded, reported and acknowledged, never retried.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "nested"},
+                                              {"itemIdentifier": "infinite"}]}  # fmt: skip
+    history = lambda_module.container.warehouse().history()
+    assert sorted((e.source_uri, e.status.value) for e in history) == [
+        (f"s3://{BUCKET}/incoming/corrupt.xlsx", "failed"),
+        (f"s3://{BUCKET}/incoming/good.xlsx", "loaded"),
+    ]
+    reports = aws_client("s3").list_objects_v2(Bucket=BUCKET, Prefix="rejects/incoming/")
+    assert [Path(o["Key"]).name.split(".")[0] for o in reports["Contents"]] == ["corrupt"] * 2
+
+
+def test_a_lambda_short_of_time_hands_the_file_to_the_worker_queue(
+    lambda_module: Any, tmp_path: Path
+) -> None:
+    upload(tmp_path, "incoming/late.xlsx", start=1)
+    event = json.loads(ObjectCreated(BUCKET, "incoming/late.xlsx").as_notification())
+
+    summary = lambda_module.handler(event, LambdaContext(2_000))
+
+    assert summary["forwarded"] == [f"s3://{BUCKET}/incoming/late.xlsx"]
+    heavy = aws_client("sqs").get_queue_url(QueueName=HEAVY_QUEUE)["QueueUrl"]
+    [sent] = aws_client("sqs").receive_message(QueueUrl=heavy, WaitTimeSeconds=1)["Messages"]
+    assert [o.uri for o in parse_event(sent["Body"]).objects] == summary["forwarded"]
+
+
+# The runtime's log handler stands in as basicConfig; the handler sets the level.
+LAMBDA = "import json, logging, sys; logging.basicConfig(); " \
+    "import entrypoints.lambda_handler as h; " \
+    "print(json.dumps(h.handler(json.loads(sys.argv[1]), None)))"  # fmt: skip
+
+
+@pytest.mark.parametrize("worker_queue", [True, False])
+def test_a_lambda_with_a_small_tmp_hands_off_or_refuses_the_file_and_never_crashes(
+    stack: tuple[str, str], tmp_path: Path, worker_queue: bool
+) -> None:
+    # /tmp as Lambda's, but 4 MB; no usable /dev/shm. The workbook is 1 MB, its rows
+    # about 5 MB as Arrow: more than this /tmp holds.
+    path = wide_workbook(tmp_path / "wide.xlsx", 20_000)
+    aws_client("s3").upload_file(str(path), BUCKET, "incoming/wide.xlsx")
+    small, db = tmp_path / "tmp", tmp_path / "wh.duckdb"
+    small.mkdir()
+    heavy = aws_client("sqs").create_queue(QueueName=HEAVY_QUEUE)["QueueUrl"]
+    env = {**os.environ, "TMPDIR": str(small), "DATALAKEP_WAREHOUSE": f"duckdb:///{db}"}
+    env.pop("DATALAKEP_WORKER_QUEUE_URL", None)
+    if worker_queue:
+        env["DATALAKEP_WORKER_QUEUE_URL"] = heavy
+    event = ObjectCreated(BUCKET, "incoming/wide.xlsx").as_notification()
+    script = (
+        f"mount -t tmpfs -o size=4m tmpfs {small} && mount -t tmpfs -o size=1m tmpfs /dev/shm"
+        ' && "$@"; rc=$?; ls -A "$TMPDIR"; exit $rc'
+    )
+
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", sys.executable, "-c", LAMBDA, event],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    summary_line, *left = done.stdout.splitlines()
+    summary = json.loads(summary_line)
+    uri = f"s3://{BUCKET}/incoming/wide.xlsx"
+    assert left == []  # nothing stays in /tmp
+    if worker_queue:
+        assert summary["forwarded"] == [uri] and "MB of scratch" in done.stderr
+        assert depth(heavy) == 1
+    else:
+        assert summary["forwarded"] == [] and summary["files"] == [uri]
+        with duckdb.connect(str(db), read_only=True) as con:
+            [(status, error)] = con.execute(
+                "SELECT status, error FROM datalakep_load_ledger"
+            ).fetchall()
+        assert status == "failed" and "MB of scratch space" in error

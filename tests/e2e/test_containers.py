@@ -87,6 +87,7 @@ def test_reconcile_container_builds_from_options_then_environment_then_config(
     from infrastructure.aws.sqs_messages import SqsDeadLetterQueue, SqsMessageSource
 
     monkeypatch.setenv("DATALAKEP_WORKER_QUEUE_URL", "http://127.0.0.1:1/queue/from-env")
+    monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", "inbox/incoming/")
     config = yaml.safe_load(CONFIG.read_text())
     config["worker"]["dlq_url"] = "http://127.0.0.1:1/queue/dlq-from-config"
     path = tmp_path / "config.yaml"

@@ -31,6 +31,7 @@ from entrypoints.demo import BUCKET, PREFIX
 from infrastructure.aws.clients import aws_client
 from infrastructure.sample import generate_passengers, write_workbook
 from tests.conftest import CONFIG
+from tests.integration.readers.builders import write_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
 LEDGER = "datalakep_load_ledger"
@@ -108,6 +109,34 @@ def make_file(
     path = work / key.replace("/", "__")
     write_workbook(data, path)
     return path, SourceFile(key, table, rows, rejected, first_id)
+
+
+_HEADER = ("PassengerId", "Survived", "Pclass", "Name", "Sex", "Age", "SibSp", "Parch",
+           "Ticket", "Fare", "Cabin", "Embarked")  # fmt: skip
+
+
+def wide_workbook(path: Path, rows: int) -> Path:
+    """``rows`` valid train_data rows whose Names are 200+ characters: Arrow > 64 MB.
+
+    Written as raw sheet XML, ten times faster than a spreadsheet library.
+    """
+    letters = "ABCDEFGHIJKL"
+    cells = zip(letters, _HEADER, strict=True)
+    header = "".join(f'<c r="{c}1" t="inlineStr"><is><t>{h}</t></is></c>' for c, h in cells)
+    lines = [f'<row r="1">{header}</row>']
+    pad = "y" * 200
+    for n in range(2, rows + 2):
+        pid = n - 1
+        lines.append(
+            f'<row r="{n}"><c r="A{n}"><v>{pid}</v></c><c r="B{n}"><v>{pid % 2}</v></c>'
+            f'<c r="C{n}"><v>{1 + pid % 3}</v></c>'
+            f'<c r="D{n}" t="inlineStr"><is><t>Doe, Mr. John {pid} {pad}</t></is></c>'
+            f'<c r="E{n}" t="inlineStr"><is><t>male</t></is></c><c r="F{n}"><v>30</v></c>'
+            f'<c r="G{n}"><v>0</v></c><c r="H{n}"><v>0</v></c>'
+            f'<c r="I{n}" t="inlineStr"><is><t>A/5 {pid}</t></is></c><c r="J{n}"><v>7.25</v></c>'
+            f'<c r="L{n}" t="inlineStr"><is><t>S</t></is></c></row>'
+        )
+    return write_xlsx(path, {"Passengers": "\n".join(lines)})
 
 
 _MADE: dict[tuple[Any, ...], Path] = {}

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from application.events import MalformedEventError, ObjectCreated, SourceRule, parse_event
+from application.events import (
+    MalformedEventError,
+    ObjectCreated,
+    OwnOutputs,
+    SourceRule,
+    parse_event,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -99,6 +105,38 @@ def test_poison_payloads_are_malformed(payload: str) -> None:
         parse_event(payload)
 
 
+def size_event(size: str) -> str:
+    record = json.dumps(s3_record("incoming/a.xlsx"))
+    return '{"Records": [' + record.replace('"key"', f'"size": {size}, "key"') + "]}"
+
+
+ODD_BODIES = {
+    "nested arrays": "[" * 100_000 + "]" * 100_000,  # ~200 KB: RecursionError in json
+    "size 1e999": size_event("1e999"),  # json parses it as inf
+    "size -1": size_event("-1"),
+    "size 1.5": size_event("1.5"),
+    "not json": "{not json",
+    "huge": json.dumps({"junk": "x" * 250_000}),
+    "empty": "",
+    "blank": "   ",
+    "a json string": json.dumps("Records"),
+    "a list": json.dumps([{"Records": []}]),
+    "null": "null",
+}
+
+
+@pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
+def test_odd_bodies_are_malformed_events_never_other_exceptions(body: str) -> None:
+    with pytest.raises(MalformedEventError) as caught:
+        parse_event(body)
+    assert len(str(caught.value)) < 200  # a preview, never the whole body
+
+
+def test_a_huge_integer_size_is_still_a_size() -> None:
+    [obj] = parse_event(size_event("1" + "0" * 400)).objects
+    assert obj.size == 10**400
+
+
 def test_hand_off_round_trips_through_a_notification_body() -> None:
     obj = ObjectCreated("inbox", "dir/a b+c ü.xlsx", 12, "e", "v", "s")
     [again] = parse_event(obj.as_notification()).objects
@@ -110,3 +148,22 @@ def test_source_rules() -> None:
     assert rule.allows("inbox", "incoming/a.xlsx")
     assert not rule.allows("inbox", "other/a.xlsx") and not rule.allows("evil", "incoming/a")
     assert SourceRule("inbox", "*/drop/*.xlsx").allows("inbox", "team/drop/x.xlsx")
+    assert SourceRule("inbox").allows("inbox", "anything/at/all.xlsx")
+
+
+def test_a_prefix_without_a_slash_is_a_folder_not_a_string_prefix() -> None:
+    rule = SourceRule("inbox", "incoming")
+    assert rule.allows("inbox", "incoming/a.xlsx")
+    assert rule.allows("inbox", "incoming/deeper/a.xlsx")
+    assert not rule.allows("inbox", "incoming-evil/a.xlsx")
+    assert not rule.allows("inbox", "incoming.xlsx")
+
+
+def test_own_outputs_cover_the_rejects_prefix_in_any_bucket_and_staging_in_its_own() -> None:
+    own = OwnOutputs(prefixes=("rejects/",), staging=(SourceRule("wh", "datalakep-staging/"),))
+    assert own.holds("inbox", "rejects/incoming/a.xlsx.1.rejects.xlsx")
+    assert own.holds("any-bucket", "rejects/x.csv")
+    assert own.holds("wh", "datalakep-staging/load-1.parquet")
+    assert not own.holds("inbox", "datalakep-staging/load-1.parquet")
+    assert not own.holds("inbox", "incoming/rejects/a.xlsx")
+    assert not OwnOutputs(prefixes=("",)).holds("inbox", "incoming/a.xlsx")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 import pytest
 
-from application.events import ObjectCreated, SourceRule
+from application.events import ObjectCreated, OwnOutputs, SourceRule
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
+from application.ports import Message
 from application.worker import QueueWorker, WorkerSettings
-from domain.errors import WarehouseUnavailableError
+from domain.errors import TransientError, WarehouseUnavailableError
 from domain.ledger import LoadStatus
+from domain.source import ObjectInfo
 from infrastructure.memory.messages import InMemoryMessageSource
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
@@ -148,3 +156,145 @@ def test_messages_waiting_in_a_batch_are_kept_alive_until_their_turn(harness: Ha
     # While the first file loads, all three are alive; each stops when it is done.
     assert seen_alive == [set(ids), set(ids[1:]), set(ids[2:])]
     assert queue.alive == set()
+
+
+def test_any_exception_releases_only_its_message_and_the_worker_carries_on(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    dlq = InMemoryMessageSource()
+    queue = InMemoryMessageSource(max_receive_count=3, dlq=dlq)
+    for key in ("incoming/full-disk.xlsx", "incoming/good.xlsx"):
+        queue.put(drop(harness, key).as_notification())
+    original = harness.use_case.execute
+
+    def execute(command):  # type: ignore[no-untyped-def]
+        if "full-disk" in command.uri:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(command)
+
+    harness.use_case.execute = execute  # type: ignore[method-assign]
+    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0, max_messages=1))
+
+    stats = worker.run(until_empty=True)
+
+    # The fake makes a released message visible at once: it fails on each of its
+    # receives, then the redrive policy moves it to the DLQ.
+    assert (stats.deleted, stats.retried) == (1, 3)
+    assert all(delay >= 1 for _, delay in queue.released)  # with a backoff
+    assert [e.source_uri for e in harness.warehouse.ledger] == ["s3://inbox/incoming/good.xlsx"]
+    full = ObjectCreated("inbox", "incoming/full-disk.xlsx", size=100, version_id="v1")
+    assert [m.body for m in dlq.pending()] == [full.as_notification()]
+    tracebacks = [r for r in caplog.records if r.exc_info and "unexpected OSError" in r.message]
+    assert len(tracebacks) == stats.retried  # one traceback per failure, logged once
+
+
+class _FlakyQueue(InMemoryMessageSource):
+    """Its first receive fails as an unreachable SQS does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed_receives = 0
+
+    def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> Sequence[Message]:
+        if not self.failed_receives:
+            self.failed_receives += 1
+            raise TransientError("SQS receive: unreachable", code="sqs_unavailable")
+        return super().receive(max_messages, wait_seconds)
+
+
+def test_an_unreachable_queue_is_polled_again_not_the_end_of_the_worker(
+    harness: Harness,
+) -> None:
+    queue = _FlakyQueue()
+    queue.put(drop(harness, "incoming/a.xlsx").as_notification())
+    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0, base_backoff_s=0))
+
+    stats = worker.run(until_empty=True)
+
+    assert queue.failed_receives == 1 and stats.deleted == 1
+
+
+def test_one_message_naming_an_object_a_thousand_times_fetches_it_once(harness: Harness) -> None:
+    obj = drop(harness, "incoming/a.xlsx")
+    record = json.loads(obj.as_notification())["Records"][0]
+    # Distinct sequencers and event names: not even parse_event sees them as equal.
+    records = [
+        {**record, "eventName": f"ObjectCreated:{'Put' if n % 2 else 'Copy'}",
+         "s3": {**record["s3"], "object": {**record["s3"]["object"], "sequencer": f"{n:08X}"}}}
+        for n in range(1000)
+    ]  # fmt: skip
+    other = drop(harness, "incoming/b.xlsx", version="v7")
+    body = json.dumps({"Records": [*records, json.loads(other.as_notification())["Records"][0]]})
+
+    result = handler(harness).execute(HandleEvent(body))
+
+    assert harness.files.fetched == ["s3://inbox/incoming/a.xlsx", "s3://inbox/incoming/b.xlsx"]
+    assert [s.status.value for r in result.results for s in r.sheets] == ["loaded", "loaded"]
+
+
+def test_folder_markers_and_the_services_own_outputs_are_acknowledged_unread(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    drop(harness, "incoming/dir/")
+    drop(harness, "rejects/incoming/a.xlsx.0123.rejects.xlsx")
+    drop(harness, "staging/load.parquet")
+    own = OwnOutputs(prefixes=("rejects/",), staging=(SourceRule("inbox", "staging/"),))
+    use_case = HandleStorageEvent(
+        harness.use_case, harness.files, [SourceRule("inbox", "")], own_outputs=own
+    )
+    body = json.dumps({"Records": [
+        json.loads(o.as_notification())["Records"][0] for o in (
+            ObjectCreated("inbox", "incoming/dir/", size=0),
+            ObjectCreated("inbox", "rejects/incoming/a.xlsx.0123.rejects.xlsx", size=100),
+            ObjectCreated("inbox", "staging/load.parquet", size=100),
+        )
+    ]})  # fmt: skip
+
+    result = use_case.execute(HandleEvent(body))
+
+    assert result.disposition is Disposition.ACK and result.results == ()
+    assert [r.split(": ", 1)[1] for r in result.ignored] == [
+        "folder marker", "written by datalakeP", "written by datalakeP"
+    ]  # fmt: skip
+    assert harness.files.fetched == [] and harness.warehouse.ledger == []
+    written = [r for r in caplog.records if "written by datalakeP" in r.message]
+    assert [r.levelno for r in written] == [logging.INFO, logging.INFO]
+
+
+@dataclass
+class _Capacity:
+    """A LocalCapacity that records what it was asked and answers ``reason``."""
+
+    reason: str | None
+    asked: list[tuple[str, float | None]] = field(default_factory=list)
+
+    def shortfall(self, info: ObjectInfo, seconds_left: float | None) -> str | None:
+        self.asked.append((info.uri, seconds_left))
+        return self.reason
+
+
+def test_a_file_beyond_the_lambdas_capacity_goes_to_the_worker_queue(harness: Harness) -> None:
+    obj = drop(harness, "incoming/wide.xlsx")
+    queue, capacity = InMemoryMessageSource(), _Capacity("needs about 900 MB of scratch")
+    use_case = HandleStorageEvent(
+        harness.use_case, harness.files, ALLOWED, queue, capacity=capacity
+    )
+
+    result = use_case.execute(HandleEvent(obj.as_notification(), seconds_left=42.0))
+
+    assert result.forwarded == (obj.uri,) and result.results == ()
+    assert capacity.asked == [(obj.uri, 42.0)]
+    assert queue.sent == [obj.as_notification()]
+    assert harness.files.fetched == []
+
+
+def test_without_a_worker_queue_a_file_beyond_capacity_is_tried_here(harness: Harness) -> None:
+    obj = drop(harness, "incoming/wide.xlsx")
+    use_case = HandleStorageEvent(
+        harness.use_case, harness.files, ALLOWED, capacity=_Capacity("needs about 9 s")
+    )
+
+    result = use_case.execute(HandleEvent(obj.as_notification(), seconds_left=1.0))
+
+    assert result.forwarded == () and [r.source for r in result.results] == [obj.uri]

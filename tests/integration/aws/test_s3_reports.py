@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 from domain.errors import ConfigurationError
 from domain.rejects import CellReject, RejectedRow, RejectReason, RejectsReport, SheetRejects
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.s3_files import S3FileSource
 from infrastructure.aws.s3_reports import S3RejectsReportWriter
 from infrastructure.aws.s3_uri import parse_s3_uri
 
@@ -74,3 +75,32 @@ def test_refusals_leave_nothing_behind(aws: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="NoSuchBucket"):
         writer.write(report("s3://no-such-bucket/a.csv"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reports_carry_datalakep_metadata_that_head_recognises(s3: Any, tmp_path: Path) -> None:
+    # No prefix at all: the reports land beside their sources, and only the
+    # metadata tells them apart from files people dropped there.
+    uri = S3RejectsReportWriter(tmp_path, prefix="").write(report("s3://src/in/a.xlsx"))
+    s3.put_object(Bucket="src", Key="in/b.xlsx", Body=b"a user's file")
+    files = S3FileSource()
+
+    assert files.head(uri).datalakep_output
+    assert files.head(uri.replace(".xlsx", ".csv")).datalakep_output
+    assert not files.head("s3://src/in/b.xlsx").datalakep_output
+
+
+@pytest.mark.parametrize(
+    ("source", "report_dir"),
+    [
+        ("s3://src/in/../../../etc/a.xlsx", "rejects/etc/"),
+        ("s3://src/../a.xlsx", "rejects/"),
+        ("s3://src/in/./x//y/a.xlsx", "rejects/in/x/y/"),
+    ],
+)
+def test_dot_dot_segments_in_report_keys_are_normalised(
+    s3: Any, tmp_path: Path, source: str, report_dir: str
+) -> None:
+    uri = S3RejectsReportWriter(tmp_path, prefix="rejects/").write(report(source))
+
+    assert uri == f"s3://src/{report_dir}a.load-1.rejects.xlsx"
+    assert all(".." not in key.split("/") for key in keys(s3, "rejects/"))
