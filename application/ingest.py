@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pyarrow as pa
 
@@ -22,6 +22,7 @@ from application.ports import (
 )
 from application.results import IngestFile, IngestResult, Outcome, SheetResult
 from domain.arrow_types import arrow_schema
+from domain.clock import utc_now
 from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.rejects import RejectsReport, SheetRejects
@@ -30,11 +31,6 @@ from domain.source import ObjectInfo
 from domain.validation import SheetValidation, reject_duplicate_keys, validate_sheet
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    # Naive UTC: every warehouse stores TIMESTAMP without time zone.
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

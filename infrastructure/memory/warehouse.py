@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from application.ports import LoadReceipt, LoadRequest
+from domain.clock import utc_now
 from domain.contracts import LoadMode, TableContract
 from domain.errors import TerminalError
 from domain.ledger import LedgerEntry, LoadStatus
@@ -56,7 +57,7 @@ class InMemoryWarehouse:
         name = contract.name
         if name not in self._contracts:
             raise LookupError(f"table {name} does not exist: call ensure_table first")
-        now = sql.utc_now()
+        now = utc_now()
         earlier = self._earlier_load(request)
         if earlier is not None:
             self.ledger.append(sql.entry_for(request, LoadStatus.SKIPPED, 0, now))

@@ -11,10 +11,11 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from application.ports import LoadRequest
+from domain.clock import utc_naive
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import ConfigurationError, SchemaDriftError
 from domain.ledger import LedgerEntry, LoadStatus
@@ -470,17 +471,6 @@ def check_limit(limit: int | None) -> int | None:
     return limit
 
 
-def utc_naive(moment: datetime) -> datetime:
-    """How timestamps are stored: naive, in UTC (an aware value is converted)."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def utc_now() -> datetime:
-    return utc_naive(datetime.now(UTC))
-
-
 def _fit(text: str | None, limit: int = MAX_VARCHAR_BYTES) -> str | None:
     # Redshift counts VARCHAR lengths in bytes; cut on a character boundary.
     if text is None:
@@ -652,9 +642,10 @@ def advisory_xact_lock_sql(dialect: Dialect) -> str:
     return f"SELECT pg_advisory_xact_lock(hashtextextended({dialect.placeholder}, 0))"
 
 
-def load_lock_key(source_uri: str, source_version: str, table: str) -> str:
+def load_lock_key(source_uri: str, table: str) -> str:
+    """Every version of one source into one table: version order is decided under it."""
     # JSON, not plain concatenation, so ("ab", "c") and ("a", "bc") stay apart.
-    return json.dumps(["load", source_uri, source_version, table], ensure_ascii=False)
+    return json.dumps(["load", source_uri, table], ensure_ascii=False)
 
 
 def ddl_lock_key(table: str) -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlglot
 
+from domain.clock import utc_now
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import ConfigurationError, SchemaDriftError
 from domain.ledger import LedgerEntry, LoadStatus
@@ -202,8 +203,8 @@ def test_a_ledger_entry_survives_params_and_back() -> None:
     assert back.started_at == datetime(2026, 1, 1, 12) and back.sheets == entry.sheets
     assert back.error is not None and len(back.error.encode()) <= 65535
     assert back.error == "é" * 32767  # cut on a character boundary
-    assert sql.utc_now().tzinfo is None
-    assert abs(sql.utc_now() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+    assert utc_now().tzinfo is None
+    assert abs(utc_now() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------- drift

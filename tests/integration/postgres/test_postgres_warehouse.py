@@ -20,6 +20,7 @@ import psycopg.errors
 import pyarrow as pa
 import pytest
 
+from application.ports import LoadRequest
 from domain.contracts import LoadMode, TableContract, contract_from_mapping
 from domain.errors import (
     ConfigurationError,
@@ -31,7 +32,9 @@ from domain.errors import (
 from domain.ledger import LoadStatus
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.factory import warehouse_from_url
-from infrastructure.warehouse.postgres_warehouse import PostgresOptions, PostgresWarehouse
+from infrastructure.warehouse.postgres_options import PostgresOptions
+from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
+from infrastructure.warehouse.sql_warehouse import OnMerged
 from tests.integration.warehouse.test_warehouse_behaviour import (
     PEOPLE,
     T0,
@@ -43,6 +46,7 @@ from tests.integration.warehouse.test_warehouse_behaviour import (
     person,
 )
 from tests.support.postgres import PostgresServer, fresh_database, url_credentials
+from tests.support.warehouse_rows import FailNextMerge, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +67,16 @@ def open_warehouse(db_url: str) -> Iterator[Opener]:
     """Open any number of instances on the test's database; all closed at the end."""
     made: list[PostgresWarehouse] = []
 
-    def open_(ledger_table: str = "datalakep_load_ledger", **options: Any) -> PostgresWarehouse:
+    def open_(
+        ledger_table: str = "datalakep_load_ledger",
+        on_merged: OnMerged | None = None,
+        **options: Any,
+    ) -> PostgresWarehouse:
         warehouse = PostgresWarehouse(
-            url_credentials(db_url), ledger_table=ledger_table, options={**FAST, **options}
+            url_credentials(db_url),
+            ledger_table=ledger_table,
+            options={**FAST, **options},
+            on_merged=on_merged,
         )
         made.append(warehouse)
         return warehouse
@@ -125,20 +136,17 @@ def test_create_load_skip_and_upsert(warehouse: PostgresWarehouse, db_url: str) 
 
 
 def test_a_failure_mid_load_leaves_no_rows_no_ledger_row_and_no_staging_table(
-    warehouse: PostgresWarehouse, db_url: str, monkeypatch: pytest.MonkeyPatch
+    open_warehouse: Opener, db_url: str
 ) -> None:
+    failing = FailNextMerge()
+    warehouse = open_warehouse(on_merged=failing)
     warehouse.ensure_table(PEOPLE)
-
-    def boom() -> None:
-        raise RuntimeError("injected")
-
-    monkeypatch.setattr(warehouse, "_after_merge", boom)
+    failing.arm(RuntimeError("injected"))
     with pytest.raises(RuntimeError, match="injected"):
         warehouse.load(make_request(PEOPLE, [person(1), person(2)]))
 
     assert query(db_url, "SELECT count(*) FROM people") == [(0,)]
     assert ledger(db_url) == []
-    monkeypatch.undo()
     assert warehouse.load(make_request(PEOPLE, [person(1)])).status is LoadStatus.LOADED
     staged = "SELECT count(*) FROM pg_class WHERE relname LIKE '_datalakep_staging_%'"
     assert query(db_url, staged) == [(0,)]
@@ -193,18 +201,15 @@ def test_a_large_load_is_the_same_written_straight_or_staged_and_merged(
 # ---------------------------------------------------------------- concurrency
 
 
-def _race(
-    warehouses: list[PostgresWarehouse], requests: list[Any], hold_s: float = 0.3
-) -> list[Any]:
-    """Load each request on its own instance in its own thread, all released at once.
+def _hold(_: LoadRequest) -> None:
+    """Hold each merge's transaction open a while, so that racing loads overlap."""
+    time.sleep(0.3)
 
-    Every merge holds its transaction open for ``hold_s``, so the loads overlap.
-    """
+
+def _race(warehouses: list[PostgresWarehouse], requests: list[Any]) -> list[Any]:
+    """Load each request on its own instance in its own thread, all released at once."""
     barrier = threading.Barrier(len(warehouses))
     results: list[Any] = [None] * len(warehouses)
-
-    def hold() -> None:
-        time.sleep(hold_s)
 
     def run(i: int) -> None:
         barrier.wait(timeout=10)
@@ -213,8 +218,6 @@ def _race(
         except Exception as exc:  # noqa: BLE001 - handed to the asserting thread
             results[i] = exc
 
-    for w in warehouses:
-        w._after_merge = hold  # type: ignore[method-assign]
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(warehouses))]
     for t in threads:
         t.start()
@@ -226,7 +229,7 @@ def _race(
 def test_two_loads_of_one_version_at_once_end_as_one_load_and_one_skip(
     open_warehouse: Opener, db_url: str
 ) -> None:
-    a, b = open_warehouse(), open_warehouse()
+    a, b = open_warehouse(on_merged=_hold), open_warehouse(on_merged=_hold)
     a.ensure_table(PEOPLE)
     b.ensure_table(PEOPLE)
     rows = [person(1), person(2), person(3)]
@@ -247,7 +250,7 @@ def test_two_loads_of_one_version_at_once_end_as_one_load_and_one_skip(
 def test_two_versions_with_overlapping_keys_at_once_both_merge(
     open_warehouse: Opener, db_url: str
 ) -> None:
-    a, b = open_warehouse(), open_warehouse()
+    a, b = open_warehouse(on_merged=_hold), open_warehouse(on_merged=_hold)
     a.ensure_table(PEOPLE)
     b.ensure_table(PEOPLE)
     v1 = make_request(PEOPLE, [person(1), person(2, "v1"), person(3, "v1")])
@@ -369,7 +372,7 @@ def test_null_and_empty_string_stay_apart_through_copy(
     warehouse.ensure_table(TEXTS)
     warehouse.load(make_request(TEXTS, rows))
 
-    assert [r["v"] for r in warehouse.rows("texts")] == [*AWKWARD, "y"]
+    assert [r["v"] for r in table_rows(warehouse, "texts")] == [*AWKWARD, "y"]
     assert query(db_url, "SELECT count(*) FROM texts WHERE v IS NULL") == [(1,)]
     assert query(db_url, "SELECT count(*) FROM texts WHERE v = ''") == [(1,)]
     # char(n) pads, as PostgreSQL does; '' is kept apart from NULL all the same.
@@ -403,7 +406,7 @@ def test_a_dropped_connection_is_reopened_by_the_next_call(
     receipt = warehouse.load(make_request(PEOPLE, [person(2)], version="v2"))
 
     assert receipt.status is LoadStatus.LOADED
-    assert [r["id"] for r in warehouse.rows("people")] == [1, 2]
+    assert [r["id"] for r in table_rows(warehouse, "people")] == [1, 2]
     assert _backend_pids(db_url) not in ([], [pid])
     assert ledger(db_url) == [("loaded", "v1"), ("loaded", "v2")]
 
@@ -427,19 +430,18 @@ def test_with_one_attempt_a_dropped_connection_is_unavailable_then_reopened(
 )
 def test_a_serialization_failure_or_deadlock_retries_the_whole_load(
     failure: type[psycopg.Error],
-    warehouse: PostgresWarehouse,
+    open_warehouse: Opener,
     db_url: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    warehouse.ensure_table(PEOPLE)
     calls: list[int] = []
 
-    def once() -> None:
+    def once(_: LoadRequest) -> None:
         calls.append(1)
         if len(calls) == 1:
             raise failure("injected")
 
-    monkeypatch.setattr(warehouse, "_after_merge", once)
+    warehouse = open_warehouse(on_merged=once)
+    warehouse.ensure_table(PEOPLE)
     request = make_request(PEOPLE, [person(1), person(2)])
 
     receipt = warehouse.load(request)
@@ -453,17 +455,16 @@ def test_a_serialization_failure_or_deadlock_retries_the_whole_load(
 
 
 def test_a_failure_on_every_attempt_is_unavailable_and_writes_nothing(
-    open_warehouse: Opener, db_url: str, monkeypatch: pytest.MonkeyPatch
+    open_warehouse: Opener, db_url: str
 ) -> None:
-    warehouse = open_warehouse(retry_attempts=3)
-    warehouse.ensure_table(PEOPLE)
     calls: list[int] = []
 
-    def always() -> None:
+    def always(_: LoadRequest) -> None:
         calls.append(1)
         raise psycopg.errors.SerializationFailure("injected")
 
-    monkeypatch.setattr(warehouse, "_after_merge", always)
+    warehouse = open_warehouse(retry_attempts=3, on_merged=always)
+    warehouse.ensure_table(PEOPLE)
 
     with pytest.raises(WarehouseUnavailableError, match="load of table people failed after 3"):
         warehouse.load(make_request(PEOPLE, [person(1)]))
@@ -558,9 +559,9 @@ def test_hostile_reserved_mixed_case_and_percent_names_work(
     warehouse.load(make_request(upper, [{"ID": 5}]))
     warehouse.ensure_table(hostile)
 
-    assert contract_rows(warehouse.rows(hostile.name), hostile) == [{**row, "order": "%%"}]
-    assert contract_rows(warehouse.rows("t"), victim) == [{"id": 1}]
-    assert contract_rows(warehouse.rows("T"), upper) == [{"ID": 5}]
+    assert contract_rows(table_rows(warehouse, hostile.name), hostile) == [{**row, "order": "%%"}]
+    assert contract_rows(table_rows(warehouse, "t"), victim) == [{"id": 1}]
+    assert contract_rows(table_rows(warehouse, "T"), upper) == [{"ID": 5}]
     assert warehouse.loaded_tables(URI, "v2") == frozenset({hostile.name})
     assert sorted(e.status.value for e in warehouse.history()) == ["loaded"] * 4 + ["skipped"]
     tables = query(
