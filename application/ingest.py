@@ -226,22 +226,7 @@ class IngestPassengerFile:
         table = group[0].contract.name
         sheets = tuple(r.sheet for r in group)
         load_id = self._new_id()
-        now = self._clock()
-        self._warehouse.record(
-            LedgerEntry(
-                load_id=load_id,
-                source_uri=run.info.uri,
-                source_version=str(run.info.version),
-                table=table,
-                sheets=sheets,
-                status=LoadStatus.SKIPPED,
-                rows_read=0,
-                rows_loaded=0,
-                rows_rejected=0,
-                started_at=run.started_at,
-                finished_at=now,
-            )
-        )
+        self._warehouse.record(self._entry(run, load_id, table, sheets, LoadStatus.SKIPPED))
         for sheet in sheets:
             run.results.append(
                 SheetResult(run.info.uri, sheet, table, Outcome.SKIPPED, load_id=load_id)
@@ -323,20 +308,13 @@ class IngestPassengerFile:
         status: LoadStatus,
         error: str,
     ) -> None:
+        sheets = tuple(v.sheet.name for v in validations)
+        entry = self._entry(run, load_id, table, sheets, status, error=error)
         self._warehouse.record(
-            LedgerEntry(
-                load_id=load_id,
-                source_uri=run.info.uri,
-                source_version=str(run.info.version),
-                table=table,
-                sheets=tuple(v.sheet.name for v in validations),
-                status=status,
+            replace(
+                entry,
                 rows_read=sum(v.rows_read for v in validations),
-                rows_loaded=0,
                 rows_rejected=sum(v.rows_rejected for v in validations),
-                started_at=run.started_at,
-                finished_at=self._clock(),
-                error=error,
             )
         )
 
@@ -348,21 +326,31 @@ class IngestPassengerFile:
         status: LoadStatus,
         error: str,
     ) -> None:
-        self._warehouse.record(
-            LedgerEntry(
-                load_id=self._new_id(),
-                source_uri=run.info.uri,
-                source_version=str(run.info.version),
-                table=table,
-                sheets=sheets,
-                status=status,
-                rows_read=0,
-                rows_loaded=0,
-                rows_rejected=0,
-                started_at=run.started_at,
-                finished_at=self._clock(),
-                error=error,
-            )
+        self._warehouse.record(self._entry(run, self._new_id(), table, sheets, status, error=error))
+
+    def _entry(
+        self,
+        run: _Run,
+        load_id: str,
+        table: str | None,
+        sheets: tuple[str, ...],
+        status: LoadStatus,
+        error: str | None = None,
+    ) -> LedgerEntry:
+        """The ledger row of an attempt that loaded nothing: every one is built here."""
+        return LedgerEntry(
+            load_id=load_id,
+            source_uri=run.info.uri,
+            source_version=str(run.info.version),
+            table=table,
+            sheets=sheets,
+            status=status,
+            rows_read=0,
+            rows_loaded=0,
+            rows_rejected=0,
+            started_at=run.started_at,
+            finished_at=self._clock(),
+            error=error,
         )
 
     def _report_now(self, command: IngestFile, run: _Run) -> None:

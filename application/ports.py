@@ -92,6 +92,24 @@ class LoadRequest:
     rows_rejected: int
     started_at: datetime
 
+    def ledger_entry(
+        self, status: LoadStatus, rows_loaded: int, finished_at: datetime
+    ) -> LedgerEntry:
+        """The ledger row a load writes: ``loaded``, or ``skipped`` with no rows."""
+        return LedgerEntry(
+            load_id=self.load_id,
+            source_uri=self.source_uri,
+            source_version=self.source_version,
+            table=self.contract.name,
+            sheets=self.sheets,
+            status=status,
+            rows_read=self.rows_read,
+            rows_loaded=rows_loaded,
+            rows_rejected=self.rows_rejected,
+            started_at=self.started_at,
+            finished_at=finished_at,
+        ).normalised()
+
 
 @dataclass(frozen=True)
 class LoadReceipt:

@@ -90,7 +90,7 @@ def open_warehouse(
     ``options`` is the config's whole ``warehouse`` section (sslmode, retries, password...).
     """
     from infrastructure.warehouse.factory import warehouse_from_url
-    from infrastructure.warehouse.sql import DEFAULT_LEDGER_TABLE
+    from infrastructure.warehouse.sql.ledger import DEFAULT_LEDGER_TABLE
 
     warehouse = warehouse_from_url(
         url,

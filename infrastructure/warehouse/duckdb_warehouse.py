@@ -13,9 +13,11 @@ import pyarrow as pa
 
 from domain.contracts import TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
-from infrastructure.warehouse import sql
+from infrastructure.warehouse import drift
 from infrastructure.warehouse.retry import RetryPolicy
-from infrastructure.warehouse.sql import DUCKDB, Params
+from infrastructure.warehouse.sql import ddl, merge
+from infrastructure.warehouse.sql import ledger as ledger_sql
+from infrastructure.warehouse.sql.dialect import DUCKDB, Params
 from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse
 
 
@@ -73,12 +75,12 @@ class DuckDbEngine:
                     with suppress(duckdb.Error):
                         con.unregister(self._registered.pop())
 
-    def catalog(self, s: DuckDbSession, table: str) -> list[sql.ColumnShape]:
-        rows = s.fetch(sql.table_columns_sql(DUCKDB), (table,))
-        return [sql.shape_from_catalog(r, DUCKDB) for r in rows]
+    def catalog(self, s: DuckDbSession, table: str) -> list[drift.ColumnShape]:
+        rows = s.fetch(ddl.table_columns_sql(DUCKDB), (table,))
+        return [drift.shape_from_catalog(r, DUCKDB) for r in rows]
 
     def create_table_sql(self, contract: TableContract) -> str:
-        return sql.create_table_sql(contract, DUCKDB)
+        return ddl.create_table_sql(contract, DUCKDB)
 
     def lock_ddl(self, s: DuckDbSession, table: str) -> None:
         return None  # one writer
@@ -93,13 +95,13 @@ class DuckDbEngine:
         return nullcontext(rows)
 
     def write_rows(
-        self, s: DuckDbSession, contract: TableContract, prepared: pa.Table, lineage: sql.Lineage
+        self, s: DuckDbSession, contract: TableContract, prepared: pa.Table, lineage: merge.Lineage
     ) -> None:
         # The Arrow table is read in place: no copy of the rows is made.
         staging = f"_datalakep_staging_{uuid.uuid4().hex}"
         s.con.register(staging, prepared)
         self._registered.append(staging)
-        for statement, params in sql.merge_statements(contract, staging, lineage, DUCKDB):
+        for statement, params in merge.merge_statements(contract, staging, lineage, DUCKDB):
             s.execute(statement, params)
 
     def close(self) -> None:
@@ -121,7 +123,7 @@ class DuckDbWarehouse(SqlWarehouse[DuckDbSession, pa.Table]):
     def __init__(
         self,
         path: str,
-        ledger_table: str = sql.DEFAULT_LEDGER_TABLE,
+        ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
         *,
         on_merged: OnMerged | None = None,
     ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from application.ports import SecretProvider, Warehouse
 from domain.errors import ConfigurationError
-from infrastructure.warehouse.sql import DEFAULT_LEDGER_TABLE
+from infrastructure.warehouse.sql.ledger import DEFAULT_LEDGER_TABLE
 from infrastructure.warehouse.urls import parse_warehouse_url
 
 

@@ -15,11 +15,13 @@ import pyarrow.csv as pacsv
 
 from domain.contracts import LoadMode, TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
-from infrastructure.warehouse import sql
+from infrastructure.warehouse import drift
 from infrastructure.warehouse.arrow_columns import repeated_text
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.postgres_options import PostgresOptions
-from infrastructure.warehouse.sql import POSTGRES, Params
+from infrastructure.warehouse.sql import ddl, dialect, merge
+from infrastructure.warehouse.sql import ledger as ledger_sql
+from infrastructure.warehouse.sql.dialect import POSTGRES, Params
 from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -103,35 +105,41 @@ class PostgresEngine:
             # Anything else (a missing table, no privilege...) fails again on retry.
             raise self._refused(table, exc, "warehouse_error") from exc
 
-    def catalog(self, s: PostgresSession, table: str) -> list[sql.ColumnShape]:
-        rows = s.fetch(sql.table_columns_sql(POSTGRES), (table,))
-        return [sql.strict_shape_from_catalog(r, POSTGRES) for r in rows]
+    def catalog(self, s: PostgresSession, table: str) -> list[drift.ColumnShape]:
+        rows = s.fetch(ddl.table_columns_sql(POSTGRES), (table,))
+        return [drift.strict_shape_from_catalog(r, POSTGRES) for r in rows]
 
     def create_table_sql(self, contract: TableContract) -> str:
-        return sql.create_table_sql(contract, POSTGRES)
+        return ddl.create_table_sql(contract, POSTGRES)
 
     def lock_ddl(self, s: PostgresSession, table: str) -> None:
         # Two processes creating one table at once can collide in the catalog even
         # with IF NOT EXISTS.
-        s.execute(sql.advisory_xact_lock_sql(POSTGRES), (sql.ddl_lock_key(table),))
+        s.execute(ddl.advisory_xact_lock_sql(POSTGRES), (ddl.ddl_lock_key(table),))
 
     def lock_load(self, s: PostgresSession, source_uri: str, table: str) -> None:
-        s.execute(sql.advisory_xact_lock_sql(POSTGRES), (sql.load_lock_key(source_uri, table),))
+        s.execute(
+            ddl.advisory_xact_lock_sql(POSTGRES), (ledger_sql.load_lock_key(source_uri, table),)
+        )
 
     def table_ready(self, s: PostgresSession, contract: TableContract) -> None:
-        stamped = s.fetch(sql.stamps_loaded_at_sql(POSTGRES), (contract.name,))
+        stamped = s.fetch(ddl.stamps_loaded_at_sql(POSTGRES), (contract.name,))
         self._stamps_loaded_at[contract.name] = bool(stamped and stamped[0][0])
 
     def prepared(self, rows: pa.Table) -> AbstractContextManager[pa.Table]:
         return nullcontext(rows)
 
     def write_rows(
-        self, s: PostgresSession, contract: TableContract, prepared: pa.Table, lineage: sql.Lineage
+        self,
+        s: PostgresSession,
+        contract: TableContract,
+        prepared: pa.Table,
+        lineage: merge.Lineage,
     ) -> None:
         cur = s.cur
         if self._write_straight(cur, contract):
             if contract.load_mode is LoadMode.REPLACE:
-                _execute(cur, sql.delete_all_sql(contract.name, POSTGRES))
+                _execute(cur, ddl.delete_all_sql(contract.name, POSTGRES))
             stamped = self._stamps_loaded_at.get(contract.name, False)
             _copy_csv(cur, contract.name, prepared, lineage, server_stamps_loaded_at=stamped)
         else:
@@ -151,23 +159,23 @@ class PostgresEngine:
         SELECT): about half the time of a first load. An upsert needs the lock
         before it trusts "empty": another load could fill the table in between.
         """
-        if sql.needs_staging(contract, _has_rows(cur, contract.name)):
+        if merge.needs_staging(contract, _has_rows(cur, contract.name)):
             return False
-        _execute(cur, sql.lock_table_sql(contract.name, POSTGRES))
-        return not sql.needs_staging(contract, _has_rows(cur, contract.name))
+        _execute(cur, ddl.lock_table_sql(contract.name, POSTGRES))
+        return not merge.needs_staging(contract, _has_rows(cur, contract.name))
 
     def _stage_and_merge(
-        self, cur: Cursor, contract: TableContract, rows: pa.Table, lineage: sql.Lineage
+        self, cur: Cursor, contract: TableContract, rows: pa.Table, lineage: merge.Lineage
     ) -> None:
         staging = f"_datalakep_staging_{uuid.uuid4().hex}"
-        _execute(cur, sql.staging_table_sql(contract, staging, POSTGRES))
+        _execute(cur, ddl.staging_table_sql(contract, staging, POSTGRES))
         _copy_csv(cur, staging, rows)
         if rows.num_rows >= ANALYZE_MIN_ROWS:
-            _execute(cur, sql.analyze_sql(staging, POSTGRES))
+            _execute(cur, ddl.analyze_sql(staging, POSTGRES))
         # Taken late (unless _write_straight already holds it), so that other
         # loads of this table wait only for the merge, not for our COPY.
-        _execute(cur, sql.lock_table_sql(contract.name, POSTGRES))
-        for statement, params in sql.merge_statements(contract, staging, lineage, POSTGRES):
+        _execute(cur, ddl.lock_table_sql(contract.name, POSTGRES))
+        for statement, params in merge.merge_statements(contract, staging, lineage, POSTGRES):
             _execute(cur, statement, params)
 
     # ------------------------------------------------------------ connection
@@ -228,7 +236,7 @@ class PostgresWarehouse(SqlWarehouse[PostgresSession, pa.Table]):
         self,
         credentials: Credentials,
         *,
-        ledger_table: str = sql.DEFAULT_LEDGER_TABLE,
+        ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
         options: Mapping[str, Any] | None = None,
         on_merged: OnMerged | None = None,
     ) -> None:
@@ -244,11 +252,11 @@ class PostgresWarehouse(SqlWarehouse[PostgresSession, pa.Table]):
 def _execute(cur: Cursor, statement: str, params: Params | None = None) -> Cursor:
     if params is None:
         return cur.execute(statement)
-    return cur.execute(sql.escape_percent(statement), params)
+    return cur.execute(dialect.escape_percent(statement), params)
 
 
 def _has_rows(cur: Cursor, table: str) -> bool:
-    found = _execute(cur, sql.has_rows_sql(table, POSTGRES)).fetchone()
+    found = _execute(cur, ddl.has_rows_sql(table, POSTGRES)).fetchone()
     return bool(found and found[0])
 
 
@@ -256,7 +264,7 @@ def _copy_csv(
     cur: Cursor,
     table: str,
     rows: pa.Table,
-    lineage: sql.Lineage | None = None,
+    lineage: merge.Lineage | None = None,
     *,
     server_stamps_loaded_at: bool = False,
 ) -> None:
@@ -271,8 +279,8 @@ def _copy_csv(
     constants = None
     if lineage is not None:
         constants = _LineageArrays(lineage, with_time=not server_stamps_loaded_at)
-        columns += [sql.LOAD_ID] + ([] if server_stamps_loaded_at else [sql.LOADED_AT])
-    statement = sql.copy_csv_sql(table, columns, POSTGRES)
+        columns += [ddl.LOAD_ID] + ([] if server_stamps_loaded_at else [ddl.LOADED_AT])
+    statement = merge.copy_csv_sql(table, columns, POSTGRES)
     # pyarrow writes a null as an empty unquoted field and '' as "", which is exactly
     # how COPY's CSV format tells NULL from an empty string.
     options = pacsv.WriteOptions(include_header=False)
@@ -290,7 +298,7 @@ def _copy_csv(
 class _LineageArrays:
     """One load's lineage values as Arrow columns, built once per batch length."""
 
-    def __init__(self, lineage: sql.Lineage, *, with_time: bool) -> None:
+    def __init__(self, lineage: merge.Lineage, *, with_time: bool) -> None:
         self._lineage = lineage
         self._with_time = with_time
         self._made: dict[int, tuple[pa.Array, ...]] = {}

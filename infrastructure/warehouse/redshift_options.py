@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import ConfigurationError
-from infrastructure.warehouse import redshift_sql
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.retry import RetryPolicy
+from infrastructure.warehouse.sql import redshift as redshift_sql
 
 DEFAULT_STAGING_PREFIX = "datalakep-staging/"
 SSLMODES = ("verify-ca", "verify-full")

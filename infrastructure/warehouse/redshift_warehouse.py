@@ -13,12 +13,15 @@ import pyarrow as pa
 
 from domain.contracts import TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
+from infrastructure.warehouse import drift
 from infrastructure.warehouse import redshift_errors as errors
-from infrastructure.warehouse import redshift_sql, sql
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.redshift_options import RedshiftOptions
 from infrastructure.warehouse.s3_staging import ParquetStager
-from infrastructure.warehouse.sql import REDSHIFT, Params
+from infrastructure.warehouse.sql import ddl, dialect, merge
+from infrastructure.warehouse.sql import ledger as ledger_sql
+from infrastructure.warehouse.sql import redshift as redshift_sql
+from infrastructure.warehouse.sql.dialect import REDSHIFT, Params
 from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,7 @@ class RedshiftEngine:
 
     Rows reach a session temp table by multi-row INSERTs, or, from
     ``copy_threshold_rows`` on and with ``staging`` configured, by COPY from a
-    Parquet object in S3; then :func:`sql.merge_statements` moves them.
+    Parquet object in S3; then :func:`merge.merge_statements` moves them.
     """
 
     dialect = REDSHIFT
@@ -99,12 +102,12 @@ class RedshiftEngine:
                 ) from exc
             raise self._terminal(exc, table) from exc
 
-    def catalog(self, s: RedshiftSession, table: str) -> list[sql.ColumnShape]:
+    def catalog(self, s: RedshiftSession, table: str) -> list[drift.ColumnShape]:
         # information_schema.columns covers local tables on Redshift (and runs on
         # PostgreSQL, as the tests need); external (Spectrum) tables would need
         # SVV_COLUMNS, but the service only creates local ones.
-        rows = s.fetch(sql.table_columns_sql(REDSHIFT), (table,))
-        return [sql.shape_from_catalog(r, REDSHIFT) for r in rows]
+        rows = s.fetch(ddl.table_columns_sql(REDSHIFT), (table,))
+        return [drift.shape_from_catalog(r, REDSHIFT) for r in rows]
 
     def create_table_sql(self, contract: TableContract) -> str:
         return redshift_sql.create_table_sql(contract, self._options.table_options)
@@ -138,7 +141,7 @@ class RedshiftEngine:
         s: RedshiftSession,
         contract: TableContract,
         prepared: RedshiftRows,
-        lineage: sql.Lineage,
+        lineage: merge.Lineage,
     ) -> None:
         cur = s.cur
         staging = f"datalakep_staging_{uuid.uuid4().hex}"
@@ -148,7 +151,7 @@ class RedshiftEngine:
         else:
             self._copy_into(cur, staging, prepared.uri)
         self._check_keys(cur, contract, staging)
-        for statement, params in sql.merge_statements(contract, staging, lineage, REDSHIFT):
+        for statement, params in merge.merge_statements(contract, staging, lineage, REDSHIFT):
             cur.execute(statement, params or None)
         cur.execute(redshift_sql.drop_table_sql(staging))
 
@@ -242,12 +245,12 @@ class RedshiftWarehouse(SqlWarehouse[RedshiftSession, RedshiftRows]):
         self,
         credentials: Credentials,
         *,
-        ledger_table: str = sql.DEFAULT_LEDGER_TABLE,
+        ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
         options: Mapping[str, Any] | None = None,
         s3: Any | None = None,
         on_merged: OnMerged | None = None,
     ) -> None:
-        sql.quote_ident(ledger_table)  # a bad name fails here, not on first use
+        dialect.quote_ident(ledger_table)  # a bad name fails here, not on first use
         opts = RedshiftOptions.from_mapping(options)
         super().__init__(
             RedshiftEngine(credentials, opts, ledger_table, s3),

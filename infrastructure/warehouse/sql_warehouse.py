@@ -23,9 +23,11 @@ from domain.clock import utc_now
 from domain.contracts import TableContract
 from domain.errors import WarehouseUnavailableError
 from domain.ledger import LedgerEntry, LoadStatus
-from infrastructure.warehouse import sql
+from infrastructure.warehouse import drift
 from infrastructure.warehouse.retry import RetryPolicy
-from infrastructure.warehouse.sql import Dialect, Params
+from infrastructure.warehouse.sql import ledger as ledger_sql
+from infrastructure.warehouse.sql import merge
+from infrastructure.warehouse.sql.dialect import Dialect, Params
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,7 +66,7 @@ class Engine(Protocol[S, P]):
         """
         ...
 
-    def catalog(self, s: S, table: str) -> list[sql.ColumnShape]: ...
+    def catalog(self, s: S, table: str) -> list[drift.ColumnShape]: ...
 
     def create_table_sql(self, contract: TableContract) -> str: ...
 
@@ -84,7 +86,9 @@ class Engine(Protocol[S, P]):
         """The rows made ready before the transaction (an upload holds no lock)."""
         ...
 
-    def write_rows(self, s: S, contract: TableContract, prepared: P, lineage: sql.Lineage) -> None:
+    def write_rows(
+        self, s: S, contract: TableContract, prepared: P, lineage: merge.Lineage
+    ) -> None:
         """Put the rows into the contract's table by its load mode, inside the transaction."""
         ...
 
@@ -108,11 +112,11 @@ class SqlWarehouse(Generic[S, P]):
         self,
         engine: Engine[S, P],
         *,
-        ledger_table: str = sql.DEFAULT_LEDGER_TABLE,
+        ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
         retry: RetryPolicy | None = None,
         on_merged: OnMerged | None = None,
     ) -> None:
-        sql.ledger_insert_sql(engine.dialect, ledger_table)  # a bad name fails here
+        ledger_sql.ledger_insert_sql(engine.dialect, ledger_table)  # a bad name fails here
         self._engine = engine
         self._dialect = engine.dialect
         self._ledger = ledger_table
@@ -136,7 +140,7 @@ class SqlWarehouse(Generic[S, P]):
 
     def ensure_table(self, contract: TableContract) -> None:
         ddl = self._engine.create_table_sql(contract)
-        expected = sql.expected_columns(contract)
+        expected = drift.expected_columns(contract)
 
         def work(s: S) -> None:
             with s.transaction():
@@ -146,7 +150,7 @@ class SqlWarehouse(Generic[S, P]):
         self._run("ensure_table", work, contract.name)
 
     def loaded_tables(self, source_uri: str, source_version: str) -> frozenset[str]:
-        query = sql.loaded_tables_sql(self._dialect, self._ledger)
+        query = ledger_sql.loaded_tables_sql(self._dialect, self._ledger)
         rows = self.fetch("loaded_tables", query, (source_uri, source_version))
         return frozenset(str(r[0]) for r in rows)
 
@@ -166,12 +170,12 @@ class SqlWarehouse(Generic[S, P]):
         self._run("record", lambda s: self._write_ledger(s, entry), entry.table)
 
     def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        query = sql.history_sql(self._dialect, self._ledger, limit)
-        return [sql.ledger_entry(r) for r in self.fetch("history", query)]
+        query = ledger_sql.history_sql(self._dialect, self._ledger, limit)
+        return [ledger_sql.ledger_entry(r) for r in self.fetch("history", query)]
 
     def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
         statements = list(
-            sql.recorded_versions_statements(source_uris, self._dialect, self._ledger)
+            ledger_sql.recorded_versions_statements(source_uris, self._dialect, self._ledger)
         )
 
         def work(s: S) -> set[tuple[str, str]]:
@@ -203,21 +207,21 @@ class SqlWarehouse(Generic[S, P]):
             # Held to COMMIT: a second load of this source waits, then sees our ledger row.
             self._engine.lock_load(s, request.source_uri, contract.name)
             earlier = s.fetch(
-                sql.already_loaded_sql(self._dialect, self._ledger),
+                ledger_sql.already_loaded_sql(self._dialect, self._ledger),
                 (request.source_uri, request.source_version, contract.name),
             )
             if earlier and str(earlier[0][0]) == request.load_id:
                 # Our own COMMIT went through before the connection dropped: not a skip.
                 return LoadReceipt(LoadStatus.LOADED, request.load_id, request.rows.num_rows)
             if earlier:
-                self._write_ledger(s, sql.entry_for(request, LoadStatus.SKIPPED, 0, utc_now()))
+                self._write_ledger(s, request.ledger_entry(LoadStatus.SKIPPED, 0, utc_now()))
                 return LoadReceipt(LoadStatus.SKIPPED, str(earlier[0][0]), 0)
-            lineage = sql.Lineage(request.load_id, utc_now())
+            lineage = merge.Lineage(request.load_id, utc_now())
             self._engine.write_rows(s, contract, prepared, lineage)
             if self._on_merged is not None:
                 self._on_merged(request)
             count = request.rows.num_rows
-            self._write_ledger(s, sql.entry_for(request, LoadStatus.LOADED, count, utc_now()))
+            self._write_ledger(s, request.ledger_entry(LoadStatus.LOADED, count, utc_now()))
         return LoadReceipt(LoadStatus.LOADED, request.load_id, count)
 
     # ------------------------------------------------------------ attempts
@@ -255,22 +259,25 @@ class SqlWarehouse(Generic[S, P]):
     # ------------------------------------------------------------ ledger and DDL
 
     def _prepare_ledger(self, s: S) -> None:
-        ddl = sql.create_ledger_sql(self._dialect, self._ledger)
+        ddl = ledger_sql.create_ledger_sql(self._dialect, self._ledger)
         with s.transaction():
-            self._create_or_check(s, self._ledger, ddl, sql.expected_ledger_columns())
+            self._create_or_check(s, self._ledger, ddl, drift.expected_ledger_columns())
 
     def _create_or_check(
-        self, s: S, table: str, ddl: str, expected: Sequence[sql.ColumnShape]
+        self, s: S, table: str, ddl: str, expected: Sequence[drift.ColumnShape]
     ) -> None:
         self._engine.lock_ddl(s, table)
         found = self._engine.catalog(s, table)
         if found:
-            sql.check_drift(table, expected, found, self._dialect)
+            drift.check_drift(table, expected, found, self._dialect)
         else:
             s.execute(ddl)
 
     def _write_ledger(self, s: S, entry: LedgerEntry) -> None:
-        s.execute(sql.ledger_insert_sql(self._dialect, self._ledger), sql.ledger_params(entry))
+        s.execute(
+            ledger_sql.ledger_insert_sql(self._dialect, self._ledger),
+            ledger_sql.ledger_params(entry),
+        )
 
 
 def _of(table: str | None) -> str:

@@ -6,7 +6,8 @@ from typing import Any
 
 from application.ports import Warehouse
 from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.warehouse import sql
+from infrastructure.warehouse import drift
+from infrastructure.warehouse.sql import ddl
 from infrastructure.warehouse.sql_warehouse import SqlWarehouse
 
 
@@ -19,11 +20,11 @@ def table_rows(warehouse: Warehouse, table: str) -> list[dict[str, Any]]:
         return warehouse.rows(table)
     assert isinstance(warehouse, SqlWarehouse), warehouse
     dialect = warehouse.dialect
-    catalog = warehouse.fetch("rows", sql.table_columns_sql(dialect), (table,), table)
-    columns = [sql.shape_from_catalog(r, dialect).name for r in catalog]
+    catalog = warehouse.fetch("rows", ddl.table_columns_sql(dialect), (table,), table)
+    columns = [drift.shape_from_catalog(r, dialect).name for r in catalog]
     if not columns:
         return []
-    found = warehouse.fetch("rows", sql.select_rows_sql(table, columns, columns, dialect))
+    found = warehouse.fetch("rows", ddl.select_rows_sql(table, columns, columns, dialect))
     return [dict(zip(columns, r, strict=True)) for r in found]
 
 

@@ -25,9 +25,9 @@ from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
-from infrastructure.warehouse import redshift_sql
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.redshift.conftest import PASSWORD, MakeWarehouse
 from tests.support.postgres import _free_port
 from tests.support.redshift import URI, request_for

@@ -25,10 +25,10 @@ from domain.errors import ConfigurationError, TerminalError
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
 from infrastructure.aws.clients import aws_client
-from infrastructure.warehouse import redshift_sql
 from infrastructure.warehouse.redshift_options import Staging
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
 from infrastructure.warehouse.s3_staging import ParquetStager
+from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.redshift.conftest import MakeWarehouse
 from tests.support.redshift import request_for
 from tests.support.warehouse_rows import table_rows
