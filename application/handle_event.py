@@ -82,7 +82,10 @@ class HandleStorageEvent:
                 self._hand_off.send(obj.as_notification())
                 forwarded.append(obj.uri)
                 continue
-            results.append(self._ingest.execute(IngestFile(obj.uri)))
+            ingest = IngestFile(
+                obj.uri, version=obj.version_id or obj.etag, sequencer=obj.sequencer
+            )
+            results.append(self._ingest.execute(ingest))
         return EventResult(Disposition.ACK, tuple(results), tuple(forwarded), tuple(ignored))
 
     def _stale(self, obj: ObjectCreated) -> str | None:

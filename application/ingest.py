@@ -100,6 +100,8 @@ class IngestPassengerFile:
             info = self._files.head(command.uri)
         except TerminalError as error:
             return IngestResult(command.uri, None, (self._failed_file(command, error),))
+        if command.sequencer is not None and command.version in (info.version, info.etag):
+            info = replace(info, sequencer=command.sequencer)  # the event named this version
         run = _Run(info=info, started_at=started)
         try:
             with (
@@ -195,6 +197,7 @@ class IngestPassengerFile:
             rows_read=sum(v.rows_read for v in accepted),
             rows_rejected=sum(v.rows_rejected for v in accepted),
             started_at=run.started_at,
+            source_order=run.info.order,
         )
         del rows  # the request holds the only copy the load needs
         self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, 1)
@@ -211,11 +214,16 @@ class IngestPassengerFile:
                 for v in accepted
             }
         loaded = receipt.status is LoadStatus.LOADED
+        if receipt.status is LoadStatus.STALE:
+            log.info(
+                "%s: stale, a newer version is loaded (load %s)", run.info.uri, receipt.load_id
+            )
+        outcome = _OUTCOMES[receipt.status]
         return {
             id(v): _result(
                 run,
                 v,
-                Outcome.LOADED if loaded else Outcome.SKIPPED,
+                outcome,
                 rows_loaded=v.rows_read - v.rows_rejected if loaded else 0,
                 load_id=receipt.load_id,
             )
@@ -371,6 +379,12 @@ class IngestPassengerFile:
 
 
 # ---------------------------------------------------------------- helpers
+
+_OUTCOMES = {
+    LoadStatus.LOADED: Outcome.LOADED,
+    LoadStatus.SKIPPED: Outcome.SKIPPED,
+    LoadStatus.STALE: Outcome.STALE,
+}
 
 
 def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetRejects:

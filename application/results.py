@@ -13,11 +13,16 @@ class IngestFile:
     uri: str
     # Validate only: no table is created, no row, ledger row or report written.
     dry_run: bool = False
+    # From the storage event, where it has them: the version it announced and that
+    # event's sequencer, which orders versions of one key exactly.
+    version: str | None = None
+    sequencer: str | None = None
 
 
 class Outcome(StrEnum):
     LOADED = "loaded"
     SKIPPED = "skipped"
+    STALE = "stale"  # a newer version of the file was loaded first: nothing loaded
     REJECTED = "rejected"  # refused as a whole: unroutable, or over the reject ratio
     FAILED = "failed"  # unreadable file, schema drift
     VALID = "valid"  # dry run, nothing to reject

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
+
+from domain.ledger import SourceOrder, sequencer_order
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class ObjectInfo:
     # The content's ETag, unquoted, where the source has one (S3). In a versioned
     # bucket it differs from ``version``, which is then the VersionId.
     etag: str | None = None
+    # When this version was written (S3's LastModified), naive UTC, where known.
+    last_modified: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -27,3 +32,8 @@ class ObjectInfo:
     @property
     def suffix(self) -> str:
         return PurePosixPath(self.name).suffix.lower()
+
+    @property
+    def order(self) -> SourceOrder:
+        """Where this version stands among the source's versions."""
+        return SourceOrder(sequencer_order(self.sequencer), self.last_modified)

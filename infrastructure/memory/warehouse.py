@@ -15,7 +15,7 @@ from application.ports import LoadReceipt, LoadRequest
 from domain.clock import utc_now
 from domain.contracts import LoadMode, TableContract
 from domain.errors import TerminalError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import CommittedLoad, LedgerEntry, LoadStatus, decide_load
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.sql import ddl
 from infrastructure.warehouse.sql import ledger as ledger_sql
@@ -59,11 +59,21 @@ class InMemoryWarehouse:
         name = contract.name
         if name not in self._contracts:
             raise LookupError(f"table {name} does not exist: call ensure_table first")
+        committed = [
+            CommittedLoad(e.load_id, e.source_version, e.source_order)
+            for e in self.ledger
+            if e.status is LoadStatus.LOADED
+            and (e.source_uri, e.table) == (request.source_uri, name)
+        ]
+        verdict = decide_load(
+            request.load_id, request.source_version, request.source_order, committed
+        )
+        if verdict is not None and verdict.status is LoadStatus.LOADED:
+            return LoadReceipt(LoadStatus.LOADED, request.load_id, request.rows.num_rows)
+        if verdict is not None:
+            self.ledger.append(request.ledger_entry(verdict.status, 0, utc_now()))
+            return LoadReceipt(verdict.status, verdict.load_id, 0)
         now = utc_now()
-        earlier = self._earlier_load(request)
-        if earlier is not None:
-            self.ledger.append(request.ledger_entry(LoadStatus.SKIPPED, 0, now))
-            return LoadReceipt(LoadStatus.SKIPPED, earlier.load_id, 0)
         lineage: Row = {
             ddl.LOAD_ID: request.load_id,
             ddl.LOADED_AT: now,
@@ -115,16 +125,6 @@ class InMemoryWarehouse:
         )
 
     # ------------------------------------------------------------ internals
-
-    def _earlier_load(self, request: LoadRequest) -> LedgerEntry | None:
-        wanted = (request.source_uri, request.source_version, request.contract.name)
-        for e in reversed(self.ledger):
-            if (
-                e.status is LoadStatus.LOADED
-                and (e.source_uri, e.source_version, e.table) == wanted
-            ):
-                return e
-        return None
 
     def _merge(self, contract: TableContract, staged: list[Row]) -> dict[Key, Row]:
         keys = contract.primary_key

@@ -22,7 +22,7 @@ from application.ports import LoadReceipt, LoadRequest
 from domain.clock import utc_now
 from domain.contracts import TableContract
 from domain.errors import WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LoadStatus, decide_load
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.retry import RetryPolicy
 from infrastructure.warehouse.sql import ledger as ledger_sql
@@ -204,23 +204,30 @@ class SqlWarehouse(Generic[S, P]):
     def _load_once(self, s: S, request: LoadRequest, prepared: P) -> LoadReceipt:
         contract = request.contract
         with s.transaction():
-            # Held to COMMIT: a second load of this source waits, then sees our ledger row.
+            # Held to COMMIT: another load of this source into this table waits here,
+            # then sees our ledger row. So the check below and the merge are one step.
             self._engine.lock_load(s, request.source_uri, contract.name)
-            earlier = s.fetch(
-                ledger_sql.already_loaded_sql(self._dialect, self._ledger),
-                (request.source_uri, request.source_version, contract.name),
+            committed = [
+                ledger_sql.committed_load(r)
+                for r in s.fetch(
+                    ledger_sql.committed_loads_sql(self._dialect, self._ledger),
+                    (request.source_uri, contract.name),
+                )
+            ]
+            verdict = decide_load(
+                request.load_id, request.source_version, request.source_order, committed
             )
-            if earlier and str(earlier[0][0]) == request.load_id:
-                # Our own COMMIT went through before the connection dropped: not a skip.
+            if verdict is not None and verdict.status is LoadStatus.LOADED:
                 return LoadReceipt(LoadStatus.LOADED, request.load_id, request.rows.num_rows)
-            if earlier:
-                self._write_ledger(s, request.ledger_entry(LoadStatus.SKIPPED, 0, utc_now()))
-                return LoadReceipt(LoadStatus.SKIPPED, str(earlier[0][0]), 0)
+            if verdict is not None:
+                self._write_ledger(s, request.ledger_entry(verdict.status, 0, utc_now()))
+                return LoadReceipt(verdict.status, verdict.load_id, 0)
             lineage = merge.Lineage(request.load_id, utc_now())
             self._engine.write_rows(s, contract, prepared, lineage)
             if self._on_merged is not None:
                 self._on_merged(request)
             count = request.rows.num_rows
+            # finished_at is the commit's time, as near as the transaction can tell it.
             self._write_ledger(s, request.ledger_entry(LoadStatus.LOADED, count, utc_now()))
         return LoadReceipt(LoadStatus.LOADED, request.load_id, count)
 
@@ -259,9 +266,35 @@ class SqlWarehouse(Generic[S, P]):
     # ------------------------------------------------------------ ledger and DDL
 
     def _prepare_ledger(self, s: S) -> None:
-        ddl = ledger_sql.create_ledger_sql(self._dialect, self._ledger)
+        """Create the ledger, or bring one an earlier release made up to date, then check it.
+
+        Migrations only add nullable columns and widen text columns, each statement
+        safe to repeat, so they run in autocommit (Redshift alters a column's type
+        only outside a transaction) and a process racing us is harmless.
+        """
+        table, dialect = self._ledger, self._dialect
+        expected = drift.expected_ledger_columns()
         with s.transaction():
-            self._create_or_check(s, self._ledger, ddl, drift.expected_ledger_columns())
+            self._engine.lock_ddl(s, table)
+            found = self._engine.catalog(s, table)
+            if not found:
+                s.execute(ledger_sql.create_ledger_sql(dialect, table))
+                return
+        lengths = {c.name: c.length for c in found}
+        migrations = ledger_sql.ledger_migration_sql(lengths, dialect, table)
+        failure: Exception | None = None
+        for statement in migrations:
+            log.info("%s: migrating the ledger %s: %s", self.where, table, statement)
+            try:
+                s.execute(statement)
+            except Exception as exc:  # noqa: BLE001 - the check below decides
+                failure = exc  # another process may have run it first
+        if migrations:
+            found = self._engine.catalog(s, table)
+        try:
+            drift.check_drift(table, expected, found, dialect)
+        except Exception as exc:
+            raise exc from failure
 
     def _create_or_check(
         self, s: S, table: str, ddl: str, expected: Sequence[drift.ColumnShape]

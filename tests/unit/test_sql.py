@@ -112,10 +112,29 @@ def test_ledger_table_columns() -> None:
         '"sheets" VARCHAR(65535) NOT NULL',
         '"rows_loaded" BIGINT NOT NULL',
         '"finished_at" TIMESTAMP NOT NULL',
-        '"error" VARCHAR(65535)\n',
+        '"error" VARCHAR(65535),',
+        '"source_uri" VARCHAR(4096) NOT NULL',  # any legal S3 URI
+        '"source_sequencer" VARCHAR(64),',
+        '"source_modified_at" TIMESTAMP\n',
     ]:
         assert line in ddl
     assert "PRIMARY KEY" not in ddl
+
+
+def test_a_ledger_of_an_earlier_release_gains_columns_and_width_never_loses_any() -> None:
+    old = {c.name: c.type.length for c in ledger_sql.LEDGER_COLUMNS[:12]}
+    old["source_uri"] = 1024
+
+    assert ledger_sql.ledger_migration_sql(old, REDSHIFT, "l") == [
+        'ALTER TABLE "l" ALTER COLUMN "source_uri" TYPE VARCHAR(4096)',
+        'ALTER TABLE "l" ADD COLUMN "source_sequencer" VARCHAR(64)',
+        'ALTER TABLE "l" ADD COLUMN "source_modified_at" TIMESTAMP',
+    ]
+    assert ledger_sql.ledger_migration_sql(old, POSTGRES, "l")[1] == (
+        'ALTER TABLE "l" ADD COLUMN IF NOT EXISTS "source_sequencer" VARCHAR(64)'
+    )
+    current = {c.name: c.type.length for c in ledger_sql.LEDGER_COLUMNS}
+    assert ledger_sql.ledger_migration_sql({**current, "source_uri": 9999}, DUCKDB) == []
 
 
 # ---------------------------------------------------------------- merge
@@ -156,7 +175,8 @@ def test_every_statement_parses_in_its_dialect() -> None:
             ddl.create_table_sql(PEOPLE, d),
             ledger_sql.create_ledger_sql(d),
             ledger_sql.ledger_insert_sql(d),
-            ledger_sql.already_loaded_sql(d),
+            ledger_sql.committed_loads_sql(d),
+            *ledger_sql.ledger_migration_sql({}, d),
             ledger_sql.loaded_tables_sql(d),
             ledger_sql.history_sql(d, limit=5),
             ddl.table_columns_sql(d),
@@ -180,10 +200,10 @@ def test_history_orders_newest_first_and_checks_the_limit() -> None:
             ledger_sql.history_sql(DUCKDB, limit=bad)  # type: ignore[arg-type]
 
 
-def test_already_loaded_looks_for_a_loaded_row_of_the_version_and_table() -> None:
-    query = ledger_sql.already_loaded_sql(POSTGRES, "ledger")
-    assert 'FROM "ledger" WHERE source_uri = %s AND source_version = %s' in query
-    assert "table_name = %s AND status = 'loaded'" in query
+def test_committed_loads_are_the_loaded_rows_of_every_version_of_the_source_and_table() -> None:
+    query = ledger_sql.committed_loads_sql(POSTGRES, "ledger")
+    assert 'FROM "ledger" WHERE source_uri = %s AND table_name = %s' in query
+    assert "status = 'loaded'" in query and "source_version =" not in query
 
 
 def test_a_ledger_entry_survives_params_and_back() -> None:

@@ -32,6 +32,8 @@ class Dialect:
     # The server stamps _loaded_at itself when a bulk load leaves it out: parsing a
     # timestamp per row out of COPY's CSV costs PostgreSQL ~0.45 s per million rows.
     loaded_at_default: str | None = None
+    # Redshift's ALTER TABLE ... ADD COLUMN has no IF NOT EXISTS.
+    add_column_if_not_exists: bool = True
 
 
 DUCKDB = Dialect("duckdb", "?", MAX_IDENTIFIER_BYTES, False, False, True)
@@ -40,7 +42,9 @@ POSTGRES = Dialect(
     "postgres", "%s", 63, True, True, False, loaded_at_default="(now() AT TIME ZONE 'UTC')"
 )
 
-REDSHIFT = Dialect("redshift", "%s", MAX_IDENTIFIER_BYTES, False, True, False)
+REDSHIFT = Dialect(
+    "redshift", "%s", MAX_IDENTIFIER_BYTES, False, True, False, add_column_if_not_exists=False
+)
 
 
 def quote_ident(name: str) -> str:

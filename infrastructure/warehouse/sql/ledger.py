@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from domain.contracts import Column
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import SEQUENCER_WIDTH, CommittedLoad, LedgerEntry, LoadStatus, SourceOrder
 from domain.types import MAX_VARCHAR_BYTES
 from infrastructure.warehouse.sql.ddl import BIGINT, TIMESTAMP, create_sql, varchar
 from infrastructure.warehouse.sql.dialect import (
@@ -19,10 +19,13 @@ from infrastructure.warehouse.sql.dialect import (
 )
 
 DEFAULT_LEDGER_TABLE = "datalakep_load_ledger"
+# Any legal S3 URI (s3:// + a 63-byte bucket + / + a 1,024-byte key is 1,093 bytes)
+# and any local path (PATH_MAX), in UTF-8 bytes as Redshift counts them.
+SOURCE_URI_BYTES = 4096
 
 LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("load_id", varchar(36), nullable=False),
-    Column("source_uri", varchar(1024), nullable=False),
+    Column("source_uri", varchar(SOURCE_URI_BYTES), nullable=False),
     Column("source_version", varchar(256), nullable=False),
     Column("table_name", varchar(MAX_IDENTIFIER_BYTES), nullable=True),
     Column("sheets", varchar(MAX_VARCHAR_BYTES), nullable=False),  # a JSON array
@@ -33,7 +36,36 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("started_at", TIMESTAMP, nullable=False),
     Column("finished_at", TIMESTAMP, nullable=False),
     Column("error", varchar(MAX_VARCHAR_BYTES), nullable=True),
+    # Added later: a ledger made before them gets them from ledger_migration_sql.
+    Column("source_sequencer", varchar(SEQUENCER_WIDTH), nullable=True),
+    Column("source_modified_at", TIMESTAMP, nullable=True),
 )
+
+
+def ledger_migration_sql(
+    found: Mapping[str, int | None], dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE
+) -> list[str]:
+    """What brings a ledger made by an earlier release up to :data:`LEDGER_COLUMNS`.
+
+    ``found`` maps each column the ledger has to its text length (None: not a
+    text column, or not reported). Columns are only ever added (nullable, so old
+    rows stay valid) or widened, never dropped or narrowed: every statement is
+    safe to run twice and by two processes at once.
+    """
+    table = quote(ledger_table, dialect)
+    statements = []
+    for column in LEDGER_COLUMNS:
+        name = quote(column.name, dialect)
+        if column.name not in found:
+            if not column.nullable:
+                continue  # not something a migration can add: drift reports it
+            exists = " IF NOT EXISTS" if dialect.add_column_if_not_exists else ""
+            statements.append(f"ALTER TABLE {table} ADD COLUMN{exists} {name} {column.type.sql}")
+            continue
+        length, wanted = found[column.name], column.type.length
+        if length is not None and wanted is not None and length < wanted:
+            statements.append(f"ALTER TABLE {table} ALTER COLUMN {name} TYPE {column.type.sql}")
+    return statements
 
 
 def create_ledger_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
@@ -49,14 +81,24 @@ def ledger_insert_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE
     return f"INSERT INTO {quote(ledger_table, dialect)} ({_ledger_list(dialect)}) VALUES ({marks})"
 
 
-def already_loaded_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
-    """The id of the load that holds (source_uri, source_version, table), if any."""
+def committed_loads_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
+    """Every committed load of one source into one table; parameters: source_uri, table.
+
+    Rows: (load_id, source_version, source_sequencer, source_modified_at), oldest
+    commit first. Run under the load's lock, it decides skip, stale or load.
+    """
     p = dialect.placeholder
     return (
-        f"SELECT load_id FROM {quote(ledger_table, dialect)} WHERE source_uri = {p} "
-        f"AND source_version = {p} AND table_name = {p} AND status = '{LoadStatus.LOADED.value}' "
-        "ORDER BY finished_at DESC, load_id LIMIT 1"
+        "SELECT load_id, source_version, source_sequencer, source_modified_at "
+        f"FROM {quote(ledger_table, dialect)} WHERE source_uri = {p} AND table_name = {p} "
+        f"AND status = '{LoadStatus.LOADED.value}' ORDER BY finished_at, load_id"
     )
+
+
+def committed_load(row: Sequence[Any]) -> CommittedLoad:
+    """A row of :func:`committed_loads_sql`."""
+    load_id, version, sequencer, modified_at = row
+    return CommittedLoad(str(load_id), str(version), SourceOrder(sequencer, modified_at))
 
 
 def loaded_tables_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
@@ -134,6 +176,8 @@ def ledger_params(entry: LedgerEntry) -> Params:
         e.started_at,
         e.finished_at,
         e.error,
+        e.source_order.sequencer,
+        e.source_order.modified_at,
     )
 
 
@@ -152,6 +196,8 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         started,
         finished,
         err,
+        sequencer,
+        modified_at,
     ) = row
     return LedgerEntry(
         load_id=str(load_id),
@@ -166,6 +212,7 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         started_at=started,
         finished_at=finished,
         error=err,
+        source_order=SourceOrder(sequencer, modified_at),
     )
 
 

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,7 +30,7 @@ from domain.errors import (
     TransientError,
     WarehouseUnavailableError,
 )
-from domain.ledger import LoadStatus
+from domain.ledger import LoadStatus, SourceOrder
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.factory import warehouse_from_url
 from infrastructure.warehouse.postgres_options import PostgresOptions
@@ -619,3 +620,115 @@ def test_the_factory_builds_it_from_a_url_with_options(db_url: str) -> None:
         assert query(db_url, "SELECT count(*) FROM other_ledger") == [(0,)]
     finally:
         warehouse.close()
+
+
+# ---------------------------------------------------------------- ledger migration
+
+# The ledger as releases before version ordering made it.
+OLD_LEDGER = (
+    "CREATE TABLE datalakep_load_ledger (load_id VARCHAR(36) NOT NULL, "
+    "source_uri VARCHAR(1024) NOT NULL, source_version VARCHAR(256) NOT NULL, "
+    "table_name VARCHAR(127), sheets VARCHAR(65535) NOT NULL, status VARCHAR(16) NOT NULL, "
+    "rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, rows_rejected BIGINT NOT NULL, "
+    "started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP NOT NULL, error VARCHAR(65535))"
+)
+
+
+def test_a_ledger_of_an_earlier_release_is_migrated_in_place_keeping_its_rows(
+    open_warehouse: Opener, db_url: str
+) -> None:
+    query(db_url, OLD_LEDGER)
+    query(
+        db_url,
+        "INSERT INTO datalakep_load_ledger VALUES ('old', 's3://in/people.xlsx', 'v0', "
+        "'people', '[]', 'loaded', 1, 1, 0, '2026-01-01', '2026-01-01', NULL)",
+    )
+    a, b = open_warehouse(), open_warehouse()
+    longest = "s3://" + "b" * 63 + "/" + "k" * 1024
+
+    [old] = a.history()  # two instances migrating at once both succeed
+    b.ensure_table(PEOPLE)
+    receipt = b.load(make_request(PEOPLE, [person(1)], uri=longest))
+
+    assert (old.load_id, old.source_order) == ("old", SourceOrder())
+    assert receipt.status is LoadStatus.LOADED
+    columns = dict(
+        query(
+            db_url,
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_name = 'datalakep_load_ledger'",
+        )
+    )
+    assert columns["source_uri"] == 4096
+    assert columns["source_sequencer"] == 64 and "source_modified_at" in columns
+
+
+# ---------------------------------------------------------------- version order, racing
+
+V1_ORDER = SourceOrder(sequencer="0062A1", modified_at=datetime(2026, 1, 1, 12))
+V2_ORDER = SourceOrder(sequencer="0062A2", modified_at=datetime(2026, 1, 1, 12))
+
+
+def test_v1_held_before_its_merge_while_v2_commits_ends_stale(
+    open_warehouse: Opener, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order check runs under the load's lock, not once before it (the old bug)."""
+    slow, fast = open_warehouse(), open_warehouse()
+    slow.ensure_table(PEOPLE)
+    v1 = replace(make_request(PEOPLE, [person(1, "v1"), person(2, "v1")]), source_order=V1_ORDER)
+    v2 = replace(make_request(PEOPLE, [person(1, "v2")], version="v2"), source_order=V2_ORDER)
+    held, gate = threading.Event(), threading.Event()
+    staged = slow._engine.prepared
+
+    @contextmanager
+    def gated(rows: pa.Table) -> Iterator[pa.Table]:  # v1's rows are ready; v1 waits here
+        held.set()
+        assert gate.wait(10)
+        with staged(rows) as ready:
+            yield ready
+
+    monkeypatch.setattr(slow._engine, "prepared", gated)
+    outcome: list[Any] = []
+    racer = threading.Thread(target=lambda: outcome.append(slow.load(v1)))
+    racer.start()
+    assert held.wait(10)
+
+    assert fast.load(v2).status is LoadStatus.LOADED
+    gate.set()
+    racer.join(10)
+
+    assert [r.status for r in outcome] == [LoadStatus.STALE]
+    assert outcome[0].load_id == v2.load_id
+    assert query(db_url, "SELECT id, name FROM people ORDER BY id") == [(1, "v2")]
+    assert ledger(db_url) == [("loaded", "v2"), ("stale", "v1")]
+
+
+def test_v1_arriving_while_v2_merges_waits_for_the_lock_then_ends_stale(
+    open_warehouse: Opener, db_url: str
+) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(_: LoadRequest) -> None:  # v2 has merged and holds the lock, uncommitted
+        inside.set()
+        assert release.wait(10)
+
+    fast, slow = open_warehouse(on_merged=hold), open_warehouse()
+    fast.ensure_table(PEOPLE)
+    v2 = replace(make_request(PEOPLE, [person(1, "v2")], version="v2"), source_order=V2_ORDER)
+    v1 = replace(make_request(PEOPLE, [person(1, "v1")]), source_order=V1_ORDER)
+    outcome: list[Any] = []
+    first = threading.Thread(target=lambda: outcome.append(fast.load(v2)))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=lambda: outcome.append(slow.load(v1)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting on (source, table)'s lock, not merging
+
+    release.set()
+    first.join(10)
+    second.join(10)
+
+    assert [r.status for r in outcome] == [LoadStatus.LOADED, LoadStatus.STALE]
+    assert query(db_url, "SELECT id, name FROM people ORDER BY id") == [(1, "v2")]
+    assert ledger(db_url) == [("loaded", "v2"), ("stale", "v1")]

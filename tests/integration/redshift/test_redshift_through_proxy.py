@@ -28,6 +28,7 @@ from domain.types import ColumnType
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
 from infrastructure.warehouse.sql import redshift as redshift_sql
+from tests.integration.postgres.test_postgres_warehouse import OLD_LEDGER
 from tests.integration.redshift.conftest import PASSWORD, MakeWarehouse
 from tests.support.postgres import _free_port
 from tests.support.redshift import URI, request_for
@@ -421,3 +422,20 @@ def test_reserved_mixed_case_and_hostile_names_are_created_and_loaded(
     ).fetchall()
     assert {c for (c,) in created} >= set(names)
     assert own(table_rows(warehouse, "t"), victim) == [{"id": 1}]
+
+
+def test_a_ledger_of_an_earlier_release_is_migrated_without_if_not_exists(
+    make_warehouse: MakeWarehouse, admin: psycopg.Connection[Any]
+) -> None:
+    admin.execute(OLD_LEDGER)
+    warehouse = make_warehouse()
+    longest = "s3://" + "b" * 63 + "/" + "k" * 1024
+
+    warehouse.ensure_table(PEOPLE)
+    receipt = warehouse.load(request_for(PEOPLE, [person(1)]))
+    long_uri = warehouse.load(
+        replace(request_for(PEOPLE, [person(1)]), source_uri=longest, source_version="v0")
+    )
+
+    assert (receipt.status, long_uri.status) == (LoadStatus.LOADED, LoadStatus.LOADED)
+    assert {e.source_uri for e in warehouse.history()} == {URI, longest}

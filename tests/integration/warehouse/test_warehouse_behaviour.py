@@ -23,7 +23,7 @@ from application.ports import LoadReceipt, LoadRequest, Warehouse
 from domain.arrow_types import arrow_schema
 from domain.contracts import Column, LoadMode, TableContract, contract_from_mapping
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LoadStatus, SourceOrder
 from domain.types import ColumnType
 from infrastructure.memory.warehouse import InMemoryWarehouse
 from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
@@ -407,6 +407,87 @@ def test_record_stores_aware_times_as_naive_utc(warehouse: Warehouse) -> None:
 def test_record_refuses_a_loaded_row(warehouse: Warehouse) -> None:
     with pytest.raises(ValueError):
         warehouse.record(entry("x", T0, LoadStatus.LOADED))
+
+
+# ---------------------------------------------------------------- version order
+
+OLDER = SourceOrder(sequencer="005F40A1C2", modified_at=T0)
+NEWER = SourceOrder(sequencer="005F40A1C3", modified_at=T0 + timedelta(seconds=5))
+
+
+def ordered(request: LoadRequest, order: SourceOrder) -> LoadRequest:
+    return replace(request, source_order=order)
+
+
+@pytest.mark.parametrize("by", ["sequencer", "last_modified"])
+def test_an_older_version_committing_after_a_newer_one_is_stale_and_changes_nothing(
+    warehouse: Warehouse, by: str
+) -> None:
+    def order(of: SourceOrder) -> SourceOrder:
+        return of if by == "sequencer" else SourceOrder(modified_at=of.modified_at)
+
+    v2 = ordered(make_request(PEOPLE, [person(1, "v2")], version="v2"), order(NEWER))
+    load(warehouse, v2)
+    before = table_rows(warehouse, "people")
+    v1 = ordered(make_request(PEOPLE, [person(1, "v1"), person(2)]), order(OLDER))
+
+    receipt = load(warehouse, v1)
+
+    assert receipt == LoadReceipt(LoadStatus.STALE, v2.load_id, 0)
+    assert table_rows(warehouse, "people") == before
+    stale = next(e for e in warehouse.history() if e.status is LoadStatus.STALE)
+    assert (stale.load_id, stale.source_version, stale.rows_loaded) == (v1.load_id, "v1", 0)
+    assert stale.source_order == order(OLDER).normalised()
+    assert warehouse.loaded_tables(URI, "v1") == frozenset()
+
+
+def test_a_newer_version_after_an_older_one_loads_and_the_ledger_keeps_the_order(
+    warehouse: Warehouse,
+) -> None:
+    v1 = ordered(make_request(PEOPLE, [person(1, "v1")]), OLDER)
+    v2 = ordered(make_request(PEOPLE, [person(1, "v2")], version="v2"), NEWER)
+    load(warehouse, v1)
+
+    receipt = load(warehouse, v2)
+
+    assert receipt.status is LoadStatus.LOADED
+    assert [r["name"] for r in table_rows(warehouse, "people")] == ["v2"]
+    by_version = {e.source_version: e for e in warehouse.history()}
+    assert by_version["v2"].source_order == NEWER.normalised()
+    assert by_version["v1"].finished_at <= by_version["v2"].finished_at
+    assert by_version["v2"].finished_at >= by_version["v2"].started_at
+
+
+def test_the_sequencer_orders_versions_that_last_modified_cannot(warehouse: Warehouse) -> None:
+    same_second = replace(NEWER, modified_at=T0)
+    load(warehouse, ordered(make_request(PEOPLE, [person(1, "v2")], version="v2"), same_second))
+
+    receipt = load(warehouse, ordered(make_request(PEOPLE, [person(1, "v1")]), OLDER))
+
+    assert receipt.status is LoadStatus.STALE
+    assert [r["name"] for r in table_rows(warehouse, "people")] == ["v2"]
+
+
+def test_order_is_per_source_and_unknown_order_never_refuses(warehouse: Warehouse) -> None:
+    other = "s3://in/other.xlsx"
+    load(warehouse, ordered(make_request(PEOPLE, [person(1)], version="v2"), NEWER))
+
+    elsewhere = ordered(make_request(PEOPLE, [person(2)], uri=other), OLDER)
+    unknown = make_request(PEOPLE, [person(3)], version="v0")
+
+    assert load(warehouse, elsewhere).status is LoadStatus.LOADED
+    assert load(warehouse, unknown).status is LoadStatus.LOADED
+
+
+def test_the_ledger_holds_any_legal_s3_uri(warehouse: Warehouse) -> None:
+    longest = "s3://" + "b" * 63 + "/" + "k/é" * 256  # a 1,024-byte key
+    request = make_request(PEOPLE, [person(1)], uri=longest)
+
+    assert load(warehouse, request).status is LoadStatus.LOADED
+    [entry_] = warehouse.history()
+    assert entry_.source_uri == longest
+    assert warehouse.loaded_tables(longest, "v1") == frozenset({"people"})
+    assert warehouse.recorded_versions([longest]) == {(longest, "v1")}
 
 
 # ---------------------------------------------------------------- values and names
