@@ -93,9 +93,12 @@ class LedgerEntry:
 
 
 def _fit(text: str | None, limit: int = MAX_VARCHAR_BYTES) -> str | None:
-    # Redshift counts VARCHAR lengths in bytes; cut on a character boundary.
     if text is None:
         return None
+    # PostgreSQL's text cannot hold NUL, and a message quoting a cell or sheet name
+    # may: written as \x00, the refusal is recorded instead of failing the workbook.
+    text = text.replace("\x00", "\\x00")
+    # Redshift counts VARCHAR lengths in bytes; cut on a character boundary.
     return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
