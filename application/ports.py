@@ -173,8 +173,11 @@ class RejectsReportWriter(Protocol):
 
 
 class SecretProvider(Protocol):
-    def get(self, name: str) -> str:
-        """The secret's value. Raises TerminalError if it does not exist."""
+    def get(self, name: str, *, fresh: bool = False) -> str:
+        """The secret's value, read again when ``fresh`` (it may have been rotated).
+
+        Raises TerminalError if it does not exist.
+        """
         ...
 
 

@@ -8,7 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from domain.errors import ConfigurationError, DatalakepError, TransientError
+from domain.errors import (
+    ConfigurationError,
+    DatalakepError,
+    TransientError,
+    WarehouseAuthenticationError,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
@@ -28,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("fastexcel").setLevel(logging.ERROR)
     try:
         code: int = args.run(args)
-    except ConfigurationError as error:
+    except (ConfigurationError, WarehouseAuthenticationError) as error:
+        # A refused password is the settings' fault as far as a person can tell.
         print(f"datalakep: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except TransientError as error:

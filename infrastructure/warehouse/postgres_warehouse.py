@@ -17,7 +17,11 @@ from domain.contracts import LoadMode, TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.arrow_columns import repeated_text
-from infrastructure.warehouse.credentials import Credentials
+from infrastructure.warehouse.credentials import (
+    Credentials,
+    CredentialSource,
+    connect_rotating,
+)
 from infrastructure.warehouse.postgres_options import PostgresOptions
 from infrastructure.warehouse.sql import ddl, dialect, merge
 from infrastructure.warehouse.sql import ledger as ledger_sql
@@ -35,14 +39,22 @@ ANALYZE_MIN_ROWS = 10_000
 
 # What a server that answered says when the settings, not the moment, are wrong.
 _REFUSALS = (
-    "password authentication failed",
-    "authentication failed",
     "no pg_hba.conf entry",
     "does not exist",
     "permission denied",
     "password is required",
     "invalid sslmode",
 )
+
+
+def _wrong_password(exc: BaseException) -> bool:
+    """The server refused the credentials (invalid_password, invalid_authorization)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    if exc.sqlstate in ("28P01", "28000"):
+        return True
+    # Refused during the handshake, psycopg has no SQLSTATE, only the server's text.
+    return "authentication failed" in str(exc)
 
 
 class PostgresSession:
@@ -70,8 +82,13 @@ class PostgresEngine:
 
     dialect = POSTGRES
 
-    def __init__(self, credentials: Credentials, options: PostgresOptions) -> None:
-        self._credentials = credentials
+    def __init__(self, credentials: CredentialSource, options: PostgresOptions) -> None:
+        self._source = credentials
+        self._credentials = credentials.first
+        # Every password this engine was given: none of them may reach a message.
+        self._passwords: set[str] = set()
+        if credentials.first.password:
+            self._passwords.add(credentials.first.password)
         self._options = options
         self._con: Connection | None = None
         # Per table: whether the server fills _loaded_at when COPY leaves it out.
@@ -188,7 +205,13 @@ class PostgresEngine:
         return self._con
 
     def _connect(self) -> Connection:
-        c, opts = self._credentials, self._options
+        return connect_rotating(self._source, self._connect_as, _wrong_password, self._describe)
+
+    def _connect_as(self, c: Credentials) -> Connection:
+        self._credentials = c
+        if c.password:
+            self._passwords.add(c.password)
+        opts = self._options
         try:
             return psycopg.connect(
                 host=c.host,
@@ -204,6 +227,8 @@ class PostgresEngine:
                 autocommit=True,
             )
         except psycopg.OperationalError as exc:
+            if _wrong_password(exc):
+                raise
             text = self._scrub(exc)
             if any(refusal in text for refusal in _REFUSALS):
                 raise ConfigurationError(
@@ -212,6 +237,9 @@ class PostgresEngine:
                     port=c.port,
                 ) from exc
             raise  # unreachable or restarting: a new attempt may succeed
+
+    def _describe(self, exc: BaseException, c: Credentials) -> str:
+        return self._scrub(exc)
 
     def _refused(self, table: str | None, exc: psycopg.Error, code: str) -> TerminalError:
         of = f" table {table}:" if table else ""
@@ -223,10 +251,11 @@ class PostgresEngine:
         )
 
     def _scrub(self, exc: BaseException) -> str:
-        """The error's text, never with the password in it."""
+        """The error's text, never with a password in it."""
         text = str(exc).strip()
-        password = self._credentials.password
-        return text.replace(password, "***") if password else text
+        for password in self._passwords:
+            text = text.replace(password, "***")
+        return text
 
 
 class PostgresWarehouse(SqlWarehouse[PostgresSession, pa.Table]):
@@ -234,7 +263,7 @@ class PostgresWarehouse(SqlWarehouse[PostgresSession, pa.Table]):
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         *,
         ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
         options: Mapping[str, Any] | None = None,
@@ -242,7 +271,7 @@ class PostgresWarehouse(SqlWarehouse[PostgresSession, pa.Table]):
     ) -> None:
         opts = PostgresOptions.from_mapping(options)
         super().__init__(
-            PostgresEngine(credentials, opts),
+            PostgresEngine(CredentialSource.given(credentials), opts),
             ledger_table=ledger_table,
             retry=opts.retry,
             on_merged=on_merged,

@@ -15,7 +15,11 @@ from domain.contracts import TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
 from infrastructure.warehouse import drift
 from infrastructure.warehouse import redshift_errors as errors
-from infrastructure.warehouse.credentials import Credentials
+from infrastructure.warehouse.credentials import (
+    Credentials,
+    CredentialSource,
+    connect_rotating,
+)
 from infrastructure.warehouse.redshift_options import RedshiftOptions
 from infrastructure.warehouse.s3_staging import ParquetStager
 from infrastructure.warehouse.sql import ddl, dialect, merge
@@ -75,9 +79,10 @@ class RedshiftEngine:
     dialect = REDSHIFT
 
     def __init__(
-        self, credentials: Credentials, options: RedshiftOptions, ledger_table: str, s3: Any
+        self, credentials: CredentialSource, options: RedshiftOptions, ledger_table: str, s3: Any
     ) -> None:
-        self._credentials = credentials
+        self._source = credentials
+        self._credentials = credentials.first
         self._options = options
         self._ledger = ledger_table
         staging = options.staging
@@ -196,7 +201,16 @@ class RedshiftEngine:
         if self._con is None:
             import redshift_connector  # here, not at import: it slows a Lambda cold start
 
-            con = redshift_connector.connect(**self._options.connect_kwargs(self._credentials))
+            def connect(c: Credentials) -> Any:
+                self._credentials = c
+                return redshift_connector.connect(**self._options.connect_kwargs(c))
+
+            con = connect_rotating(
+                self._source,
+                connect,
+                errors.is_authentication_failure,
+                lambda exc, c: errors.describe(exc),
+            )
             # Transactions are begun explicitly; without this the driver would
             # open one on the first SELECT and keep it (and its locks) while idle.
             con.autocommit = True
@@ -243,7 +257,7 @@ class RedshiftWarehouse(SqlWarehouse[RedshiftSession, RedshiftRows]):
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         *,
         ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
         options: Mapping[str, Any] | None = None,
@@ -253,7 +267,7 @@ class RedshiftWarehouse(SqlWarehouse[RedshiftSession, RedshiftRows]):
         dialect.quote_ident(ledger_table)  # a bad name fails here, not on first use
         opts = RedshiftOptions.from_mapping(options)
         super().__init__(
-            RedshiftEngine(credentials, opts, ledger_table, s3),
+            RedshiftEngine(CredentialSource.given(credentials), opts, ledger_table, s3),
             ledger_table=ledger_table,
             retry=opts.retry,
             on_merged=on_merged,
