@@ -235,7 +235,12 @@ def _worker(args: argparse.Namespace) -> int:
     from entrypoints.containers import worker_container
 
     container = worker_container(args.queue_url, args.config, args.warehouse)
-    worker = container.worker()
+    try:
+        _claim_single_writer(container.warehouse())
+        worker = container.worker()
+    except BaseException:
+        container.shutdown_resources()
+        raise
 
     def stop(signum: int, _frame: object) -> None:
         # Finish the message in hand, stop polling, exit 0: no row or message lost.
@@ -255,6 +260,15 @@ def _worker(args: argparse.Namespace) -> int:
         f"left for retry, {stats.files} files, {stats.rows_loaded} rows loaded"
     )
     return EXIT_OK
+
+
+def _claim_single_writer(warehouse: object) -> None:
+    """A worker on DuckDB holds the file from the start: a second one stops before polling."""
+    # Not imported here: a worker on another warehouse never loads duckdb, and a
+    # DuckDbWarehouse exists only once its module has been imported.
+    duckdb_adapter = sys.modules.get("infrastructure.warehouse.duckdb_warehouse")
+    if duckdb_adapter is not None and isinstance(warehouse, duckdb_adapter.DuckDbWarehouse):
+        warehouse.claim_writer()
 
 
 def _reconcile(args: argparse.Namespace) -> int:

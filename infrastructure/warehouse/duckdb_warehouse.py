@@ -64,6 +64,10 @@ class DuckDbEngine:
     def where(self) -> str:
         return f"DuckDB database {self._path}"
 
+    @property
+    def path(self) -> str:
+        return self._path
+
     @contextmanager
     def session(self, table: str | None) -> Iterator[DuckDbSession]:
         with _translated(self._path, table):
@@ -117,6 +121,12 @@ class DuckDbEngine:
         return self._con
 
 
+class DatabaseHeldError(WarehouseUnavailableError):
+    """Another process has the DuckDB file open: DuckDB allows one writer."""
+
+    code = "duckdb_held"
+
+
 class DuckDbWarehouse(SqlWarehouse[DuckDbSession, pa.Table]):
     """Tables and the load ledger in one DuckDB database (``path``, or ":memory:")."""
 
@@ -128,12 +138,30 @@ class DuckDbWarehouse(SqlWarehouse[DuckDbSession, pa.Table]):
         on_merged: OnMerged | None = None,
     ) -> None:
         # One attempt: a file held by another process stays held for its lifetime.
+        self._database = DuckDbEngine(path)
         super().__init__(
-            DuckDbEngine(path),
+            self._database,
             ledger_table=ledger_table,
             retry=RetryPolicy(attempts=1),
             on_merged=on_merged,
         )
+
+    def claim_writer(self) -> None:
+        """Open the database now and keep it open: this process is its one writer.
+
+        A long-running writer (the worker) takes it at start, so that a second one
+        learns at once that it cannot write, instead of failing each message.
+        Raises ConfigurationError while another process holds the file.
+        """
+        try:
+            with self._database.session(None):
+                pass
+        except DatabaseHeldError as exc:
+            raise ConfigurationError(
+                f"{self.where} is open in another process: DuckDB allows one writer, so "
+                "one worker per DuckDB file. PostgreSQL or Redshift serve several workers.",
+                path=self._database.path,
+            ) from exc
 
 
 def _connect(path: str) -> duckdb.DuckDBPyConnection:
@@ -141,7 +169,7 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(path)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WarehouseUnavailableError(
+            raise DatabaseHeldError(
                 f"DuckDB database {path} is locked by another process: {exc}", path=path
             ) from exc
         raise ConfigurationError(
