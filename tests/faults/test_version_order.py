@@ -1,12 +1,15 @@
 """Two workers on one queue, a slow v1 of a key and a small v2 right after it.
 
-v1 is still parsing when v2 arrives at the other worker and commits. v1 must then
+v1 (200k rows) is still parsing when v2 arrives at the other worker and commits. v1 must then
 end as a `stale` ledger row, never commit over v2. The bucket is moto's: its
 notifications carry no sequencer, so the order comes from LastModified at head time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +17,6 @@ import psycopg
 import pytest
 
 from entrypoints.demo import BUCKET
-from infrastructure.aws.clients import aws_client
 from infrastructure.sample import generate_passengers
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import audit, cached_file, depth, start_worker, stop, upload, wait_until
@@ -23,14 +25,18 @@ pytestmark = pytest.mark.faults
 
 SCENARIO = "older version committing last"
 KEY_NAME = "order/passengers"
-V1_ROWS, V2_ROWS = 100_000, 20
+V1_ROWS, V2_ROWS = 200_000, 20
 
 
-def _in_flight(queue: str) -> int:
-    attributes = aws_client("sqs").get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessagesNotVisible"])
+def _downloading(workers: list[subprocess.Popen[str]]) -> bool:
+    """Whether a worker has a download open: it has read v1's version and fetches it."""
+    for worker in workers:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for fd in Path(f"/proc/{worker.pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if Path(os.readlink(fd)).name.startswith("datalakep-"):
+                        return True
+    return False
 
 
 def test_a_slow_older_version_never_commits_over_a_newer_one(
@@ -43,10 +49,11 @@ def test_a_slow_older_version_never_commits_over_a_newer_one(
     workers = [start_worker(stack), start_worker(stack)]
     try:
         first = upload(v1_path, v1.key)
-        # One worker has v1 and has read its version; then v2 lands, a second later at
-        # least, so that LastModified (whole seconds) tells the two apart.
-        wait_until(lambda: _in_flight(stack.queue) >= 1, 30, "a worker to take v1")
-        time.sleep(1.2)
+        uploaded = time.monotonic()
+        # One worker has read v1's version and downloads it; then v2 lands, a second
+        # later at least, so that LastModified (whole seconds) tells the two apart.
+        wait_until(lambda: _downloading(workers), 30, "a worker to fetch v1")
+        time.sleep(max(0.0, uploaded + 1.1 - time.monotonic()))
         second = upload(v2_path, v2.key)
         wait_until(lambda: depth(stack.queue) == 0, 60, "the queue to drain")
     finally:
