@@ -18,7 +18,7 @@ from infrastructure.warehouse.retry import RetryPolicy
 from infrastructure.warehouse.sql import ddl, merge
 from infrastructure.warehouse.sql import ledger as ledger_sql
 from infrastructure.warehouse.sql.dialect import DUCKDB, Params
-from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse
+from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse, explicit_transaction
 
 
 class DuckDbSession:
@@ -31,17 +31,8 @@ class DuckDbSession:
     def fetch(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(statement, list(params)).fetchall()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            # A failed rollback must not hide the error that caused it.
-            with suppress(duckdb.Error):
-                self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return explicit_transaction(self.con.execute, "BEGIN TRANSACTION")
 
 
 class DuckDbEngine:

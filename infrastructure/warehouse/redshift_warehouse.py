@@ -26,7 +26,7 @@ from infrastructure.warehouse.sql import ddl, dialect, merge
 from infrastructure.warehouse.sql import ledger as ledger_sql
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from infrastructure.warehouse.sql.dialect import REDSHIFT, Params
-from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse
+from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse, explicit_transaction
 
 log = logging.getLogger(__name__)
 Cursor = Any  # redshift_connector.Cursor, imported lazily
@@ -51,17 +51,8 @@ class RedshiftSession:
         self.cur.execute(statement, params or None)
         return [tuple(r) for r in self.cur.fetchall() or ()]
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.cur.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            # A failed rollback (a dropped connection, say) must not hide the cause.
-            with suppress(Exception):
-                self.cur.execute("ROLLBACK")
-            raise
-        self.cur.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return explicit_transaction(self.cur.execute)
 
 
 class RedshiftEngine:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
@@ -311,6 +311,20 @@ class SqlWarehouse(Generic[S, P]):
             ledger_sql.ledger_insert_sql(self._dialect, self._ledger),
             ledger_sql.ledger_params(entry),
         )
+
+
+@contextmanager
+def explicit_transaction(execute: Callable[[str], object], begin: str = "BEGIN") -> Iterator[None]:
+    """BEGIN ... COMMIT around the block, ROLLBACK when it raises, for drivers in autocommit."""
+    execute(begin)
+    try:
+        yield
+    except BaseException:
+        # A failed rollback (a dropped connection, say) must not hide the cause.
+        with suppress(Exception):
+            execute("ROLLBACK")
+        raise
+    execute("COMMIT")
 
 
 def _of(table: str | None) -> str:
