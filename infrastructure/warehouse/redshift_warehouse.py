@@ -22,7 +22,7 @@ from infrastructure.warehouse.credentials import (
 )
 from infrastructure.warehouse.redshift_options import RedshiftOptions
 from infrastructure.warehouse.s3_staging import ParquetStager
-from infrastructure.warehouse.sql import ddl, dialect, merge
+from infrastructure.warehouse.sql import ddl, merge
 from infrastructure.warehouse.sql import ledger as ledger_sql
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from infrastructure.warehouse.sql.dialect import REDSHIFT, Params
@@ -255,7 +255,6 @@ class RedshiftWarehouse(SqlWarehouse[RedshiftSession, RedshiftRows]):
         s3: Any | None = None,
         on_merged: OnMerged | None = None,
     ) -> None:
-        dialect.quote_ident(ledger_table)  # a bad name fails here, not on first use
         opts = RedshiftOptions.from_mapping(options)
         super().__init__(
             RedshiftEngine(CredentialSource.given(credentials), opts, ledger_table, s3),

@@ -25,8 +25,3 @@ class RetryPolicy:
     def delay(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (0-based)."""
         return self.rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2**retry))
-
-    def wait(self, retry: int) -> float:
-        delay = self.delay(retry)
-        self.sleep(delay)
-        return delay
