@@ -107,7 +107,10 @@ class HandleStorageEvent:
                 log.warning(
                     "%s: %s, and no worker queue is configured", printable(obj.uri), elsewhere
                 )
-            results.append(self._ingest.execute(IngestFile(obj.uri)))
+            ingest = IngestFile(
+                obj.uri, version=obj.version_id or obj.etag, sequencer=obj.sequencer
+            )
+            results.append(self._ingest.execute(ingest))
         return EventResult(Disposition.ACK, tuple(results), tuple(forwarded), tuple(ignored))
 
     def _not_for_us(self, obj: ObjectCreated) -> str | None:

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pyarrow as pa
 
@@ -22,6 +22,7 @@ from application.ports import (
 )
 from application.results import IngestFile, IngestResult, Outcome, SheetResult
 from domain.arrow_types import arrow_schema
+from domain.clock import utc_now
 from domain.errors import SchemaDriftError, TerminalError, UnroutableSheetError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.printable import printable
@@ -32,11 +33,6 @@ from domain.source import ObjectInfo
 from domain.validation import SheetValidation, reject_duplicate_keys, validate_sheet
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    # Naive UTC: every warehouse stores TIMESTAMP without time zone.
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -106,6 +102,8 @@ class IngestPassengerFile:
             info = self._files.head(command.uri)
         except TerminalError as error:
             return IngestResult(command.uri, None, (self._failed_file(command, error),))
+        if command.sequencer is not None and command.version in (info.version, info.etag):
+            info = replace(info, sequencer=command.sequencer)  # the event named this version
         run = _Run(info=info, started_at=started)
         try:
             with (
@@ -217,6 +215,7 @@ class IngestPassengerFile:
             rows_read=sum(v.rows_read for v in accepted),
             rows_rejected=sum(v.rows_rejected for v in accepted),
             started_at=run.started_at,
+            source_order=run.info.order,
         )
         del rows  # the request holds the only copy the load needs
         rows_to_load = request.rows.num_rows
@@ -237,11 +236,18 @@ class IngestPassengerFile:
         self._progress.stage(
             run.info.uri, None, f"loaded {contract.name}", receipt.rows_loaded, rows_to_load
         )
+        if receipt.status is LoadStatus.STALE:
+            log.info(
+                "%s: stale, a newer version is loaded (load %s)",
+                printable(run.info.uri),
+                receipt.load_id,
+            )
+        outcome = _OUTCOMES[receipt.status]
         return {
             id(v): _result(
                 run,
                 v,
-                Outcome.LOADED if loaded else Outcome.SKIPPED,
+                outcome,
                 rows_loaded=v.rows_read - v.rows_rejected if loaded else 0,
                 load_id=receipt.load_id,
             )
@@ -252,22 +258,7 @@ class IngestPassengerFile:
         table = group[0].contract.name
         sheets = tuple(r.sheet for r in group)
         load_id = self._new_id()
-        now = self._clock()
-        self._warehouse.record(
-            LedgerEntry(
-                load_id=load_id,
-                source_uri=run.info.uri,
-                source_version=str(run.info.version),
-                table=table,
-                sheets=sheets,
-                status=LoadStatus.SKIPPED,
-                rows_read=0,
-                rows_loaded=0,
-                rows_rejected=0,
-                started_at=run.started_at,
-                finished_at=now,
-            )
-        )
+        self._warehouse.record(self._entry(run, load_id, table, sheets, LoadStatus.SKIPPED))
         for sheet in sheets:
             run.results.append(
                 SheetResult(run.info.uri, sheet, table, Outcome.SKIPPED, load_id=load_id)
@@ -348,20 +339,13 @@ class IngestPassengerFile:
         status: LoadStatus,
         error: str,
     ) -> None:
+        sheets = tuple(v.sheet.name for v in validations)
+        entry = self._entry(run, load_id, table, sheets, status, error=error)
         self._warehouse.record(
-            LedgerEntry(
-                load_id=load_id,
-                source_uri=run.info.uri,
-                source_version=str(run.info.version),
-                table=table,
-                sheets=tuple(v.sheet.name for v in validations),
-                status=status,
+            replace(
+                entry,
                 rows_read=sum(v.rows_read for v in validations),
-                rows_loaded=0,
                 rows_rejected=sum(v.rows_rejected for v in validations),
-                started_at=run.started_at,
-                finished_at=self._clock(),
-                error=error,
             )
         )
 
@@ -373,21 +357,31 @@ class IngestPassengerFile:
         status: LoadStatus,
         error: str,
     ) -> None:
-        self._warehouse.record(
-            LedgerEntry(
-                load_id=self._new_id(),
-                source_uri=run.info.uri,
-                source_version=str(run.info.version),
-                table=table,
-                sheets=sheets,
-                status=status,
-                rows_read=0,
-                rows_loaded=0,
-                rows_rejected=0,
-                started_at=run.started_at,
-                finished_at=self._clock(),
-                error=error,
-            )
+        self._warehouse.record(self._entry(run, self._new_id(), table, sheets, status, error=error))
+
+    def _entry(
+        self,
+        run: _Run,
+        load_id: str,
+        table: str | None,
+        sheets: tuple[str, ...],
+        status: LoadStatus,
+        error: str | None = None,
+    ) -> LedgerEntry:
+        """The ledger row of an attempt that loaded nothing: every one is built here."""
+        return LedgerEntry(
+            load_id=load_id,
+            source_uri=run.info.uri,
+            source_version=str(run.info.version),
+            table=table,
+            sheets=sheets,
+            status=status,
+            rows_read=0,
+            rows_loaded=0,
+            rows_rejected=0,
+            started_at=run.started_at,
+            finished_at=self._clock(),
+            error=error,
         )
 
     def _report_now(self, command: IngestFile, run: _Run) -> None:
@@ -408,6 +402,12 @@ class IngestPassengerFile:
 
 
 # ---------------------------------------------------------------- helpers
+
+_OUTCOMES = {
+    LoadStatus.LOADED: Outcome.LOADED,
+    LoadStatus.SKIPPED: Outcome.SKIPPED,
+    LoadStatus.STALE: Outcome.STALE,
+}
 
 
 def _holds_no_rows(workbook: Workbook, preview: SheetPreview) -> bool:

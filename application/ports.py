@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -16,7 +16,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from domain.contracts import TableContract
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LoadStatus, SourceOrder
 from domain.rejects import RejectsReport
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
@@ -91,12 +91,36 @@ class LoadRequest:
     rows_read: int
     rows_rejected: int
     started_at: datetime
+    # Where this version stands among the source's versions: a load commits only
+    # if no newer version of the source is committed.
+    source_order: SourceOrder = field(default_factory=SourceOrder)
+
+    def ledger_entry(
+        self, status: LoadStatus, rows_loaded: int, finished_at: datetime
+    ) -> LedgerEntry:
+        """The ledger row a load writes: ``loaded``, or ``skipped`` with no rows."""
+        return LedgerEntry(
+            load_id=self.load_id,
+            source_uri=self.source_uri,
+            source_version=self.source_version,
+            table=self.contract.name,
+            sheets=self.sheets,
+            status=status,
+            rows_read=self.rows_read,
+            rows_loaded=rows_loaded,
+            rows_rejected=self.rows_rejected,
+            started_at=self.started_at,
+            finished_at=finished_at,
+            source_order=self.source_order,
+        ).normalised()
 
 
 @dataclass(frozen=True)
 class LoadReceipt:
-    status: LoadStatus  # LOADED, or SKIPPED when this version was loaded before
-    load_id: str  # for a skip: the id of the load that holds the rows
+    # LOADED; SKIPPED when this version was loaded before; STALE when a newer
+    # version of the source was committed first.
+    status: LoadStatus
+    load_id: str  # for a skip: the load that holds the rows; stale: the newer load
     rows_loaded: int
 
 
@@ -117,6 +141,10 @@ class Warehouse(Protocol):
 
         When the ledger already holds a load of this (version, table), nothing
         is changed but a ``skipped`` ledger row, and the receipt says SKIPPED.
+        When it holds a load of a newer version of the source into the table
+        (``source_order``), nothing is changed but a ``stale`` ledger row, and
+        the receipt says STALE. Both are decided under the lock and in the
+        transaction of the merge, so no older version commits after a newer one.
         """
         ...
 
@@ -145,8 +173,11 @@ class RejectsReportWriter(Protocol):
 
 
 class SecretProvider(Protocol):
-    def get(self, name: str) -> str:
-        """The secret's value. Raises TerminalError if it does not exist."""
+    def get(self, name: str, *, fresh: bool = False) -> str:
+        """The secret's value, read again when ``fresh`` (it may have been rotated).
+
+        Raises TerminalError if it does not exist.
+        """
         ...
 
 

@@ -20,10 +20,16 @@ class IngestFile:
     def writes_report(self) -> bool:
         return not self.dry_run or self.report_dry_run
 
+    # From the storage event, where it has them: the version it announced and that
+    # event's sequencer, which orders versions of one key exactly.
+    version: str | None = None
+    sequencer: str | None = None
+
 
 class Outcome(StrEnum):
     LOADED = "loaded"
     SKIPPED = "skipped"
+    STALE = "stale"  # a newer version of the file was loaded first: nothing loaded
     REJECTED = "rejected"  # refused as a whole: unroutable, or over the reject ratio
     FAILED = "failed"  # unreadable file, schema drift
     VALID = "valid"  # dry run, nothing to reject

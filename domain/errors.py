@@ -61,3 +61,14 @@ class SchemaDriftError(TerminalError):
 
 class WarehouseUnavailableError(TransientError):
     code = "warehouse_unavailable"
+
+
+class WarehouseAuthenticationError(TransientError):
+    """The warehouse refused the credentials, also after the secret was read again.
+
+    Transient for a service: a rotation may be half done (the secret updated before
+    the database, or the other way round), and the messages must wait, not be
+    dead-lettered. For a person at the CLI it is a configuration error.
+    """
+
+    code = "warehouse_authentication"

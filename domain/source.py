@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
+
+from domain.ledger import SourceOrder, sequencer_order
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class ObjectInfo:
     etag: str | None = None
     # Written by datalakeP itself (a rejects report): never to be ingested.
     datalakep_output: bool = False
+    # When this version was written (S3's LastModified), naive UTC, where known.
+    last_modified: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -29,3 +34,8 @@ class ObjectInfo:
     @property
     def suffix(self) -> str:
         return PurePosixPath(self.name).suffix.lower()
+
+    @property
+    def order(self) -> SourceOrder:
+        """Where this version stands among the source's versions."""
+        return SourceOrder(sequencer_order(self.sequencer), self.last_modified)

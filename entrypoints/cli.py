@@ -10,7 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from domain.errors import ConfigurationError, DatalakepError, TransientError
+from domain.errors import (
+    ConfigurationError,
+    DatalakepError,
+    TransientError,
+    WarehouseAuthenticationError,
+)
 from domain.printable import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,7 +63,8 @@ def _main(argv: Sequence[str] | None) -> int:
     logging.getLogger("fastexcel").setLevel(logging.ERROR)
     try:
         code: int = args.run(args)
-    except ConfigurationError as error:
+    except (ConfigurationError, WarehouseAuthenticationError) as error:
+        # A refused password is the settings' fault as far as a person can tell.
         print(f"datalakep: configuration error: {printable(error)}", file=sys.stderr)
         return EXIT_USAGE
     except TransientError as error:
@@ -361,8 +367,13 @@ def _worker(args: argparse.Namespace) -> int:
     from infrastructure.scratch import sweep_dead
 
     container = worker_container(args.queue_url, args.config, args.warehouse)
-    worker = container.worker()
-    sweep_dead()  # downloads and parsed rows that killed workers left behind
+    try:
+        _claim_single_writer(container.warehouse())
+        worker = container.worker()
+        sweep_dead()  # downloads and parsed rows that killed workers left behind
+    except BaseException:
+        container.shutdown_resources()
+        raise
 
     def stop(signum: int, _frame: object) -> None:
         # Finish the message in hand, stop polling, exit 0: no row or message lost.
@@ -382,6 +393,15 @@ def _worker(args: argparse.Namespace) -> int:
         f"left for retry, {stats.files} files, {stats.rows_loaded} rows loaded"
     )
     return EXIT_OK
+
+
+def _claim_single_writer(warehouse: object) -> None:
+    """A worker on DuckDB holds the file from the start: a second one stops before polling."""
+    # Not imported here: a worker on another warehouse never loads duckdb, and a
+    # DuckDbWarehouse exists only once its module has been imported.
+    duckdb_adapter = sys.modules.get("infrastructure.warehouse.duckdb_warehouse")
+    if duckdb_adapter is not None and isinstance(warehouse, duckdb_adapter.DuckDbWarehouse):
+        warehouse.claim_writer()
 
 
 def _reconcile(args: argparse.Namespace) -> int:

@@ -112,11 +112,11 @@ def build_settings(ingest: Mapping[str, Any] | None) -> IngestSettings:
     return IngestSettings(**(ingest or {}))
 
 
-def build_secrets() -> SecretProvider:
+def build_secrets(ttl_seconds: float | None) -> SecretProvider:
     # boto3 is imported on the first secret read, not here: most runs need none.
     from infrastructure.aws.secrets import SecretsManagerSecretProvider
 
-    return SecretsManagerSecretProvider()
+    return SecretsManagerSecretProvider(ttl_seconds=ttl_seconds)
 
 
 def open_warehouse(
@@ -130,7 +130,7 @@ def open_warehouse(
     ``options`` is the config's whole ``warehouse`` section (sslmode, retries, password...).
     """
     from infrastructure.warehouse.factory import warehouse_from_url
-    from infrastructure.warehouse.sql import DEFAULT_LEDGER_TABLE
+    from infrastructure.warehouse.sql.ledger import DEFAULT_LEDGER_TABLE
 
     warehouse = warehouse_from_url(
         url,
@@ -165,7 +165,7 @@ class Core(containers.DeclarativeContainer):
     router = providers.Singleton(build_router, catalog, config.routing)
     reader = providers.Singleton(build_reader, config.limits)
     settings = providers.Singleton(build_settings, config.ingest)
-    secrets = providers.Singleton(build_secrets)
+    secrets = providers.Singleton(build_secrets, config.warehouse.secret_ttl_seconds)
     warehouse = providers.Resource(
         open_warehouse,
         config.warehouse.url,

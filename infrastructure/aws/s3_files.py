@@ -10,10 +10,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from application.ports import LocalFile
+from domain.clock import utc_naive
 from domain.errors import DatalakepError, TerminalError, TransientError
 from domain.source import ObjectInfo
 from infrastructure.aws.errors import error_code, is_transient
@@ -98,13 +100,14 @@ class S3FileSource:
 
     def head(self, uri: str) -> ObjectInfo:
         bucket, key = _location(uri)
-        pin, size = self._head(bucket, key, uri)
+        pin, size, modified = self._head(bucket, key, uri)
         return ObjectInfo(
             uri=s3_uri(bucket, key),
             size=size,
             version=pin.version,
             etag=pin.etag.strip('"'),
             datalakep_output=pin.report,
+            last_modified=modified,
         )
 
     @contextmanager
@@ -197,7 +200,7 @@ class S3FileSource:
             pins = self._local.pins = OrderedDict()
         return pins
 
-    def _head(self, bucket: str, key: str, uri: str) -> tuple[_Pin, int]:
+    def _head(self, bucket: str, key: str, uri: str) -> tuple[_Pin, int, datetime | None]:
         response = _call("head", uri, self.client.head_object, Bucket=bucket, Key=key)
         pin = _Pin.of(response)
         pins = self._pins()
@@ -205,7 +208,8 @@ class S3FileSource:
         pins.move_to_end(uri)
         while len(pins) > _MAX_PINS:
             pins.popitem(last=False)
-        return pin, pin.size
+        modified = response.get("LastModified")
+        return pin, pin.size, modified if modified is None else utc_naive(modified)
 
     def _download(self, bucket: str, key: str, uri: str, pin: _Pin, spool: IO[bytes]) -> int:
         from botocore.exceptions import BotoCoreError
@@ -257,7 +261,14 @@ def _listed(bucket: str, item: dict[str, Any]) -> ObjectInfo:
         size=int(item["Size"]),
         version=pin.version,
         etag=pin.etag.strip('"'),
+        last_modified=_modified(item),
     )
+
+
+def _modified(response: dict[str, Any]) -> datetime | None:
+    """LastModified as naive UTC, to the second as HEAD gives it (a listing has ms)."""
+    modified = response.get("LastModified")
+    return None if modified is None else utc_naive(modified).replace(microsecond=0)
 
 
 def _call(action: str, uri: str, operation: Any, **kwargs: Any) -> dict[str, Any]:

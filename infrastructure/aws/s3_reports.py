@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import tempfile
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ def is_own_output(metadata: Mapping[str, str]) -> bool:
     """Whether an object's user metadata (as head_object returns it) marks it as ours."""
     return any(key.lower() in OUTPUT_METADATA for key in metadata)
 
+
+MAX_KEY_BYTES = 1024  # S3's limit, in UTF-8 bytes
 
 _CONTENT_TYPES = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -77,8 +80,8 @@ class S3RejectsReportWriter:
             local.write(report)
             paths = local.paths(report)
             # The CSV first: once the returned workbook exists, so does its CSV.
-            self._upload(paths.csv, bucket, f"{key_prefix}{paths.csv.name}")
-            xlsx_key = f"{key_prefix}{paths.xlsx.name}"
+            self._upload(paths.csv, bucket, fit_key(f"{key_prefix}{paths.csv.name}"))
+            xlsx_key = fit_key(f"{key_prefix}{paths.xlsx.name}")
             self._upload(paths.xlsx, bucket, xlsx_key)
         return s3_uri(bucket, xlsx_key)
 
@@ -129,3 +132,21 @@ def _normalised(directory: str) -> str:
         if part not in ("", ".", ".."):
             parts.append(part)
     return "/".join(parts)
+
+
+def fit_key(key: str) -> str:
+    """``key``, or when S3 would refuse it as too long, a shorter one made from it.
+
+    The shorter key keeps the start of the long one and its extension, with a hash
+    of the rest in between: the same long key always gives the same short one (a
+    retried message rewrites its report), and the workbook and CSV of one report
+    still differ only by extension.
+    """
+    if len(key.encode("utf-8")) <= MAX_KEY_BYTES:
+        return key
+    stem, _, extension = key.rpartition(".")
+    digest = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:16]
+    # The same room for every extension, so both files of a report share their head.
+    room = MAX_KEY_BYTES - len(f"~{digest}.rejects.xlsx")
+    head = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return f"{head}~{digest}.rejects.{extension}"

@@ -3,33 +3,52 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
-from domain.errors import TerminalError, TransientError
+from domain.errors import ConfigurationError, TerminalError, TransientError
 
 _MISSING = ("ResourceNotFoundException",)
 _DENIED = ("AccessDeniedException", "DecryptionFailure", "InvalidRequestException")
 
 
 class SecretsManagerSecretProvider:
-    """Reads a secret once per process.
+    """Reads a secret, and again once ``ttl_seconds`` have passed or when asked ``fresh``.
 
     Caching matters in Lambda: a warm invocation must not pay a Secrets Manager
-    round trip. Values are never logged; errors name the secret, not its value.
+    round trip. Expiry matters for rotation: a long-lived worker must see the new
+    password without a restart. Values are never logged; errors name the secret,
+    not its value. ``ttl_seconds`` comes from ``warehouse.secret_ttl_seconds``.
     """
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        ttl_seconds: float | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
-        self._cache: dict[str, str] = {}
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> str:
+    def get(self, name: str, *, fresh: bool = False) -> str:
+        ttl = self._ttl
+        if ttl is None or ttl < 0:
+            raise ConfigurationError(
+                f"warehouse.secret_ttl_seconds must be a number of seconds >= 0, not {ttl!r}"
+            )
+        now = self._clock()
         with self._lock:
-            if name in self._cache:
-                return self._cache[name]
+            cached = self._cache.get(name)
+            if cached is not None and not fresh and now - cached[1] < ttl:
+                return cached[0]
         value = self._fetch(name)
         with self._lock:
-            self._cache[name] = value
+            self._cache[name] = (value, now)
         return value
 
     def _fetch(self, name: str) -> str:

@@ -10,7 +10,7 @@ class InMemorySecretProvider:
         self.secrets: dict[str, str] = dict(secrets or {})
         self.requested: list[str] = []
 
-    def get(self, name: str) -> str:
+    def get(self, name: str, *, fresh: bool = False) -> str:
         self.requested.append(name)
         try:
             return self.secrets[name]

@@ -12,10 +12,13 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from application.ports import LoadReceipt, LoadRequest
+from domain.clock import utc_now
 from domain.contracts import LoadMode, TableContract
 from domain.errors import TerminalError
-from domain.ledger import LedgerEntry, LoadStatus
-from infrastructure.warehouse import sql
+from domain.ledger import CommittedLoad, LedgerEntry, LoadStatus, decide_load
+from infrastructure.warehouse import drift
+from infrastructure.warehouse.sql import ddl
+from infrastructure.warehouse.sql import ledger as ledger_sql
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
@@ -34,13 +37,13 @@ class InMemoryWarehouse:
     # ------------------------------------------------------------ port
 
     def ensure_table(self, contract: TableContract) -> None:
-        expected = sql.expected_columns(contract)
+        expected = drift.expected_columns(contract)
         existing = self._contracts.get(contract.name)
         if existing is None:
             self._contracts[contract.name] = contract
             self.tables[contract.name] = {}
             return
-        sql.check_drift(contract.name, expected, sql.expected_columns(existing))
+        drift.check_drift(contract.name, expected, drift.expected_columns(existing))
 
     def loaded_tables(self, source_uri: str, source_version: str) -> frozenset[str]:
         return frozenset(
@@ -56,14 +59,24 @@ class InMemoryWarehouse:
         name = contract.name
         if name not in self._contracts:
             raise LookupError(f"table {name} does not exist: call ensure_table first")
-        now = sql.utc_now()
-        earlier = self._earlier_load(request)
-        if earlier is not None:
-            self.ledger.append(sql.entry_for(request, LoadStatus.SKIPPED, 0, now))
-            return LoadReceipt(LoadStatus.SKIPPED, earlier.load_id, 0)
+        committed = [
+            CommittedLoad(e.load_id, e.source_version, e.source_order)
+            for e in self.ledger
+            if e.status is LoadStatus.LOADED
+            and (e.source_uri, e.table) == (request.source_uri, name)
+        ]
+        verdict = decide_load(
+            request.load_id, request.source_version, request.source_order, committed
+        )
+        if verdict is not None and verdict.status is LoadStatus.LOADED:
+            return LoadReceipt(LoadStatus.LOADED, request.load_id, request.rows.num_rows)
+        if verdict is not None:
+            self.ledger.append(request.ledger_entry(verdict.status, 0, utc_now()))
+            return LoadReceipt(verdict.status, verdict.load_id, 0)
+        now = utc_now()
         lineage: Row = {
-            sql.LOAD_ID: request.load_id,
-            sql.LOADED_AT: now,
+            ddl.LOAD_ID: request.load_id,
+            ddl.LOADED_AT: now,
         }
         staged = [
             {**row, **lineage}
@@ -74,16 +87,16 @@ class InMemoryWarehouse:
         if failure is not None:
             raise failure
         self.tables[name] = merged
-        self.ledger.append(sql.entry_for(request, LoadStatus.LOADED, len(staged), now))
+        self.ledger.append(request.ledger_entry(LoadStatus.LOADED, len(staged), now))
         return LoadReceipt(LoadStatus.LOADED, request.load_id, len(staged))
 
     def record(self, entry: LedgerEntry) -> None:
         if LoadStatus(entry.status) is LoadStatus.LOADED:
             raise ValueError("a 'loaded' ledger row is written by load() alone")
-        self.ledger.append(sql.normalise_entry(entry))
+        self.ledger.append(entry.normalised())
 
     def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        sql.check_limit(limit)
+        ledger_sql.check_limit(limit)
         by_id = sorted(self.ledger, key=lambda e: e.load_id)
         newest = sorted(by_id, key=lambda e: e.finished_at, reverse=True)
         return newest if limit is None else newest[:limit]
@@ -112,16 +125,6 @@ class InMemoryWarehouse:
         )
 
     # ------------------------------------------------------------ internals
-
-    def _earlier_load(self, request: LoadRequest) -> LedgerEntry | None:
-        wanted = (request.source_uri, request.source_version, request.contract.name)
-        for e in reversed(self.ledger):
-            if (
-                e.status is LoadStatus.LOADED
-                and (e.source_uri, e.source_version, e.table) == wanted
-            ):
-                return e
-        return None
 
     def _merge(self, contract: TableContract, staged: list[Row]) -> dict[Key, Row]:
         keys = contract.primary_key

@@ -2,175 +2,157 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from application.ports import LoadReceipt, LoadRequest
 from domain.contracts import TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus
-from infrastructure.warehouse import sql
-from infrastructure.warehouse.sql import DUCKDB
+from infrastructure.warehouse import drift
+from infrastructure.warehouse.retry import RetryPolicy
+from infrastructure.warehouse.sql import ddl, merge
+from infrastructure.warehouse.sql import ledger as ledger_sql
+from infrastructure.warehouse.sql.dialect import DUCKDB, Params
+from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse, explicit_transaction
 
 
-class DuckDbWarehouse:
-    """Tables and the load ledger in one DuckDB database (``path``, or ":memory:").
+class DuckDbSession:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
 
-    Concurrency: DuckDB lets a single process open a database file for writing.
-    While another process holds it, every call raises WarehouseUnavailableError
-    (transient). Within this process, calls on one instance are serialised.
+    def execute(self, statement: str, params: Params = ()) -> None:
+        self.con.execute(statement, list(params))
 
-    Test hook: ``_after_merge`` runs inside the load transaction after the rows
-    are merged and before the ledger row is written; a test monkeypatches it to
-    raise and so proves a failed load leaves neither rows nor a ledger row.
+    def fetch(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(statement, list(params)).fetchall()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return explicit_transaction(self.con.execute, "BEGIN TRANSACTION")
+
+
+class DuckDbEngine:
+    """One DuckDB database (``path``, or ":memory:").
+
+    DuckDB lets a single process open a database file for writing: while another
+    process holds it, every call raises WarehouseUnavailableError (transient). One
+    writer means no lock is needed for a load.
     """
 
-    def __init__(self, path: str, ledger_table: str = sql.DEFAULT_LEDGER_TABLE) -> None:
-        sql.quote_ident(ledger_table)  # a bad name fails here, not on first use
+    dialect = DUCKDB
+
+    def __init__(self, path: str) -> None:
         self._path = path
-        self._ledger = ledger_table
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._contracts: dict[str, TableContract] = {}
-        self._lock = threading.RLock()
+        # Arrow tables registered for a load; released once its transaction has ended.
+        self._registered: list[str] = []
 
-    # ------------------------------------------------------------ port
+    @property
+    def where(self) -> str:
+        return f"DuckDB database {self._path}"
 
-    def ensure_table(self, contract: TableContract) -> None:
-        expected = sql.expected_columns(contract)
-        with self._session() as con:
-            found = self._catalog(con, contract.name)
-            if found:
-                sql.check_drift(contract.name, expected, found, DUCKDB)
-            else:
-                con.execute(sql.create_table_sql(contract, DUCKDB))
-        self._contracts[contract.name] = contract
-
-    def loaded_tables(self, source_uri: str, source_version: str) -> frozenset[str]:
-        with self._session() as con:
-            query = sql.loaded_tables_sql(DUCKDB, self._ledger)
-            rows = con.execute(query, [source_uri, source_version]).fetchall()
-        return frozenset(str(r[0]) for r in rows)
-
-    def load(self, request: LoadRequest) -> LoadReceipt:
-        contract = request.contract
-        missing = [c for c in contract.column_names if c not in request.rows.column_names]
-        if missing:
-            raise ValueError(f"table {contract.name}: the rows lack columns {missing}")
-        staging = f"_datalakep_staging_{uuid.uuid4().hex}"
-        with self._session(contract.name) as con:
-            con.register(staging, request.rows)
-            try:
-                with _transaction(con):
-                    return self._merge_or_skip(con, request, staging)
-            finally:
-                con.unregister(staging)
-
-    def record(self, entry: LedgerEntry) -> None:
-        if LoadStatus(entry.status) is LoadStatus.LOADED:
-            raise ValueError("a 'loaded' ledger row is written by load() alone")
-        with self._session(entry.table) as con:
-            self._write_ledger(con, entry)
-
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        query = sql.history_sql(DUCKDB, self._ledger, limit)
-        with self._session() as con:
-            rows = con.execute(query).fetchall()
-        return [sql.ledger_entry(r) for r in rows]
-
-    def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
-        statements = sql.recorded_versions_statements(source_uris, DUCKDB, self._ledger)
-        found: set[tuple[str, str]] = set()
-        with self._session() as con:
-            for query, params in statements:
-                rows = con.execute(query, list(params)).fetchall()
-                found.update((str(u), str(v)) for u, v in rows)
-        return frozenset(found)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-
-    # ------------------------------------------------------------ for tests
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        """Every row of ``table``, lineage included, ordered by primary key.
-
-        Without a known contract (no ensure_table on this instance) the order is by
-        every column.
-        """
-        with self._session(table) as con:
-            contract = self._contracts.get(table)
-            if contract is not None:
-                columns = [c.name for c in sql.table_columns(contract)]
-                order = list(contract.primary_key or contract.column_names)
-            else:
-                columns = [c.name for c in self._catalog(con, table)]
-                order = columns
-            if not columns:
-                return []  # no such table: as empty as the in-memory fake's
-            cursor = con.execute(sql.select_rows_sql(table, columns, order, DUCKDB))
-            return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
-
-    def _after_merge(self) -> None:
-        """Failure-injection point for tests; see the class docstring."""
-
-    # ------------------------------------------------------------ internals
+    @property
+    def path(self) -> str:
+        return self._path
 
     @contextmanager
-    def _session(self, table: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock, _translated(self._path, table):
-            yield self._connection()
+    def session(self, table: str | None) -> Iterator[DuckDbSession]:
+        with _translated(self._path, table):
+            con = self._connection()
+            try:
+                yield DuckDbSession(con)
+            finally:
+                while self._registered:
+                    with suppress(duckdb.Error):
+                        con.unregister(self._registered.pop())
+
+    def catalog(self, s: DuckDbSession, table: str) -> list[drift.ColumnShape]:
+        rows = s.fetch(ddl.table_columns_sql(DUCKDB), (table,))
+        return [drift.shape_from_catalog(r, DUCKDB) for r in rows]
+
+    def create_table_sql(self, contract: TableContract) -> str:
+        return ddl.create_table_sql(contract, DUCKDB)
+
+    def lock_ddl(self, s: DuckDbSession, table: str) -> None:
+        return None  # one writer
+
+    def lock_load(self, s: DuckDbSession, source_uri: str, table: str) -> None:
+        return None  # one writer
+
+    def table_ready(self, s: DuckDbSession, contract: TableContract) -> None:
+        return None
+
+    def prepared(self, rows: pa.Table) -> AbstractContextManager[pa.Table]:
+        return nullcontext(rows)
+
+    def write_rows(
+        self, s: DuckDbSession, contract: TableContract, prepared: pa.Table, lineage: merge.Lineage
+    ) -> None:
+        # The Arrow table is read in place: no copy of the rows is made.
+        staging = f"_datalakep_staging_{uuid.uuid4().hex}"
+        s.con.register(staging, prepared)
+        self._registered.append(staging)
+        for statement, params in merge.merge_statements(contract, staging, lineage, DUCKDB):
+            s.execute(statement, params)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             if not self._path.startswith(":memory:"):
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            con = _connect(self._path)
-            try:
-                found = self._catalog(con, self._ledger)
-                if found:
-                    sql.check_drift(self._ledger, sql.expected_ledger_columns(), found, DUCKDB)
-                else:
-                    con.execute(sql.create_ledger_sql(DUCKDB, self._ledger))
-            except BaseException:
-                con.close()
-                raise
-            self._con = con
+            self._con = _connect(self._path)
         return self._con
 
-    def _merge_or_skip(
-        self, con: duckdb.DuckDBPyConnection, request: LoadRequest, staging: str
-    ) -> LoadReceipt:
-        contract, now = request.contract, sql.utc_now()
-        earlier = con.execute(
-            sql.already_loaded_sql(DUCKDB, self._ledger),
-            [request.source_uri, request.source_version, contract.name],
-        ).fetchone()
-        if earlier is not None:
-            self._write_ledger(con, sql.entry_for(request, LoadStatus.SKIPPED, 0, now))
-            return LoadReceipt(LoadStatus.SKIPPED, str(earlier[0]), 0)
-        lineage = sql.Lineage(request.load_id, now)
-        for statement, params in sql.merge_statements(contract, staging, lineage, DUCKDB):
-            con.execute(statement, list(params))
-        self._after_merge()
-        count = request.rows.num_rows
-        self._write_ledger(con, sql.entry_for(request, LoadStatus.LOADED, count, now))
-        return LoadReceipt(LoadStatus.LOADED, request.load_id, count)
 
-    def _catalog(self, con: duckdb.DuckDBPyConnection, table: str) -> list[sql.ColumnShape]:
-        rows = con.execute(sql.table_columns_sql(DUCKDB), [table]).fetchall()
-        return [sql.shape_from_catalog(r, DUCKDB) for r in rows]
+class DatabaseHeldError(WarehouseUnavailableError):
+    """Another process has the DuckDB file open: DuckDB allows one writer."""
 
-    def _write_ledger(self, con: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
-        con.execute(sql.ledger_insert_sql(DUCKDB, self._ledger), list(sql.ledger_params(entry)))
+    code = "duckdb_held"
+
+
+class DuckDbWarehouse(SqlWarehouse[DuckDbSession, pa.Table]):
+    """Tables and the load ledger in one DuckDB database (``path``, or ":memory:")."""
+
+    def __init__(
+        self,
+        path: str,
+        ledger_table: str = ledger_sql.DEFAULT_LEDGER_TABLE,
+        *,
+        on_merged: OnMerged | None = None,
+    ) -> None:
+        # One attempt: a file held by another process stays held for its lifetime.
+        self._database = DuckDbEngine(path)
+        super().__init__(
+            self._database,
+            ledger_table=ledger_table,
+            retry=RetryPolicy(attempts=1),
+            on_merged=on_merged,
+        )
+
+    def claim_writer(self) -> None:
+        """Open the database now and keep it open: this process is its one writer.
+
+        A long-running writer (the worker) takes it at start, so that a second one
+        learns at once that it cannot write, instead of failing each message.
+        Raises ConfigurationError while another process holds the file.
+        """
+        try:
+            with self._database.session(None):
+                pass
+        except DatabaseHeldError as exc:
+            raise ConfigurationError(
+                f"{self.where} is open in another process: DuckDB allows one writer, so "
+                "one worker per DuckDB file. PostgreSQL or Redshift serve several workers.",
+                path=self._database.path,
+            ) from exc
 
 
 def _connect(path: str) -> duckdb.DuckDBPyConnection:
@@ -178,25 +160,12 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(path)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WarehouseUnavailableError(
+            raise DatabaseHeldError(
                 f"DuckDB database {path} is locked by another process: {exc}", path=path
             ) from exc
         raise ConfigurationError(
             f"DuckDB database {path} cannot be opened: {exc}", path=path
         ) from exc
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        # A failed rollback must not hide the error that caused it.
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 @contextmanager

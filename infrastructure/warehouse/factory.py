@@ -8,7 +8,7 @@ from typing import Any
 
 from application.ports import SecretProvider, Warehouse
 from domain.errors import ConfigurationError
-from infrastructure.warehouse.sql import DEFAULT_LEDGER_TABLE
+from infrastructure.warehouse.sql.ledger import DEFAULT_LEDGER_TABLE
 from infrastructure.warehouse.urls import parse_warehouse_url
 
 
@@ -28,16 +28,16 @@ def warehouse_from_url(
         return DuckDbWarehouse(path, ledger_table=ledger_table)
     merged = {**(options or {}), **parsed.params}
     if parsed.scheme == "postgresql":
-        from infrastructure.warehouse.credentials import resolve_credentials
+        from infrastructure.warehouse.credentials import CredentialSource
         from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
 
-        credentials = resolve_credentials(parsed, merged, secrets, 5432)
+        credentials = CredentialSource.configured(parsed, merged, secrets, 5432)
         return PostgresWarehouse(credentials, ledger_table=ledger_table, options=merged)
     if parsed.scheme == "redshift":
-        from infrastructure.warehouse.credentials import resolve_credentials
+        from infrastructure.warehouse.credentials import CredentialSource
         from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
 
-        credentials = resolve_credentials(parsed, merged, secrets, 5439)
+        credentials = CredentialSource.configured(parsed, merged, secrets, 5439)
         return RedshiftWarehouse(credentials, ledger_table=ledger_table, options=merged)
     raise ConfigurationError(
         f"warehouse {parsed.redacted()}: no adapter for the {parsed.scheme} scheme",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import ConfigurationError
-from infrastructure.warehouse import redshift_sql
 from infrastructure.warehouse.credentials import Credentials
+from infrastructure.warehouse.retry import RetryPolicy
+from infrastructure.warehouse.sql import redshift as redshift_sql
 
 DEFAULT_STAGING_PREFIX = "datalakep-staging/"
 SSLMODES = ("verify-ca", "verify-full")
@@ -36,17 +36,6 @@ class Staging:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    base_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-
-    def delay(self, retry: int, rng: random.Random) -> float:
-        """Seconds before retry number ``retry`` (0-based): exponential, full jitter."""
-        return rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2**retry))
-
-
-@dataclass(frozen=True)
 class RedshiftOptions:
     sslmode: str = "verify-full"
     ssl: bool = True
@@ -57,7 +46,7 @@ class RedshiftOptions:
     table_options: bool = True
     copy_threshold_rows: int = 100_000
     staging: Staging | None = None
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any] | None) -> RedshiftOptions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -45,9 +46,9 @@ def parse_warehouse_url(url: str) -> WarehouseUrl:
         # duckdb:///relative.duckdb and duckdb:////absolute.duckdb, as SQLAlchemy spells them.
         if not rest.startswith("/") or rest == "/":
             raise ConfigurationError(
-                f"warehouse URL {url!r}: write duckdb:///relative/path.duckdb, "
+                f"warehouse URL {_safe(url)!r}: write duckdb:///relative/path.duckdb, "
                 "duckdb:////absolute/path.duckdb or duckdb:///:memory:",
-                url=url,
+                url=_safe(url),
             )
         return WarehouseUrl(scheme, path=unquote(rest[1:]))
     parts = urlsplit(url)
@@ -70,10 +71,21 @@ def parse_warehouse_url(url: str) -> WarehouseUrl:
     )
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:?/*")
+
+
 def _safe(url: str) -> str:
-    """Drop any password before an URL reaches an error message."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL for a message, any password dropped, however malformed the URL is.
+
+    Not urlsplit: ``postgresql:/u:pw@h`` or ``postgresql//u:pw@h`` have no netloc
+    for it, and their password would go through. Whatever stands between the
+    scheme and the last ``@`` is user information; past its first ``:`` it is
+    the password.
+    """
+    at = url.rfind("@")
+    if at < 0:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
+    start = _SCHEME.match(url)
+    begin = start.end() if start else 0
+    user, colon, _password = url[begin:at].partition(":")
+    return f"{url[:begin]}{user}{':***' if colon else ''}{url[at:]}"

@@ -10,7 +10,7 @@ PHASE picks the seam; the process dies at its N-th use (default 1):
   would test the isolation, not a crash of the worker.
 - ``copy``: half of a COPY's CSV is on the wire and the COPY is still open.
 - ``commit``: the rows are merged, the ledger row is not written, nothing is committed
-  (``PostgresWarehouse._after_merge``).
+  (the ``on_merged`` hook every ``PostgresWarehouse`` is built with).
 - ``delete``: everything is committed and the rejects report written, but the SQS
   message is not deleted.
 - ``report``: between the rejects report's CSV upload and its workbook upload.
@@ -101,9 +101,17 @@ def _arm_copy(nth: int) -> None:
 def _arm_commit(nth: int) -> None:
     from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
 
-    PostgresWarehouse._after_merge = _on_nth_call(  # type: ignore[method-assign]
-        PostgresWarehouse._after_merge, nth, "commit"
-    )
+    def merged(request: Any) -> None:
+        return None
+
+    killer = _on_nth_call(merged, nth, "commit")
+    original_init = PostgresWarehouse.__init__
+
+    @functools.wraps(original_init)
+    def init(self: PostgresWarehouse, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **{**kwargs, "on_merged": killer})
+
+    PostgresWarehouse.__init__ = init  # type: ignore[method-assign]
 
 
 def _arm_delete(nth: int) -> None:

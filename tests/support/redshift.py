@@ -15,6 +15,7 @@ from domain.arrow_types import arrow_schema
 from domain.contracts import TableContract
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.sql_warehouse import OnMerged
 from tests.support.postgres import PostgresServer, fresh_database
 from tests.support.redshift_proxy import RedshiftProxy, redshift_proxy
 
@@ -56,11 +57,15 @@ def proxied_credentials(proxy: RedshiftProxy, database: str, password: str = "x"
 
 
 @contextmanager
-def redshift_through_proxy(server: PostgresServer) -> Iterator[RedshiftWarehouse]:
+def redshift_through_proxy(
+    server: PostgresServer, on_merged: OnMerged | None = None
+) -> Iterator[RedshiftWarehouse]:
     """A RedshiftWarehouse on a fresh database, through its own proxy; all gone on exit."""
     with fresh_database(server, "redshift") as url, redshift_proxy(server.host, server.port) as p:
         database = url.rsplit("/", 1)[1]
-        warehouse = RedshiftWarehouse(proxied_credentials(p, database), options=PROXY_OPTIONS)
+        warehouse = RedshiftWarehouse(
+            proxied_credentials(p, database), options=PROXY_OPTIONS, on_merged=on_merged
+        )
         try:
             yield warehouse
         finally:

@@ -13,8 +13,9 @@ from domain.errors import ConfigurationError
 from infrastructure.warehouse import redshift_errors as errors
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.factory import warehouse_from_url
-from infrastructure.warehouse.redshift_options import RedshiftOptions, RetryPolicy, Staging
+from infrastructure.warehouse.redshift_options import RedshiftOptions, Staging
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.retry import RetryPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -86,11 +87,10 @@ def test_staging_takes_the_default_prefix() -> None:
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
-    policy = RetryPolicy(attempts=6, base_delay_s=0.5, max_delay_s=3.0)
-    rng = random.Random(7)
+    policy = RetryPolicy(attempts=6, base_delay_s=0.5, max_delay_s=3.0, rng=random.Random(7))
 
     for retry, ceiling in enumerate([0.5, 1.0, 2.0, 3.0, 3.0]):
-        delays = [policy.delay(retry, rng) for _ in range(200)]
+        delays = [policy.delay(retry) for _ in range(200)]
         assert all(0.0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.8  # the whole range is used
 
@@ -143,11 +143,11 @@ def test_a_redshift_url_builds_the_adapter_without_connecting() -> None:
     )
 
     assert isinstance(warehouse, RedshiftWarehouse)
-    assert warehouse._con is None  # nothing is opened until the first call
-    assert warehouse._credentials == Credentials(
+    assert warehouse._engine._con is None  # nothing is opened until the first call
+    assert warehouse._engine._credentials == Credentials(
         "cluster.example.invalid", 5439, "dev", "loader", "pw-secret-123"
     )
-    assert "pw-secret-123" not in repr(warehouse) + repr(warehouse._credentials)
+    assert "pw-secret-123" not in repr(warehouse) + repr(warehouse._engine._credentials)
     assert warehouse.where == "redshift://loader@cluster.example.invalid:5439/dev"
     warehouse.close()
 
@@ -156,7 +156,7 @@ def test_the_default_port_is_5439() -> None:
     warehouse = warehouse_from_url("redshift://loader@cluster.example.invalid/dev")
 
     assert isinstance(warehouse, RedshiftWarehouse)
-    assert warehouse._credentials.port == 5439
+    assert warehouse._engine._credentials.port == 5439
 
 
 def test_importing_the_adapter_leaves_the_driver_and_boto3_unloaded() -> None:

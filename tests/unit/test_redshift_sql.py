@@ -19,8 +19,9 @@ from sqlglot import exp
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import ConfigurationError
 from domain.types import ColumnType
-from infrastructure.warehouse import redshift_sql, sql
-from infrastructure.warehouse.sql import REDSHIFT
+from infrastructure.warehouse.sql import ddl, merge
+from infrastructure.warehouse.sql import redshift as redshift_sql
+from infrastructure.warehouse.sql.dialect import REDSHIFT
 
 pytestmark = pytest.mark.unit
 
@@ -106,7 +107,7 @@ def test_without_options_or_with_them_switched_off_it_is_the_shared_ddl(disabled
 
     statement = redshift_sql.create_table_sql(table, with_options=not disabled)
 
-    assert statement == sql.create_table_sql(table, REDSHIFT)
+    assert statement == ddl.create_table_sql(table, REDSHIFT)
 
 
 @pytest.mark.parametrize(
@@ -207,9 +208,9 @@ def test_lock_and_drop_quote_their_table() -> None:
 
 
 def test_the_shared_merge_parses_as_redshift() -> None:
-    lineage = sql.Lineage("load-1", datetime(2026, 1, 1))
+    lineage = merge.Lineage("load-1", datetime(2026, 1, 1))
 
-    delete, insert = sql.merge_statements(contract(), "stage", lineage, REDSHIFT)
+    delete, insert = merge.merge_statements(contract(), "stage", lineage, REDSHIFT)
 
     deleted = parse(delete[0])
     assert isinstance(deleted, exp.Delete)

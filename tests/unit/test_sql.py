@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlglot
 
+from domain.clock import utc_now
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import ConfigurationError, SchemaDriftError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.types import ColumnType
-from infrastructure.warehouse import sql
-from infrastructure.warehouse.sql import DUCKDB, POSTGRES, REDSHIFT, quote_ident
+from infrastructure.warehouse import drift
+from infrastructure.warehouse.sql import ddl, merge
+from infrastructure.warehouse.sql import ledger as ledger_sql
+from infrastructure.warehouse.sql.dialect import DUCKDB, POSTGRES, REDSHIFT, quote_ident
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +29,7 @@ PEOPLE = TableContract(
     (col("id", "int", nullable=False), col("Name", "varchar(50)"), col("code", "char(2)")),
     ("id",),
 )
-LINEAGE = sql.Lineage("load-1", datetime(2026, 1, 1))
+LINEAGE = merge.Lineage("load-1", datetime(2026, 1, 1))
 
 # ---------------------------------------------------------------- quote_ident
 
@@ -64,16 +67,16 @@ def test_quote_ident_refuses_invalid_names(name: str, reason: str) -> None:
 
 def test_postgres_refuses_names_it_would_truncate() -> None:
     long_name = TableContract("t" * 64, PEOPLE.columns, ("id",))
-    assert sql.create_table_sql(long_name, REDSHIFT)
+    assert ddl.create_table_sql(long_name, REDSHIFT)
     with pytest.raises(ConfigurationError, match="postgres allows 63"):
-        sql.create_table_sql(long_name, POSTGRES)
+        ddl.create_table_sql(long_name, POSTGRES)
 
 
 # ---------------------------------------------------------------- DDL
 
 
 def test_create_table_has_the_contract_columns_the_lineage_and_the_key() -> None:
-    assert sql.create_table_sql(PEOPLE, DUCKDB) == (
+    assert ddl.create_table_sql(PEOPLE, DUCKDB) == (
         'CREATE TABLE IF NOT EXISTS "people" (\n'
         '    "id" INTEGER NOT NULL,\n'
         '    "Name" VARCHAR(50),\n'
@@ -89,19 +92,19 @@ def test_postgres_tables_stamp_loaded_at_themselves() -> None:
     # A bulk load may then leave _loaded_at out of its CSV.
     assert (
         "\"_loaded_at\" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')"
-        in sql.create_table_sql(PEOPLE, POSTGRES)
+        in ddl.create_table_sql(PEOPLE, POSTGRES)
     )
-    assert "DEFAULT" not in sql.create_ledger_sql(POSTGRES)
+    assert "DEFAULT" not in ledger_sql.create_ledger_sql(POSTGRES)
 
 
 def test_a_contract_column_named_like_a_lineage_column_is_refused() -> None:
     clash = TableContract("t", (col("_LOAD_ID", "integer"),), load_mode=LoadMode.APPEND)
     with pytest.raises(ConfigurationError, match="_LOAD_ID clashes"):
-        sql.create_table_sql(clash, DUCKDB)
+        ddl.create_table_sql(clash, DUCKDB)
 
 
 def test_ledger_table_columns() -> None:
-    ddl = sql.create_ledger_sql(REDSHIFT, "audit ledger")
+    ddl = ledger_sql.create_ledger_sql(REDSHIFT, "audit ledger")
     assert ddl.startswith('CREATE TABLE IF NOT EXISTS "audit ledger" (')
     for line in [
         '"load_id" VARCHAR(36) NOT NULL',
@@ -109,10 +112,29 @@ def test_ledger_table_columns() -> None:
         '"sheets" VARCHAR(65535) NOT NULL',
         '"rows_loaded" BIGINT NOT NULL',
         '"finished_at" TIMESTAMP NOT NULL',
-        '"error" VARCHAR(65535)\n',
+        '"error" VARCHAR(65535),',
+        '"source_uri" VARCHAR(4096) NOT NULL',  # any legal S3 URI
+        '"source_sequencer" VARCHAR(64),',
+        '"source_modified_at" TIMESTAMP\n',
     ]:
         assert line in ddl
     assert "PRIMARY KEY" not in ddl
+
+
+def test_a_ledger_of_an_earlier_release_gains_columns_and_width_never_loses_any() -> None:
+    old = {c.name: c.type.length for c in ledger_sql.LEDGER_COLUMNS[:12]}
+    old["source_uri"] = 1024
+
+    assert ledger_sql.ledger_migration_sql(old, REDSHIFT, "l") == [
+        'ALTER TABLE "l" ALTER COLUMN "source_uri" TYPE VARCHAR(4096)',
+        'ALTER TABLE "l" ADD COLUMN "source_sequencer" VARCHAR(64)',
+        'ALTER TABLE "l" ADD COLUMN "source_modified_at" TIMESTAMP',
+    ]
+    assert ledger_sql.ledger_migration_sql(old, POSTGRES, "l")[1] == (
+        'ALTER TABLE "l" ADD COLUMN IF NOT EXISTS "source_sequencer" VARCHAR(64)'
+    )
+    current = {c.name: c.type.length for c in ledger_sql.LEDGER_COLUMNS}
+    assert ledger_sql.ledger_migration_sql({**current, "source_uri": 9999}, DUCKDB) == []
 
 
 # ---------------------------------------------------------------- merge
@@ -122,7 +144,9 @@ def test_upsert_deletes_matching_keys_then_inserts_by_column_list() -> None:
     two_keys = TableContract(
         "t", (col("a", "int", False), col("b", "int", False), col("v", "int")), ("a", "b")
     )
-    (delete, no_params), (insert, params) = sql.merge_statements(two_keys, "stg", LINEAGE, POSTGRES)
+    (delete, no_params), (insert, params) = merge.merge_statements(
+        two_keys, "stg", LINEAGE, POSTGRES
+    )
 
     assert delete == 'DELETE FROM "t" USING "stg" WHERE "t"."a" = "stg"."a" AND "t"."b" = "stg"."b"'
     assert no_params == ()
@@ -137,8 +161,8 @@ def test_append_only_inserts_and_replace_deletes_everything_first() -> None:
     append = TableContract("t", PEOPLE.columns, load_mode=LoadMode.APPEND)
     replace = TableContract("t", PEOPLE.columns, load_mode=LoadMode.REPLACE)
 
-    [(insert, _)] = sql.merge_statements(append, "stg", LINEAGE, DUCKDB)
-    (delete, _), (insert_after, _) = sql.merge_statements(replace, "stg", LINEAGE, DUCKDB)
+    [(insert, _)] = merge.merge_statements(append, "stg", LINEAGE, DUCKDB)
+    (delete, _), (insert_after, _) = merge.merge_statements(replace, "stg", LINEAGE, DUCKDB)
 
     assert insert.startswith('INSERT INTO "t" (') and "?" in insert
     assert delete == 'DELETE FROM "t"'
@@ -148,15 +172,16 @@ def test_append_only_inserts_and_replace_deletes_everything_first() -> None:
 def test_every_statement_parses_in_its_dialect() -> None:
     for d in (DUCKDB, POSTGRES, REDSHIFT):
         statements = [
-            sql.create_table_sql(PEOPLE, d),
-            sql.create_ledger_sql(d),
-            sql.ledger_insert_sql(d),
-            sql.already_loaded_sql(d),
-            sql.loaded_tables_sql(d),
-            sql.history_sql(d, limit=5),
-            sql.table_columns_sql(d),
-            sql.select_rows_sql("people", ["id", "Name"], ["id"], d),
-            *(s for s, _ in sql.merge_statements(PEOPLE, "stg", LINEAGE, d)),
+            ddl.create_table_sql(PEOPLE, d),
+            ledger_sql.create_ledger_sql(d),
+            ledger_sql.ledger_insert_sql(d),
+            ledger_sql.committed_loads_sql(d),
+            *ledger_sql.ledger_migration_sql({}, d),
+            ledger_sql.loaded_tables_sql(d),
+            ledger_sql.history_sql(d, limit=5),
+            ddl.table_columns_sql(d),
+            ddl.select_rows_sql("people", ["id", "Name"], ["id"], d),
+            *(s for s, _ in merge.merge_statements(PEOPLE, "stg", LINEAGE, d)),
         ]
         for statement in statements:
             assert sqlglot.parse_one(statement, read=d.name) is not None
@@ -166,17 +191,19 @@ def test_every_statement_parses_in_its_dialect() -> None:
 
 
 def test_history_orders_newest_first_and_checks_the_limit() -> None:
-    assert sql.history_sql(DUCKDB).endswith("ORDER BY finished_at DESC, load_id")
-    assert sql.history_sql(DUCKDB, limit=10).endswith("ORDER BY finished_at DESC, load_id LIMIT 10")
+    assert ledger_sql.history_sql(DUCKDB).endswith("ORDER BY finished_at DESC, load_id")
+    assert ledger_sql.history_sql(DUCKDB, limit=10).endswith(
+        "ORDER BY finished_at DESC, load_id LIMIT 10"
+    )
     for bad in (-1, 1.5, True, "10"):
         with pytest.raises(ValueError):
-            sql.history_sql(DUCKDB, limit=bad)  # type: ignore[arg-type]
+            ledger_sql.history_sql(DUCKDB, limit=bad)  # type: ignore[arg-type]
 
 
-def test_already_loaded_looks_for_a_loaded_row_of_the_version_and_table() -> None:
-    query = sql.already_loaded_sql(POSTGRES, "ledger")
-    assert 'FROM "ledger" WHERE source_uri = %s AND source_version = %s' in query
-    assert "table_name = %s AND status = 'loaded'" in query
+def test_committed_loads_are_the_loaded_rows_of_every_version_of_the_source_and_table() -> None:
+    query = ledger_sql.committed_loads_sql(POSTGRES, "ledger")
+    assert 'FROM "ledger" WHERE source_uri = %s AND table_name = %s' in query
+    assert "status = 'loaded'" in query and "source_version =" not in query
 
 
 def test_a_ledger_entry_survives_params_and_back() -> None:
@@ -195,15 +222,15 @@ def test_a_ledger_entry_survives_params_and_back() -> None:
         error="é" * 40000,
     )
 
-    params = sql.ledger_params(entry)
-    back = sql.ledger_entry(params)
+    params = ledger_sql.ledger_params(entry)
+    back = ledger_sql.ledger_entry(params)
 
     assert params[4] == '["A", "B \\"é\\""]' and params[5] == "rejected"
     assert back.started_at == datetime(2026, 1, 1, 12) and back.sheets == entry.sheets
     assert back.error is not None and len(back.error.encode()) <= 65535
     assert back.error == "é" * 32767  # cut on a character boundary
-    assert sql.utc_now().tzinfo is None
-    assert abs(sql.utc_now() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+    assert utc_now().tzinfo is None
+    assert abs(utc_now() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------- drift
@@ -216,7 +243,7 @@ def catalog(name: str, data_type: str, nullable: bool = True, *more: object) -> 
 
 def test_duckdb_catalog_without_lengths_fits_the_contract() -> None:
     found = [
-        sql.shape_from_catalog(row, DUCKDB)
+        drift.shape_from_catalog(row, DUCKDB)
         for row in [
             catalog("id", "INTEGER", False, None, 32, 0),
             catalog("name", "VARCHAR"),  # contract says Name: DuckDB matches any case
@@ -225,12 +252,12 @@ def test_duckdb_catalog_without_lengths_fits_the_contract() -> None:
             catalog("_loaded_at", "TIMESTAMP", False),
         ]
     ]
-    assert sql.drift_differences(sql.expected_columns(PEOPLE), found, DUCKDB) == []
+    assert drift.drift_differences(drift.expected_columns(PEOPLE), found, DUCKDB) == []
 
 
 def test_postgres_catalog_compares_lengths_char_and_name_case() -> None:
     found = [
-        sql.shape_from_catalog(row, POSTGRES)
+        drift.shape_from_catalog(row, POSTGRES)
         for row in [
             catalog("id", "integer", False, None, 32, 0),
             catalog("name", "character varying", True, 40),
@@ -240,7 +267,7 @@ def test_postgres_catalog_compares_lengths_char_and_name_case() -> None:
         ]
     ]
 
-    problems = sql.drift_differences(sql.expected_columns(PEOPLE), found, POSTGRES)
+    problems = drift.drift_differences(drift.expected_columns(PEOPLE), found, POSTGRES)
 
     assert problems == [
         "column Name: missing in table",
@@ -252,12 +279,12 @@ def test_postgres_catalog_compares_lengths_char_and_name_case() -> None:
 def test_decimal_precision_and_nullability_differences_are_named() -> None:
     contract = TableContract("t", (col("amount", "decimal(12,2)", False),), ("amount",))
     found = [
-        sql.shape_from_catalog(catalog("amount", "numeric", True, None, 12, 4), REDSHIFT),
-        *(sql.ColumnShape.of(c) for c in sql.LINEAGE_COLUMNS),
+        drift.shape_from_catalog(catalog("amount", "numeric", True, None, 12, 4), REDSHIFT),
+        *(drift.ColumnShape.of(c) for c in ddl.LINEAGE_COLUMNS),
     ]
 
     with pytest.raises(SchemaDriftError) as caught:
-        sql.check_drift("t", sql.expected_columns(contract), found, REDSHIFT)
+        drift.check_drift("t", drift.expected_columns(contract), found, REDSHIFT)
 
     assert str(caught.value) == (
         "table t differs from its contract (it is never altered): "
@@ -268,8 +295,8 @@ def test_decimal_precision_and_nullability_differences_are_named() -> None:
 
 
 def test_an_unknown_catalog_type_is_a_difference() -> None:
-    found = sql.shape_from_catalog(catalog("at", "TIMESTAMP WITH TIME ZONE"), DUCKDB)
-    expected = sql.ColumnShape.of(col("at", "timestamp"))
-    assert sql.drift_differences([expected], [found], DUCKDB) == [
+    found = drift.shape_from_catalog(catalog("at", "TIMESTAMP WITH TIME ZONE"), DUCKDB)
+    expected = drift.ColumnShape.of(col("at", "timestamp"))
+    assert drift.drift_differences([expected], [found], DUCKDB) == [
         "column at: type differs: expected TIMESTAMP found TIMESTAMP WITH TIME ZONE"
     ]

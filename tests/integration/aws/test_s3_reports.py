@@ -104,3 +104,19 @@ def test_dot_dot_segments_in_report_keys_are_normalised(
 
     assert uri == f"s3://src/{report_dir}a.xlsx.load-1.rejects.xlsx"
     assert all(".." not in key.split("/") for key in keys(s3, "rejects/"))
+
+
+def test_a_report_key_longer_than_s3_allows_is_shortened_the_same_way_each_time(
+    s3: Any, tmp_path: Path
+) -> None:
+    source = "s3://src/" + "dossier-é/" * 90 + "x" * 15 + ".xlsx"  # a 1,010-byte key
+    writer = S3RejectsReportWriter(tmp_path, prefix="rejects/")
+
+    first = writer.write(report(source))
+    again = writer.write(report(source))
+
+    assert first == again
+    written = keys(s3, "rejects/")
+    assert len(written) == 2 and all(len(k.encode()) <= 1024 for k in written)
+    assert {k.rsplit(".", 1)[0] for k in written} == {parse_s3_uri(first)[1].rsplit(".", 1)[0]}
+    assert written[0].startswith("rejects/dossier-é/") and written[1].endswith(".rejects.xlsx")

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ import psycopg.errors
 import pyarrow as pa
 import pytest
 
+from application.ports import LoadRequest
 from domain.contracts import LoadMode, TableContract, contract_from_mapping
 from domain.errors import (
     ConfigurationError,
@@ -28,10 +30,12 @@ from domain.errors import (
     TransientError,
     WarehouseUnavailableError,
 )
-from domain.ledger import LoadStatus
+from domain.ledger import LoadStatus, SourceOrder
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.factory import warehouse_from_url
-from infrastructure.warehouse.postgres_warehouse import PostgresOptions, PostgresWarehouse
+from infrastructure.warehouse.postgres_options import PostgresOptions
+from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
+from infrastructure.warehouse.sql_warehouse import OnMerged
 from tests.integration.warehouse.test_warehouse_behaviour import (
     PEOPLE,
     T0,
@@ -43,6 +47,7 @@ from tests.integration.warehouse.test_warehouse_behaviour import (
     person,
 )
 from tests.support.postgres import PostgresServer, fresh_database, url_credentials
+from tests.support.warehouse_rows import FailNextMerge, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +68,16 @@ def open_warehouse(db_url: str) -> Iterator[Opener]:
     """Open any number of instances on the test's database; all closed at the end."""
     made: list[PostgresWarehouse] = []
 
-    def open_(ledger_table: str = "datalakep_load_ledger", **options: Any) -> PostgresWarehouse:
+    def open_(
+        ledger_table: str = "datalakep_load_ledger",
+        on_merged: OnMerged | None = None,
+        **options: Any,
+    ) -> PostgresWarehouse:
         warehouse = PostgresWarehouse(
-            url_credentials(db_url), ledger_table=ledger_table, options={**FAST, **options}
+            url_credentials(db_url),
+            ledger_table=ledger_table,
+            options={**FAST, **options},
+            on_merged=on_merged,
         )
         made.append(warehouse)
         return warehouse
@@ -125,20 +137,17 @@ def test_create_load_skip_and_upsert(warehouse: PostgresWarehouse, db_url: str) 
 
 
 def test_a_failure_mid_load_leaves_no_rows_no_ledger_row_and_no_staging_table(
-    warehouse: PostgresWarehouse, db_url: str, monkeypatch: pytest.MonkeyPatch
+    open_warehouse: Opener, db_url: str
 ) -> None:
+    failing = FailNextMerge()
+    warehouse = open_warehouse(on_merged=failing)
     warehouse.ensure_table(PEOPLE)
-
-    def boom() -> None:
-        raise RuntimeError("injected")
-
-    monkeypatch.setattr(warehouse, "_after_merge", boom)
+    failing.arm(RuntimeError("injected"))
     with pytest.raises(RuntimeError, match="injected"):
         warehouse.load(make_request(PEOPLE, [person(1), person(2)]))
 
     assert query(db_url, "SELECT count(*) FROM people") == [(0,)]
     assert ledger(db_url) == []
-    monkeypatch.undo()
     assert warehouse.load(make_request(PEOPLE, [person(1)])).status is LoadStatus.LOADED
     staged = "SELECT count(*) FROM pg_class WHERE relname LIKE '_datalakep_staging_%'"
     assert query(db_url, staged) == [(0,)]
@@ -193,18 +202,15 @@ def test_a_large_load_is_the_same_written_straight_or_staged_and_merged(
 # ---------------------------------------------------------------- concurrency
 
 
-def _race(
-    warehouses: list[PostgresWarehouse], requests: list[Any], hold_s: float = 0.3
-) -> list[Any]:
-    """Load each request on its own instance in its own thread, all released at once.
+def _hold(_: LoadRequest) -> None:
+    """Hold each merge's transaction open a while, so that racing loads overlap."""
+    time.sleep(0.3)
 
-    Every merge holds its transaction open for ``hold_s``, so the loads overlap.
-    """
+
+def _race(warehouses: list[PostgresWarehouse], requests: list[Any]) -> list[Any]:
+    """Load each request on its own instance in its own thread, all released at once."""
     barrier = threading.Barrier(len(warehouses))
     results: list[Any] = [None] * len(warehouses)
-
-    def hold() -> None:
-        time.sleep(hold_s)
 
     def run(i: int) -> None:
         barrier.wait(timeout=10)
@@ -213,8 +219,6 @@ def _race(
         except Exception as exc:  # noqa: BLE001 - handed to the asserting thread
             results[i] = exc
 
-    for w in warehouses:
-        w._after_merge = hold  # type: ignore[method-assign]
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(warehouses))]
     for t in threads:
         t.start()
@@ -226,7 +230,7 @@ def _race(
 def test_two_loads_of_one_version_at_once_end_as_one_load_and_one_skip(
     open_warehouse: Opener, db_url: str
 ) -> None:
-    a, b = open_warehouse(), open_warehouse()
+    a, b = open_warehouse(on_merged=_hold), open_warehouse(on_merged=_hold)
     a.ensure_table(PEOPLE)
     b.ensure_table(PEOPLE)
     rows = [person(1), person(2), person(3)]
@@ -247,7 +251,7 @@ def test_two_loads_of_one_version_at_once_end_as_one_load_and_one_skip(
 def test_two_versions_with_overlapping_keys_at_once_both_merge(
     open_warehouse: Opener, db_url: str
 ) -> None:
-    a, b = open_warehouse(), open_warehouse()
+    a, b = open_warehouse(on_merged=_hold), open_warehouse(on_merged=_hold)
     a.ensure_table(PEOPLE)
     b.ensure_table(PEOPLE)
     v1 = make_request(PEOPLE, [person(1), person(2, "v1"), person(3, "v1")])
@@ -369,7 +373,7 @@ def test_null_and_empty_string_stay_apart_through_copy(
     warehouse.ensure_table(TEXTS)
     warehouse.load(make_request(TEXTS, rows))
 
-    assert [r["v"] for r in warehouse.rows("texts")] == [*AWKWARD, "y"]
+    assert [r["v"] for r in table_rows(warehouse, "texts")] == [*AWKWARD, "y"]
     assert query(db_url, "SELECT count(*) FROM texts WHERE v IS NULL") == [(1,)]
     assert query(db_url, "SELECT count(*) FROM texts WHERE v = ''") == [(1,)]
     # char(n) pads, as PostgreSQL does; '' is kept apart from NULL all the same.
@@ -403,7 +407,7 @@ def test_a_dropped_connection_is_reopened_by_the_next_call(
     receipt = warehouse.load(make_request(PEOPLE, [person(2)], version="v2"))
 
     assert receipt.status is LoadStatus.LOADED
-    assert [r["id"] for r in warehouse.rows("people")] == [1, 2]
+    assert [r["id"] for r in table_rows(warehouse, "people")] == [1, 2]
     assert _backend_pids(db_url) not in ([], [pid])
     assert ledger(db_url) == [("loaded", "v1"), ("loaded", "v2")]
 
@@ -427,19 +431,18 @@ def test_with_one_attempt_a_dropped_connection_is_unavailable_then_reopened(
 )
 def test_a_serialization_failure_or_deadlock_retries_the_whole_load(
     failure: type[psycopg.Error],
-    warehouse: PostgresWarehouse,
+    open_warehouse: Opener,
     db_url: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    warehouse.ensure_table(PEOPLE)
     calls: list[int] = []
 
-    def once() -> None:
+    def once(_: LoadRequest) -> None:
         calls.append(1)
         if len(calls) == 1:
             raise failure("injected")
 
-    monkeypatch.setattr(warehouse, "_after_merge", once)
+    warehouse = open_warehouse(on_merged=once)
+    warehouse.ensure_table(PEOPLE)
     request = make_request(PEOPLE, [person(1), person(2)])
 
     receipt = warehouse.load(request)
@@ -453,17 +456,16 @@ def test_a_serialization_failure_or_deadlock_retries_the_whole_load(
 
 
 def test_a_failure_on_every_attempt_is_unavailable_and_writes_nothing(
-    open_warehouse: Opener, db_url: str, monkeypatch: pytest.MonkeyPatch
+    open_warehouse: Opener, db_url: str
 ) -> None:
-    warehouse = open_warehouse(retry_attempts=3)
-    warehouse.ensure_table(PEOPLE)
     calls: list[int] = []
 
-    def always() -> None:
+    def always(_: LoadRequest) -> None:
         calls.append(1)
         raise psycopg.errors.SerializationFailure("injected")
 
-    monkeypatch.setattr(warehouse, "_after_merge", always)
+    warehouse = open_warehouse(retry_attempts=3, on_merged=always)
+    warehouse.ensure_table(PEOPLE)
 
     with pytest.raises(WarehouseUnavailableError, match="load of table people failed after 3"):
         warehouse.load(make_request(PEOPLE, [person(1)]))
@@ -558,9 +560,9 @@ def test_hostile_reserved_mixed_case_and_percent_names_work(
     warehouse.load(make_request(upper, [{"ID": 5}]))
     warehouse.ensure_table(hostile)
 
-    assert contract_rows(warehouse.rows(hostile.name), hostile) == [{**row, "order": "%%"}]
-    assert contract_rows(warehouse.rows("t"), victim) == [{"id": 1}]
-    assert contract_rows(warehouse.rows("T"), upper) == [{"ID": 5}]
+    assert contract_rows(table_rows(warehouse, hostile.name), hostile) == [{**row, "order": "%%"}]
+    assert contract_rows(table_rows(warehouse, "t"), victim) == [{"id": 1}]
+    assert contract_rows(table_rows(warehouse, "T"), upper) == [{"ID": 5}]
     assert warehouse.loaded_tables(URI, "v2") == frozenset({hostile.name})
     assert sorted(e.status.value for e in warehouse.history()) == ["loaded"] * 4 + ["skipped"]
     tables = query(
@@ -618,3 +620,115 @@ def test_the_factory_builds_it_from_a_url_with_options(db_url: str) -> None:
         assert query(db_url, "SELECT count(*) FROM other_ledger") == [(0,)]
     finally:
         warehouse.close()
+
+
+# ---------------------------------------------------------------- ledger migration
+
+# The ledger as releases before version ordering made it.
+OLD_LEDGER = (
+    "CREATE TABLE datalakep_load_ledger (load_id VARCHAR(36) NOT NULL, "
+    "source_uri VARCHAR(1024) NOT NULL, source_version VARCHAR(256) NOT NULL, "
+    "table_name VARCHAR(127), sheets VARCHAR(65535) NOT NULL, status VARCHAR(16) NOT NULL, "
+    "rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, rows_rejected BIGINT NOT NULL, "
+    "started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP NOT NULL, error VARCHAR(65535))"
+)
+
+
+def test_a_ledger_of_an_earlier_release_is_migrated_in_place_keeping_its_rows(
+    open_warehouse: Opener, db_url: str
+) -> None:
+    query(db_url, OLD_LEDGER)
+    query(
+        db_url,
+        "INSERT INTO datalakep_load_ledger VALUES ('old', 's3://in/people.xlsx', 'v0', "
+        "'people', '[]', 'loaded', 1, 1, 0, '2026-01-01', '2026-01-01', NULL)",
+    )
+    a, b = open_warehouse(), open_warehouse()
+    longest = "s3://" + "b" * 63 + "/" + "k" * 1024
+
+    [old] = a.history()  # two instances migrating at once both succeed
+    b.ensure_table(PEOPLE)
+    receipt = b.load(make_request(PEOPLE, [person(1)], uri=longest))
+
+    assert (old.load_id, old.source_order) == ("old", SourceOrder())
+    assert receipt.status is LoadStatus.LOADED
+    columns = dict(
+        query(
+            db_url,
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_name = 'datalakep_load_ledger'",
+        )
+    )
+    assert columns["source_uri"] == 4096
+    assert columns["source_sequencer"] == 64 and "source_modified_at" in columns
+
+
+# ---------------------------------------------------------------- version order, racing
+
+V1_ORDER = SourceOrder(sequencer="0062A1", modified_at=datetime(2026, 1, 1, 12))
+V2_ORDER = SourceOrder(sequencer="0062A2", modified_at=datetime(2026, 1, 1, 12))
+
+
+def test_v1_held_before_its_merge_while_v2_commits_ends_stale(
+    open_warehouse: Opener, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order check runs under the load's lock, not once before it (the old bug)."""
+    slow, fast = open_warehouse(), open_warehouse()
+    slow.ensure_table(PEOPLE)
+    v1 = replace(make_request(PEOPLE, [person(1, "v1"), person(2, "v1")]), source_order=V1_ORDER)
+    v2 = replace(make_request(PEOPLE, [person(1, "v2")], version="v2"), source_order=V2_ORDER)
+    held, gate = threading.Event(), threading.Event()
+    staged = slow._engine.prepared
+
+    @contextmanager
+    def gated(rows: pa.Table) -> Iterator[pa.Table]:  # v1's rows are ready; v1 waits here
+        held.set()
+        assert gate.wait(10)
+        with staged(rows) as ready:
+            yield ready
+
+    monkeypatch.setattr(slow._engine, "prepared", gated)
+    outcome: list[Any] = []
+    racer = threading.Thread(target=lambda: outcome.append(slow.load(v1)))
+    racer.start()
+    assert held.wait(10)
+
+    assert fast.load(v2).status is LoadStatus.LOADED
+    gate.set()
+    racer.join(10)
+
+    assert [r.status for r in outcome] == [LoadStatus.STALE]
+    assert outcome[0].load_id == v2.load_id
+    assert query(db_url, "SELECT id, name FROM people ORDER BY id") == [(1, "v2")]
+    assert ledger(db_url) == [("loaded", "v2"), ("stale", "v1")]
+
+
+def test_v1_arriving_while_v2_merges_waits_for_the_lock_then_ends_stale(
+    open_warehouse: Opener, db_url: str
+) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(_: LoadRequest) -> None:  # v2 has merged and holds the lock, uncommitted
+        inside.set()
+        assert release.wait(10)
+
+    fast, slow = open_warehouse(on_merged=hold), open_warehouse()
+    fast.ensure_table(PEOPLE)
+    v2 = replace(make_request(PEOPLE, [person(1, "v2")], version="v2"), source_order=V2_ORDER)
+    v1 = replace(make_request(PEOPLE, [person(1, "v1")]), source_order=V1_ORDER)
+    outcome: list[Any] = []
+    first = threading.Thread(target=lambda: outcome.append(fast.load(v2)))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=lambda: outcome.append(slow.load(v1)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting on (source, table)'s lock, not merging
+
+    release.set()
+    first.join(10)
+    second.join(10)
+
+    assert [r.status for r in outcome] == [LoadStatus.LOADED, LoadStatus.STALE]
+    assert query(db_url, "SELECT id, name FROM people ORDER BY id") == [(1, "v2")]
+    assert ledger(db_url) == [("loaded", "v2"), ("stale", "v1")]

@@ -10,6 +10,7 @@ import pytest
 
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.sql_warehouse import OnMerged
 from tests.support.postgres import PostgresServer, fresh_database
 from tests.support.redshift import PROXY_OPTIONS, proxied_credentials
 from tests.support.redshift_proxy import RedshiftProxy, redshift_proxy
@@ -40,8 +41,12 @@ def credentials(proxy: RedshiftProxy, database: str) -> Credentials:
 def make_warehouse(credentials: Credentials) -> Iterator[MakeWarehouse]:
     made: list[RedshiftWarehouse] = []
 
-    def make(s3: Any | None = None, **options: Any) -> RedshiftWarehouse:
-        warehouse = RedshiftWarehouse(credentials, options={**PROXY_OPTIONS, **options}, s3=s3)
+    def make(
+        s3: Any | None = None, on_merged: OnMerged | None = None, **options: Any
+    ) -> RedshiftWarehouse:
+        warehouse = RedshiftWarehouse(
+            credentials, options={**PROXY_OPTIONS, **options}, s3=s3, on_merged=on_merged
+        )
         made.append(warehouse)
         return warehouse
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -19,18 +20,20 @@ import pytest
 import redshift_connector
 from redshift_connector.error import InterfaceError, ProgrammingError
 
-from application.ports import LoadReceipt
+from application.ports import LoadReceipt, LoadRequest
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
-from infrastructure.warehouse import redshift_sql
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.sql import redshift as redshift_sql
+from tests.integration.postgres.test_postgres_warehouse import OLD_LEDGER
 from tests.integration.redshift.conftest import PASSWORD, MakeWarehouse
 from tests.support.postgres import _free_port
 from tests.support.redshift import URI, request_for
 from tests.support.redshift_proxy import RedshiftProxy
+from tests.support.warehouse_rows import FailNextMerge, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +132,7 @@ def test_ensure_table_creates_the_table_and_the_ledger_once(
     ]  # fmt: skip
     ledger = admin.execute("SELECT count(*) FROM datalakep_load_ledger").fetchone()
     assert ledger == (0,)
-    assert warehouse.rows("people") == []
+    assert table_rows(warehouse, "people") == []
 
 
 def test_a_small_load_goes_through_multi_row_inserts_and_writes_the_ledger(
@@ -152,7 +155,7 @@ def test_a_small_load_goes_through_multi_row_inserts_and_writes_the_ledger(
 
     assert receipt == LoadReceipt(LoadStatus.LOADED, request.load_id, 2500)
     assert batches == [1000, 1000, 500]
-    rows = warehouse.rows("people")
+    rows = table_rows(warehouse, "people")
     assert own(rows) == people
     assert {r["_load_id"] for r in rows} == {request.load_id}
     [entry] = warehouse.history()
@@ -174,7 +177,7 @@ def test_the_same_version_is_skipped_and_a_new_one_upserts_by_key(
 
     assert again == LoadReceipt(LoadStatus.SKIPPED, first.load_id, 0)
     assert upserted == LoadReceipt(LoadStatus.LOADED, second.load_id, 2)
-    rows = {r["id"]: r for r in warehouse.rows("people")}
+    rows = {r["id"]: r for r in table_rows(warehouse, "people")}
     assert own(list(rows.values())) == [
         person(1), person(2, "renamed", "9.99"), person(3), person(4),
     ]  # fmt: skip
@@ -190,17 +193,16 @@ def test_concurrent_loads_of_one_version_load_once_and_skip_once(
     make_warehouse: MakeWarehouse,
 ) -> None:
     """LOCK on the ledger serialises them: the second sees the first's ledger row."""
-    first, second = make_warehouse(), make_warehouse()
-    first.ensure_table(PEOPLE)
-    second.ensure_table(PEOPLE)
     inside = threading.Event()
     release = threading.Event()
 
-    def hold() -> None:  # the first load waits, lock held, until the second has started
+    def hold(_: LoadRequest) -> None:  # the first load waits, lock held, until the second starts
         inside.set()
         assert release.wait(10)
 
-    first._after_merge = hold  # type: ignore[method-assign]
+    first, second = make_warehouse(on_merged=hold), make_warehouse()
+    first.ensure_table(PEOPLE)
+    second.ensure_table(PEOPLE)
     receipts: dict[str, LoadReceipt] = {}
     one = request_for(PEOPLE, [person(1)])
     two = request_for(PEOPLE, [person(1, "other")])
@@ -219,27 +221,24 @@ def test_concurrent_loads_of_one_version_load_once_and_skip_once(
         "a": LoadReceipt(LoadStatus.LOADED, one.load_id, 1),
         "b": LoadReceipt(LoadStatus.SKIPPED, one.load_id, 0),
     }
-    assert own(first.rows("people")) == [person(1)]
+    assert own(table_rows(first, "people")) == [person(1)]
 
 
 # ---------------------------------------------------------------- failures
 
 
 def test_a_failure_mid_load_leaves_no_rows_and_no_ledger_row(
-    make_warehouse: MakeWarehouse, monkeypatch: pytest.MonkeyPatch
+    make_warehouse: MakeWarehouse,
 ) -> None:
-    warehouse = make_warehouse()
+    failing = FailNextMerge()
+    warehouse = make_warehouse(on_merged=failing)
     warehouse.ensure_table(PEOPLE)
+    failing.arm(RuntimeError("injected"))
 
-    def boom() -> None:
-        raise RuntimeError("injected")
-
-    monkeypatch.setattr(warehouse, "_after_merge", boom)
     with pytest.raises(RuntimeError, match="injected"):
         warehouse.load(request_for(PEOPLE, [person(1), person(2)]))
-    monkeypatch.undo()
 
-    assert warehouse.rows("people") == []
+    assert table_rows(warehouse, "people") == []
     assert list(warehouse.history()) == []
     assert warehouse.load(request_for(PEOPLE, [person(1)])).status is LoadStatus.LOADED
 
@@ -273,7 +272,7 @@ def test_a_server_error_is_terminal_and_loads_nothing(make_warehouse: MakeWareho
 
     assert caught.value.code == "constraint_violation"
     assert "22001" in str(caught.value)
-    assert warehouse.rows("people") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "people") == [] and list(warehouse.history()) == []
 
 
 def test_append_refuses_a_key_already_loaded_though_redshift_would_not(
@@ -288,7 +287,7 @@ def test_append_refuses_a_key_already_loaded_though_redshift_would_not(
         warehouse.load(request_for(keyed, [person(2), person(1)], version="v2"))
 
     assert caught.value.code == "constraint_violation"
-    assert [r["id"] for r in warehouse.rows("keyed")] == [1]
+    assert [r["id"] for r in table_rows(warehouse, "keyed")] == [1]
 
 
 # ---------------------------------------------------------------- retries
@@ -301,8 +300,8 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
     warehouse = make_warehouse()
     warehouse.ensure_table(PEOPLE)
     waits: list[float] = []
-    warehouse._sleep = waits.append
-    real = warehouse._check_keys
+    warehouse._retry = replace(warehouse._retry, sleep=waits.append)
+    real = warehouse._engine._check_keys
     calls = count()
 
     def conflict_once(cur: Any, contract: TableContract, staging: str) -> None:
@@ -316,36 +315,37 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
             )
         raise serialization_failure()
 
-    monkeypatch.setattr(warehouse, "_check_keys", conflict_once)
+    monkeypatch.setattr(warehouse._engine, "_check_keys", conflict_once)
     request = request_for(PEOPLE, [person(1), person(2)])
 
     receipt = warehouse.load(request)
 
     assert receipt == LoadReceipt(LoadStatus.LOADED, request.load_id, 2)
     assert next(calls) == 2 and len(waits) == 1
-    assert own(warehouse.rows("people")) == [person(1), person(2)]
+    assert own(table_rows(warehouse, "people")) == [person(1), person(2)]
     assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
 
 
 def test_a_conflict_that_persists_is_unavailable_after_the_attempts(
     make_warehouse: MakeWarehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    warehouse = make_warehouse(retry_attempts=3)
-    warehouse.ensure_table(PEOPLE)
     attempts = count()
+    failing = True
 
-    def always() -> None:
-        next(attempts)
-        raise serialization_failure()
+    def always(_: LoadRequest) -> None:
+        if failing:
+            next(attempts)
+            raise serialization_failure()
 
-    monkeypatch.setattr(warehouse, "_after_merge", always)
+    warehouse = make_warehouse(retry_attempts=3, on_merged=always)
+    warehouse.ensure_table(PEOPLE)
 
-    with pytest.raises(WarehouseUnavailableError, match="gave up after 3 attempts"):
+    with pytest.raises(WarehouseUnavailableError, match="failed after 3 attempt"):
         warehouse.load(request_for(PEOPLE, [person(1)]))
 
     assert next(attempts) == 3
-    monkeypatch.undo()
-    assert warehouse.rows("people") == [] and list(warehouse.history()) == []
+    failing = False
+    assert table_rows(warehouse, "people") == [] and list(warehouse.history()) == []
 
 
 def test_a_dropped_connection_is_reopened_on_next_use(
@@ -358,7 +358,7 @@ def test_a_dropped_connection_is_reopened_on_next_use(
     warehouse.ensure_table(PEOPLE)
     warehouse.load(request_for(PEOPLE, [person(1)]))
     waits: list[float] = []
-    warehouse._sleep = waits.append
+    warehouse._retry = replace(warehouse._retry, sleep=waits.append)
 
     killed = admin.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -370,7 +370,7 @@ def test_a_dropped_connection_is_reopened_on_next_use(
     assert len(waits) == 1  # one failed attempt on the dead session, then a new one
     receipt = warehouse.load(request_for(PEOPLE, [person(2)], version="v2"))
     assert receipt.status is LoadStatus.LOADED
-    assert [r["id"] for r in warehouse.rows("people")] == [1, 2]
+    assert [r["id"] for r in table_rows(warehouse, "people")] == [1, 2]
     assert "attempt 1 failed" in caplog.text
     assert PASSWORD not in caplog.text
 
@@ -387,7 +387,7 @@ def test_an_unreachable_server_is_unavailable_and_the_password_never_shows(
     with pytest.raises(WarehouseUnavailableError) as caught:
         nowhere.history()
 
-    assert "gave up after 2 attempts" in str(caught.value)
+    assert "failed after 2 attempt(s)" in str(caught.value)
     for text in (str(caught.value), repr(nowhere), caplog.text, repr(caught.value.details)):
         assert PASSWORD not in text
 
@@ -416,9 +416,26 @@ def test_reserved_mixed_case_and_hostile_names_are_created_and_loaded(
     warehouse.load(request_for(hostile, [{**row, HOSTILE: "again"}], version="v2"))
     warehouse.ensure_table(hostile)  # the catalog, read back, matches the contract
 
-    assert own(warehouse.rows(HOSTILE), hostile) == [{**row, HOSTILE: "again"}]
+    assert own(table_rows(warehouse, HOSTILE), hostile) == [{**row, HOSTILE: "again"}]
     created = admin.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (HOSTILE,)
     ).fetchall()
     assert {c for (c,) in created} >= set(names)
-    assert own(warehouse.rows("t"), victim) == [{"id": 1}]
+    assert own(table_rows(warehouse, "t"), victim) == [{"id": 1}]
+
+
+def test_a_ledger_of_an_earlier_release_is_migrated_without_if_not_exists(
+    make_warehouse: MakeWarehouse, admin: psycopg.Connection[Any]
+) -> None:
+    admin.execute(OLD_LEDGER)
+    warehouse = make_warehouse()
+    longest = "s3://" + "b" * 63 + "/" + "k" * 1024
+
+    warehouse.ensure_table(PEOPLE)
+    receipt = warehouse.load(request_for(PEOPLE, [person(1)]))
+    long_uri = warehouse.load(
+        replace(request_for(PEOPLE, [person(1)]), source_uri=longest, source_version="v0")
+    )
+
+    assert (receipt.status, long_uri.status) == (LoadStatus.LOADED, LoadStatus.LOADED)
+    assert {e.source_uri for e in warehouse.history()} == {URI, longest}

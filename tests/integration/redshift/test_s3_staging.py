@@ -25,12 +25,13 @@ from domain.errors import ConfigurationError, TerminalError
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
 from infrastructure.aws.clients import aws_client
-from infrastructure.warehouse import redshift_sql
 from infrastructure.warehouse.redshift_options import Staging
 from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
 from infrastructure.warehouse.s3_staging import ParquetStager
+from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.redshift.conftest import MakeWarehouse
 from tests.support.redshift import request_for
+from tests.support.warehouse_rows import table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -125,9 +126,9 @@ def simulate_copy(
         assert uri.startswith(f"s3://{BUCKET}/{PREFIX}")
         if fail:
             raise fail.pop(0)
-        warehouse._insert_rows(cur, staging, read_back(s3, uri))
+        warehouse._engine._insert_rows(cur, staging, read_back(s3, uri))
 
-    monkeypatch.setattr(warehouse, "_copy_into", copy)
+    monkeypatch.setattr(warehouse._engine, "_copy_into", copy)
     return seen
 
 
@@ -151,7 +152,7 @@ def test_a_large_load_goes_through_s3_and_copy_and_leaves_nothing_staged(
     assert receipt.status is LoadStatus.LOADED and receipt.rows_loaded == 25
     [(uri, statement)] = seen
     assert f"FROM '{uri}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET" in statement
-    assert [{c: r[c] for c in TYPED.column_names} for r in warehouse.rows("typed")] == rows
+    assert [{c: r[c] for c in TYPED.column_names} for r in table_rows(warehouse, "typed")] == rows
     assert staged_keys(s3) == []
 
 
@@ -170,7 +171,7 @@ def test_a_failed_copy_deletes_the_object_and_loads_nothing(
 
     assert caught.value.code == "constraint_violation"
     assert staged_keys(s3) == []
-    assert warehouse.rows("typed") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "typed") == [] and list(warehouse.history()) == []
 
 
 def test_a_retried_copy_reuses_the_one_staged_object(
@@ -187,7 +188,7 @@ def test_a_retried_copy_reuses_the_one_staged_object(
 
     assert receipt.status is LoadStatus.LOADED
     assert len(seen) == 2 and seen[0][0] == seen[1][0]
-    assert len(warehouse.rows("typed")) == 10
+    assert len(table_rows(warehouse, "typed")) == 10
     assert staged_keys(s3) == []
 
 
@@ -216,4 +217,4 @@ def test_a_missing_bucket_is_a_configuration_error_and_loads_nothing(
     with pytest.raises(ConfigurationError, match="NoSuchBucket"):
         warehouse.load(request_for(TYPED, typed_rows(10)))
 
-    assert warehouse.rows("typed") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "typed") == [] and list(warehouse.history()) == []

@@ -2,7 +2,7 @@
 
 Everything the three engines share (DDL body, merge, ledger, drift) stays in
 :mod:`infrastructure.warehouse.sql`; this module only adds around it. Identifiers
-go through :func:`sql.quote_ident`; the two literals COPY needs (S3 URI, IAM role)
+go through :func:`dialect.quote_ident`; the two literals COPY needs (S3 URI, IAM role)
 go through :func:`literal`, which refuses what could end or escape the string.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from domain.contracts import LoadMode, TableContract
 from domain.errors import ConfigurationError
-from infrastructure.warehouse import sql
-from infrastructure.warehouse.sql import REDSHIFT, quote_ident
+from infrastructure.warehouse.sql import ddl
+from infrastructure.warehouse.sql.dialect import REDSHIFT, quote_ident
 
 DISTSTYLES = ("AUTO", "EVEN", "KEY", "ALL")
 TABLE_OPTION_KEYS = frozenset({"diststyle", "distkey", "sortkey", "encode_auto"})
@@ -62,7 +62,7 @@ def table_options(contract: TableContract) -> TableOptions:
     unknown = sorted(set(raw) - TABLE_OPTION_KEYS)
     if unknown:
         raise _bad(table, f"options.redshift: unknown keys {unknown}")
-    columns = {c.name.casefold(): c.name for c in sql.table_columns(contract)}
+    columns = {c.name.casefold(): c.name for c in ddl.table_columns(contract)}
 
     def column(value: Any, what: str) -> str:
         if not isinstance(value, str) or value.casefold() not in columns:
@@ -104,9 +104,9 @@ def _bad(table: str, message: str) -> ConfigurationError:
 
 def create_table_sql(contract: TableContract, with_options: bool = True) -> str:
     """The shared CREATE TABLE, followed by the contract's Redshift table attributes."""
-    ddl = sql.create_table_sql(contract, REDSHIFT)
+    statement = ddl.create_table_sql(contract, REDSHIFT)
     attributes = table_options(contract).sql if with_options else ""
-    return f"{ddl} {attributes}" if attributes else ddl
+    return f"{statement} {attributes}" if attributes else statement
 
 
 def staging_table_sql(contract: TableContract, staging: str) -> str:

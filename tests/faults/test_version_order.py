@@ -1,0 +1,73 @@
+"""Two workers on one queue, a slow v1 of a key and a small v2 right after it.
+
+v1 (200k rows) is still parsing when v2 arrives at the other worker and commits. v1 must then
+end as a `stale` ledger row, never commit over v2. The bucket is moto's: its
+notifications carry no sequencer, so the order comes from LastModified at head time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from entrypoints.demo import BUCKET
+from infrastructure.sample import generate_passengers
+from tests.faults.conftest import Figures, MakeStack
+from tests.faults.harness import audit, cached_file, depth, start_worker, stop, upload, wait_until
+
+pytestmark = pytest.mark.faults
+
+SCENARIO = "older version committing last"
+KEY_NAME = "order/passengers"
+V1_ROWS, V2_ROWS = 200_000, 20
+
+
+def _downloading(workers: list[subprocess.Popen[str]]) -> bool:
+    """Whether a worker has a download open: it has read v1's version and fetches it."""
+    for worker in workers:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for fd in Path(f"/proc/{worker.pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if Path(os.readlink(fd)).name.startswith("datalakep-"):
+                        return True
+    return False
+
+
+def test_a_slow_older_version_never_commits_over_a_newer_one(
+    make_stack: MakeStack, figures: Figures, file_cache: Path
+) -> None:
+    figures.scenario = SCENARIO
+    stack = make_stack(versioned=True)
+    v1_path, v1 = cached_file(file_cache, KEY_NAME, "train_data", V1_ROWS, 1, seed=1)
+    v2_path, v2 = cached_file(file_cache, KEY_NAME, "train_data", V2_ROWS, 1, seed=2)
+    workers = [start_worker(stack), start_worker(stack)]
+    try:
+        first = upload(v1_path, v1.key)
+        uploaded = time.monotonic()
+        # One worker has read v1's version and downloads it; then v2 lands, a second
+        # later at least, so that LastModified (whole seconds) tells the two apart.
+        wait_until(lambda: _downloading(workers), 30, "a worker to fetch v1")
+        time.sleep(max(0.0, uploaded + 1.1 - time.monotonic()))
+        second = upload(v2_path, v2.key)
+        wait_until(lambda: depth(stack.queue) == 0, 60, "the queue to drain")
+    finally:
+        codes = [stop(w)[0] for w in workers]
+
+    found = audit(stack, [v2])
+    figures.record(found, runs=1)
+    assert codes == [0, 0]
+    by_version = {e.source_version: e.status for e in found.ledger}
+    assert by_version == {first["VersionId"]: "stale", second["VersionId"]: "loaded"}
+    assert found.problems([v2]) == []
+    assert found.rows_loaded == found.rows_expected == V2_ROWS
+    with psycopg.connect(stack.database) as con:
+        names = [r[0] for r in con.execute('SELECT "Name" FROM train_data ORDER BY 1')]
+    expected = generate_passengers("train_data", V2_ROWS, seed=2).column("Name").to_pylist()
+    assert names == sorted(str(n) for n in expected)
+    assert found.dlq == 0 and BUCKET in v2.uri
