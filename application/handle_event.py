@@ -13,8 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 from application.events import MalformedEventError, ObjectCreated, SourceRule, parse_event
-from application.ingest import IngestPassengerFile
-from application.ports import FileSource, MessageSource
+from application.ingest import IngestPassengerFile, utc_now
+from application.log_context import bound
+from application.outcomes import FileOutcome, FileStatus, report_outcome
+from application.ports import FileSource, MessageSource, OutcomeListener
 from application.results import IngestFile, IngestResult
 from domain.errors import TerminalError
 
@@ -49,11 +51,13 @@ class HandleStorageEvent:
         files: FileSource,
         sources: Sequence[SourceRule],
         hand_off: MessageSource | None = None,
+        outcomes: Sequence[OutcomeListener] = (),
     ) -> None:
         self._ingest = ingest
         self._files = files
         self._sources = tuple(sources)
         self._hand_off = hand_off
+        self._outcomes = tuple(outcomes)
 
     def execute(self, command: HandleEvent) -> EventResult:
         """Transient errors propagate: the caller releases the message for retry."""
@@ -65,25 +69,43 @@ class HandleStorageEvent:
             log.warning("poison message: %s", error)
             return EventResult(Disposition.RETRY, error=str(error))
         ignored = list(event.ignored)
+        for reason in event.ignored:
+            log.info("acknowledged without work: %s", reason)
         results: list[IngestResult] = []
         forwarded: list[str] = []
         for obj in event.objects:
-            if not any(rule.allows(obj.bucket, obj.key) for rule in self._sources):
-                # Checked before any S3 call: a foreign bucket is never read.
-                log.warning("ignoring %s: bucket/prefix not allowed by config", obj.uri)
-                ignored.append(f"{obj.uri}: not an allowed bucket/prefix")
-                continue
-            stale = self._stale(obj)
-            if stale:
-                ignored.append(stale)
-                continue
-            if self._too_heavy(obj, command.heavy_file_bytes):
-                assert self._hand_off is not None
-                self._hand_off.send(obj.as_notification())
-                forwarded.append(obj.uri)
-                continue
-            results.append(self._ingest.execute(IngestFile(obj.uri)))
+            with bound(source=obj.uri, version=obj.version_id):
+                if not any(rule.allows(obj.bucket, obj.key) for rule in self._sources):
+                    # Checked before any S3 call: a foreign bucket is never read.
+                    reason = "bucket/prefix not allowed by config"
+                    self._report(obj, FileStatus.IGNORED, reason)
+                    ignored.append(f"{obj.uri}: not an allowed bucket/prefix")
+                    continue
+                stale = self._stale(obj)
+                if stale:
+                    self._report(obj, FileStatus.STALE, stale)
+                    ignored.append(stale)
+                    continue
+                if self._too_heavy(obj, command.heavy_file_bytes):
+                    assert self._hand_off is not None
+                    self._hand_off.send(obj.as_notification())
+                    self._report(obj, FileStatus.HANDED_OFF, "too heavy for the Lambda")
+                    forwarded.append(obj.uri)
+                    continue
+                results.append(self._ingest.execute(IngestFile(obj.uri, event_time=obj.event_time)))
         return EventResult(Disposition.ACK, tuple(results), tuple(forwarded), tuple(ignored))
+
+    def _report(self, obj: ObjectCreated, status: FileStatus, reason: str) -> None:
+        """The outcome of a file that is never ingested here (ingest reports the others)."""
+        outcome = FileOutcome(
+            source=obj.uri,
+            status=status,
+            version=obj.version_id,
+            reason=reason,
+            event_time=obj.event_time,
+            finished_at=utc_now(),
+        )
+        report_outcome(outcome, self._outcomes)
 
     def _stale(self, obj: ObjectCreated) -> str | None:
         """An event for a version that is no longer current is stale.

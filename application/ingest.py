@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from application.outcomes import outcome_of, report_outcome
 from application.ports import (
     FileSource,
     LoadRequest,
+    OutcomeListener,
     ProgressListener,
     RejectsReportWriter,
     Warehouse,
@@ -80,6 +82,7 @@ class IngestPassengerFile:
         progress: ProgressListener | None = None,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        outcomes: Sequence[OutcomeListener] = (),
     ) -> None:
         self._files = files
         self._reader = reader
@@ -90,8 +93,23 @@ class IngestPassengerFile:
         self._progress = progress or _NoProgress()
         self._clock = clock
         self._new_id = new_id
+        self._outcomes = tuple(outcomes)
 
     def execute(self, command: IngestFile) -> IngestResult:
+        """Ingest ``command.uri``, then report the file's outcome (not for a dry run)."""
+        started = self._clock()
+        result = self._execute(command, started)
+        if not command.dry_run:
+            outcome = outcome_of(
+                result,
+                started_at=started,
+                finished_at=self._clock(),
+                event_time=command.event_time,
+            )
+            report_outcome(outcome, self._outcomes)
+        return result
+
+    def _execute(self, command: IngestFile, started: datetime) -> IngestResult:
         """Ingest every sheet of ``command.uri``.
 
         Terminal problems (a bad file, a bad sheet, schema drift) end up in the
@@ -99,7 +117,6 @@ class IngestPassengerFile:
         is down) propagate, so the caller retries the whole file; completed
         tables are then skipped by the ledger.
         """
-        started = self._clock()
         try:
             info = self._files.head(command.uri)
         except TerminalError as error:
@@ -311,7 +328,7 @@ class IngestPassengerFile:
             run.report_sheets.append(SheetRejects("", None, (), 0, (), sheet_error=str(error)))
             if not command.dry_run:
                 self._record_entry(run, None, (), LoadStatus.FAILED, str(error))
-        log.warning("file refused: %s", error, extra={"code": error.code})
+        log.warning("file refused: %s", error, extra={"error_code": error.code})
         return SheetResult(
             command.uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code
         )

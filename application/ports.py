@@ -15,6 +15,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from application.outcomes import FileOutcome
 from domain.contracts import TableContract
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.rejects import RejectsReport
@@ -153,6 +154,18 @@ class SecretProvider(Protocol):
 class ProgressListener(Protocol):
     def stage(self, source: str, sheet: str | None, stage: str, done: int, total: int) -> None:
         """Called as a file advances, so long runs can show progress."""
+        ...
+
+
+class OutcomeListener(Protocol):
+    """Told each file's final outcome: metrics, notifications to the uploader."""
+
+    def file_outcome(self, outcome: FileOutcome) -> None:
+        """Called once per file, after its rows are committed (or it was refused).
+
+        Raises a DatalakepError when the outcome could not be passed on; the
+        caller logs it and carries on, as the file's fate is already sealed.
+        """
         ...
 
 

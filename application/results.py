@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from domain.rejects import CellReject
@@ -13,6 +14,8 @@ class IngestFile:
     uri: str
     # Validate only: no table is created, no row, ledger row or report written.
     dry_run: bool = False
+    # When the S3 event said the object was created (naive UTC), for the lag metric.
+    event_time: datetime | None = None
 
 
 class Outcome(StrEnum):

@@ -8,7 +8,9 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from application.events import uris_named
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
+from application.log_context import bound
 from application.ports import Message, MessageSource
 from domain.errors import TerminalError, TransientError
 
@@ -70,10 +72,11 @@ class QueueWorker:
                     # rest of the batch to the queue untouched for another worker.
                     if self.stop.is_set():
                         alive.close()
-                        self._messages.release(message, 0)
+                        self._release(message, 0, "stopping: returned to the queue", logging.INFO)
                         continue
                     stats.received += 1
-                    self._process(message, alive, stats)
+                    with bound(message_id=message.id):
+                        self._process(message, alive, stats)
             finally:
                 for alive in waiting.values():
                     alive.close()
@@ -91,36 +94,67 @@ class QueueWorker:
                 result = self._handler.execute(HandleEvent(message.body))
         except TransientError as error:
             delay = self._backoff(message.receive_count)
-            log.warning(
-                "message %s: %s; retrying in %ss",
-                message.id,
-                error,
-                delay,
-                extra={"code": error.code},
-            )
             stats.retried += 1
             stats.failures.append(str(error))
-            self._messages.release(message, delay)
+            self._release(message, delay, f"retrying: {error}", logging.WARNING, error.code)
             return
         except TerminalError as error:
             # Ingest turns bad files into results; reaching here means the
             # event itself could not be served (e.g. access denied). Let the
             # redrive policy take it to the DLQ.
-            log.error("message %s: %s", message.id, error, extra={"code": error.code})
             stats.retried += 1
             stats.failures.append(str(error))
-            self._messages.release(message, self._settings.poison_backoff_s)
+            self._release(
+                message,
+                self._settings.poison_backoff_s,
+                f"cannot be served, the DLQ takes it after maxReceiveCount: {error}",
+                logging.ERROR,
+                error.code,
+            )
             return
         if result.disposition is Disposition.RETRY:
             stats.retried += 1
             stats.failures.append(result.error or "retry")
-            self._messages.release(message, self._settings.poison_backoff_s)
+            self._release(
+                message,
+                self._settings.poison_backoff_s,
+                f"malformed, the DLQ takes it after maxReceiveCount: {result.error}",
+                logging.ERROR,
+                "malformed_event",
+            )
             return
         self._messages.delete(message)
         stats.deleted += 1
         for ingested in result.results:
             stats.files += 1
             stats.rows_loaded += sum(s.rows_loaded for s in ingested.sheets)
+
+    def _release(
+        self, message: Message, delay: int, why: str, level: int, error_code: str | None = None
+    ) -> None:
+        """Hand ``message`` back, in a line naming its objects, attempt and delay.
+
+        The objects come from the body itself: an operator searches logs by file,
+        and a message id means nothing to whoever uploaded it. A release at the
+        queue's maxReceiveCount is the last: SQS then moves it to the DLQ.
+        """
+        sources = uris_named(message.body)
+        log.log(
+            level,
+            "%s (attempt %s): %s; visible again in %ss",
+            ", ".join(sources) or "a message naming no object",
+            message.receive_count,
+            why,
+            delay,
+            extra={
+                "source": ",".join(sources) or None,
+                "message_id": message.id,
+                "attempt": message.receive_count,
+                "delay_seconds": delay,
+                "error_code": error_code,
+            },
+        )
+        self._messages.release(message, delay)
 
     def _backoff(self, receive_count: int) -> int:
         # Exponential with full jitter, capped, so a recovering warehouse is not

@@ -15,17 +15,19 @@ DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
+# Services log for machines; the other commands for the person at the terminal.
+JSON_LOG_COMMANDS = frozenset({"worker", "reconcile"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from infrastructure.observability.logs import configure_logging
+
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    # fastexcel warns about every all-empty column; that is routine here.
-    logging.getLogger("fastexcel").setLevel(logging.ERROR)
+    args.log_format = args.log_format or ("json" if args.command in JSON_LOG_COMMANDS else "text")
+    # JSON logs are read by machines, which want every file's INFO outcome line.
+    verbose = args.verbose or args.log_format == "json"
+    configure_logging(args.log_format, logging.INFO if verbose else logging.WARNING, sys.stderr)
     try:
         code: int = args.run(args)
     except ConfigurationError as error:
@@ -46,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Spreadsheets to validated warehouse rows, exactly once.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="stderr log lines: text, or one JSON object per line at INFO "
+        "(default: json for worker and reconcile, text otherwise)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> None:
@@ -224,9 +232,13 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    import os
     import signal
+    import socket
 
+    from application.log_context import bound
     from entrypoints.containers import worker_container
+    from infrastructure.observability.logs import json_line
 
     container = worker_container(args.queue_url, args.config, args.warehouse)
     worker = container.worker()
@@ -241,13 +253,16 @@ def _worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        stats = worker.run(until_empty=args.until_empty)
+        with bound(worker=f"{socket.gethostname()}:{os.getpid()}"):
+            stats = worker.run(until_empty=args.until_empty)
     finally:
         container.shutdown_resources()
-    print(
+    summary = (
         f"worker: {stats.received} messages, {stats.deleted} deleted, {stats.retried} "
         f"left for retry, {stats.files} files, {stats.rows_loaded} rows loaded"
     )
+    # stdout also carries the EMF metric lines: in JSON mode every line there is JSON.
+    print(json_line("datalakep.worker", summary) if args.log_format == "json" else summary)
     return EXIT_OK
 
 

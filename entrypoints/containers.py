@@ -22,6 +22,7 @@ from application.ports import (
     FileSource,
     MessageSource,
     ObjectListing,
+    OutcomeListener,
     ProgressListener,
     RejectsReportWriter,
     SecretProvider,
@@ -139,6 +140,7 @@ def ingest_factory(
     files: providers.Provider[Any],
     reports: providers.Provider[Any],
     progress: providers.Provider[Any],
+    outcomes: providers.Provider[Any],
 ) -> providers.Factory[IngestPassengerFile]:
     """The use case on Core's reader, router and warehouse; entrypoints choose the I/O."""
     return providers.Factory(
@@ -150,6 +152,7 @@ def ingest_factory(
         reports=reports,
         settings=Core.settings,
         progress=progress,
+        outcomes=outcomes,
     )
 
 
@@ -158,7 +161,8 @@ class CliContainer(Core):
     reports = providers.Singleton(build_local_reports, Core.config.rejects.directory)
     progress: providers.Provider[ProgressListener | None] = providers.Object(None)
 
-    ingest = ingest_factory(files, reports, progress)
+    # The CLI's outcome is its output and its log line; no metrics or notifications.
+    ingest = ingest_factory(files, reports, progress, providers.Object(()))
     init_tables = providers.Factory(
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )
@@ -214,13 +218,42 @@ def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
     )
 
 
+def build_outcome_listeners(
+    metrics: Mapping[str, Any] | bool | None,
+    topic_arn: str | None,
+    report_url_seconds: int | None,
+) -> tuple[OutcomeListener, ...]:
+    """EMF metrics unless ``metrics: false``; SNS notifications when a topic is set."""
+    listeners: list[OutcomeListener] = []
+    if isinstance(metrics, Mapping):
+        from infrastructure.observability.emf import EmfMetrics
+
+        namespace = metrics.get("namespace")
+        if not namespace:
+            raise ConfigurationError("metrics.namespace is required unless metrics: false")
+        listeners.append(EmfMetrics(str(namespace)))
+    elif metrics not in (False, None):
+        raise ConfigurationError("metrics must be a mapping with a namespace, or false")
+    if topic_arn:
+        from infrastructure.aws.sns_outcomes import SnsOutcomeNotifier
+
+        listeners.append(SnsOutcomeNotifier(topic_arn, int(report_url_seconds or 0)))
+    return tuple(listeners)
+
+
 class AwsCore(Core):
     """S3 in, S3 rejects reports out: what the Lambda and the worker share."""
 
     files = providers.Singleton(build_s3_files)
     reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix)
     sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
-    ingest = ingest_factory(files, reports, providers.Object(None))
+    outcomes = providers.Singleton(
+        build_outcome_listeners,
+        Core.config.metrics,
+        Core.config.aws.outcome_topic_arn,
+        Core.config.aws.outcome_report_url_seconds,
+    )
+    ingest = ingest_factory(files, reports, providers.Object(None), outcomes)
 
 
 class LambdaContainer(AwsCore):
@@ -233,6 +266,7 @@ class LambdaContainer(AwsCore):
         files=AwsCore.files,
         sources=AwsCore.sources,
         hand_off=hand_off,
+        outcomes=AwsCore.outcomes,
     )
 
 
@@ -241,7 +275,11 @@ class WorkerContainer(AwsCore):
         build_queue, Core.config.worker.queue_url, Core.config.worker.visibility_timeout
     )
     handle_event = providers.Factory(
-        HandleStorageEvent, ingest=AwsCore.ingest, files=AwsCore.files, sources=AwsCore.sources
+        HandleStorageEvent,
+        ingest=AwsCore.ingest,
+        files=AwsCore.files,
+        sources=AwsCore.sources,
+        outcomes=AwsCore.outcomes,
     )
     worker_settings = providers.Singleton(build_worker_settings, Core.config.worker)
     worker = providers.Singleton(

@@ -7,23 +7,31 @@ reused by every warm invocation after it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import sys
 from typing import Any
 
+from application.events import uris_named
 from application.handle_event import Disposition, EventResult, HandleEvent
+from application.log_context import bound
 from domain.errors import TransientError
 from entrypoints.containers import LambdaContainer, lambda_container
+from infrastructure.observability.logs import configure_logging
 
 log = logging.getLogger("datalakep.lambda")
-logging.getLogger().setLevel(os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"))
-logging.getLogger("fastexcel").setLevel(logging.ERROR)
+# One JSON object per line on stdout, which Lambda sends to CloudWatch Logs.
+configure_logging("json", os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"), sys.stdout)
 
 container: LambdaContainer = lambda_container()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with bound(aws_request_id=getattr(context, "aws_request_id", None)):
+        return _handle(event)
+
+
+def _handle(event: dict[str, Any]) -> dict[str, Any]:
     heavy = container.config.aws.heavy_file_bytes()
     limit = int(heavy) if heavy else None
     records = event.get("Records") if isinstance(event, dict) else None
@@ -32,7 +40,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # A direct S3 or EventBridge invocation: a transient error is raised so
     # Lambda's own async retries (and its on-failure destination) apply.
     result = container.handle_event().execute(HandleEvent(event, heavy_file_bytes=limit))
-    _log(result)
     if result.disposition is Disposition.RETRY:
         raise RuntimeError(result.error or "event could not be handled")
     return _summary(result)
@@ -44,17 +51,17 @@ def _sqs_batch(records: list[dict[str, Any]], limit: int | None) -> dict[str, An
     use_case = container.handle_event()
     for record in records:
         message_id = str(record.get("messageId"))
-        try:
-            result = use_case.execute(
-                HandleEvent(str(record.get("body", "")), heavy_file_bytes=limit)
-            )
-        except TransientError as error:
-            log.warning("message %s: %s; left for retry", message_id, error)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        _log(result)
-        if result.disposition is Disposition.RETRY:
-            failures.append({"itemIdentifier": message_id})
+        body = str(record.get("body", ""))
+        with bound(message_id=message_id):
+            try:
+                result = use_case.execute(HandleEvent(body, heavy_file_bytes=limit))
+            except TransientError as error:
+                _left_for_retry(record, body, str(error), error.code)
+                failures.append({"itemIdentifier": message_id})
+                continue
+            if result.disposition is Disposition.RETRY:
+                _left_for_retry(record, body, result.error or "malformed", "malformed_event")
+                failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 
 
@@ -67,23 +74,19 @@ def _summary(result: EventResult) -> dict[str, Any]:
     }
 
 
-def _log(result: EventResult) -> None:
-    for ingested in result.results:
-        for sheet in ingested.sheets:
-            log.info(
-                json.dumps(
-                    {
-                        "source": sheet.source,
-                        "sheet": sheet.sheet,
-                        "table": sheet.table,
-                        "status": sheet.status.value,
-                        "rows_loaded": sheet.rows_loaded,
-                        "rows_rejected": sheet.rows_rejected,
-                        "error": sheet.error,
-                    }
-                )
-            )
-    for uri in result.forwarded:
-        log.info("handed %s to the worker queue", uri)
-    for reason in result.ignored:
-        log.info("ignored: %s", reason)
+def _left_for_retry(record: dict[str, Any], body: str, why: str, error_code: str) -> None:
+    """Name the objects and the attempt: SQS redelivers after the visibility timeout."""
+    sources = uris_named(body)
+    attributes = record.get("attributes")
+    attempt = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    log.warning(
+        "%s (attempt %s): %s; left for retry after the queue's visibility timeout",
+        ", ".join(sources) or "a message naming no object",
+        attempt,
+        why,
+        extra={
+            "source": ",".join(sources) or None,
+            "attempt": None if attempt is None else int(attempt),
+            "error_code": error_code,
+        },
+    )
