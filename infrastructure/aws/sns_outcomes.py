@@ -77,8 +77,9 @@ class SnsOutcomeNotifier:
         from botocore.exceptions import BotoCoreError, ClientError
 
         body = outcome_message(outcome)
-        if self._report_url_seconds > 0 and outcome.rejects_report:
-            body["rejects_report_url"] = self._presign(outcome.rejects_report)
+        url = self._presign(outcome.rejects_report) if self._report_url_seconds > 0 else None
+        if url is not None:
+            body["rejects_report_url"] = url
         attributes = {
             "status": {"DataType": "String", "StringValue": outcome.status.value},
             "table": {"DataType": "String", "StringValue": outcome.table or NO_TABLE},
@@ -108,7 +109,9 @@ class SnsOutcomeNotifier:
                 code="sns_unavailable",
             ) from None
 
-    def _presign(self, location: str) -> str | None:
+    def _presign(self, location: str | None) -> str | None:
+        if location is None:
+            return None
         try:
             bucket, key = parse_s3_uri(location)
         except ValueError:
