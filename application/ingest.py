@@ -61,6 +61,8 @@ class _Run:
     # How many of report_sheets the written report holds, and where it is.
     reported: int = 0
     report_location: str | None = None
+    # Ledger rows of refusals, written once the report they point to is.
+    pending: list[LedgerEntry] = field(default_factory=list)
 
     @property
     def report_id(self) -> str:
@@ -133,6 +135,8 @@ class IngestPassengerFile:
             run.results.append(self._failed_file(command, error, run))
         self._report_now(command, run)
         location = run.report_location
+        for entry in run.pending:
+            self._warehouse.record(replace(entry, rejects_report=location))
         if location is not None:
             run.results = [
                 _with_report(r, location) if r.rows_rejected or r.refused else r
@@ -180,9 +184,11 @@ class IngestPassengerFile:
         self, command: IngestFile, run: _Run, validations: Sequence[SheetValidation]
     ) -> None:
         accepted = [v for v in validations if not v.over_threshold]
+        # The ledger's id for this table's load, named in the report written before it.
+        load_id = self._new_id()
         for v in validations:
             if v.rows_rejected and not v.over_threshold:
-                run.report_sheets.append(_sheet_rejects(v))
+                run.report_sheets.append(_sheet_rejects(v, load_id=load_id))
         outcome: dict[int, SheetResult] = {}
         for v in validations:
             if v.over_threshold:
@@ -196,15 +202,14 @@ class IngestPassengerFile:
             # message is skipped without validating, and a report not yet written then
             # never would be. Rewriting it on a retry is harmless (same id, same content).
             self._report_now(command, run)
-            outcome.update(self._load_accepted(run, accepted))
+            outcome.update(self._load_accepted(run, accepted, load_id))
         # Report sheets in workbook order, whatever happened to each.
         run.results.extend(outcome[id(v)] for v in validations)
 
     def _load_accepted(
-        self, run: _Run, accepted: Sequence[SheetValidation]
+        self, run: _Run, accepted: Sequence[SheetValidation], load_id: str
     ) -> dict[int, SheetResult]:
         contract = accepted[0].contract
-        load_id = self._new_id()
         rows = pa.concat_tables([v.valid_rows() for v in accepted])
         request = LoadRequest(
             contract=contract,
@@ -216,6 +221,7 @@ class IngestPassengerFile:
             rows_read=sum(v.rows_read for v in accepted),
             rows_rejected=sum(v.rows_rejected for v in accepted),
             started_at=run.started_at,
+            rejects_report=run.report_location if any(v.rows_rejected for v in accepted) else None,
         )
         del rows  # the request holds the only copy the load needs
         self._progress.stage(run.info.uri, None, f"loading {contract.name}", 0, 1)
@@ -225,7 +231,7 @@ class IngestPassengerFile:
         except SchemaDriftError as error:
             self._record(run, load_id, contract.name, accepted, LoadStatus.FAILED, str(error))
             run.report_sheets.append(
-                SheetRejects("", contract.name, (), 0, (), sheet_error=str(error))
+                SheetRejects("", contract.name, (), 0, (), str(error), load_id)
             )
             return {
                 id(v): _result(run, v, Outcome.FAILED, rows_loaded=0, load_id=load_id, error=error)
@@ -289,9 +295,10 @@ class IngestPassengerFile:
                 error_code=error.code,
             )
         )
-        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), sheet_error=str(error)))
+        load_id = self._new_id()
+        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), str(error), load_id))
         if not command.dry_run:
-            self._record_entry(run, table, (sheet,), LoadStatus.REJECTED, str(error))
+            self._record_entry(run, load_id, table, (sheet,), LoadStatus.REJECTED, str(error))
 
     def _fail_sheet(
         self, command: IngestFile, run: _Run, sheet: str, table: str, error: TerminalError
@@ -301,9 +308,10 @@ class IngestPassengerFile:
                 run.info.uri, sheet, table, Outcome.FAILED, error=str(error), error_code=error.code
             )
         )
-        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), sheet_error=str(error)))
+        load_id = self._new_id()
+        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), str(error), load_id))
         if not command.dry_run:
-            self._record_entry(run, table, (sheet,), LoadStatus.FAILED, str(error))
+            self._record_entry(run, load_id, table, (sheet,), LoadStatus.FAILED, str(error))
 
     def _refuse_over_threshold(
         self, command: IngestFile, run: _Run, v: SheetValidation
@@ -315,9 +323,10 @@ class IngestPassengerFile:
             f"{limit:.1%}; nothing from this sheet was loaded"
         )
         status = Outcome.INVALID if command.dry_run else Outcome.REJECTED
-        run.report_sheets.append(_sheet_rejects(v, sheet_error=message))
+        load_id = self._new_id()
+        run.report_sheets.append(_sheet_rejects(v, sheet_error=message, load_id=load_id))
         if not command.dry_run:
-            self._record(run, self._new_id(), v.contract.name, [v], LoadStatus.REJECTED, message)
+            self._record(run, load_id, v.contract.name, [v], LoadStatus.REJECTED, message)
         error = TerminalError(message, code="reject_ratio_exceeded")
         return _result(run, v, status, rows_loaded=0, error=error)
 
@@ -325,9 +334,10 @@ class IngestPassengerFile:
         self, command: IngestFile, error: TerminalError, run: _Run | None = None
     ) -> SheetResult:
         if run is not None:
-            run.report_sheets.append(SheetRejects("", None, (), 0, (), sheet_error=str(error)))
+            load_id = self._new_id()
+            run.report_sheets.append(SheetRejects("", None, (), 0, (), str(error), load_id))
             if not command.dry_run:
-                self._record_entry(run, None, (), LoadStatus.FAILED, str(error))
+                self._record_entry(run, load_id, None, (), LoadStatus.FAILED, str(error))
         log.warning("file refused: %s", error, extra={"error_code": error.code})
         return SheetResult(
             command.uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code
@@ -344,7 +354,7 @@ class IngestPassengerFile:
         status: LoadStatus,
         error: str,
     ) -> None:
-        self._warehouse.record(
+        run.pending.append(
             LedgerEntry(
                 load_id=load_id,
                 source_uri=run.info.uri,
@@ -364,14 +374,15 @@ class IngestPassengerFile:
     def _record_entry(
         self,
         run: _Run,
+        load_id: str,
         table: str | None,
         sheets: tuple[str, ...],
         status: LoadStatus,
         error: str,
     ) -> None:
-        self._warehouse.record(
+        run.pending.append(
             LedgerEntry(
-                load_id=self._new_id(),
+                load_id=load_id,
                 source_uri=run.info.uri,
                 source_version=str(run.info.version),
                 table=table,
@@ -406,7 +417,9 @@ class IngestPassengerFile:
 # ---------------------------------------------------------------- helpers
 
 
-def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetRejects:
+def _sheet_rejects(
+    v: SheetValidation, *, load_id: str, sheet_error: str | None = None
+) -> SheetRejects:
     return SheetRejects(
         sheet=v.sheet.name,
         table=v.contract.name,
@@ -414,6 +427,7 @@ def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetR
         header_row=v.sheet.header_row,
         rows=v.rejected_rows(),
         sheet_error=sheet_error,
+        load_id=load_id,
     )
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from application.outcomes import FileOutcome
 from domain.contracts import TableContract
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus
 from domain.rejects import RejectsReport
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
@@ -92,6 +92,7 @@ class LoadRequest:
     rows_read: int
     rows_rejected: int
     started_at: datetime
+    rejects_report: str | None = None  # recorded in the ledger row
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,10 @@ class Warehouse(Protocol):
         """Write a ledger row for an attempt that loaded nothing."""
         ...
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        """Ledger rows, newest first."""
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Ledger rows matching ``where`` (all without it), newest first."""
         ...
 
     def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:

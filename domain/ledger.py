@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 
 class LoadStatus(StrEnum):
@@ -29,3 +30,30 @@ class LedgerEntry:
     started_at: datetime
     finished_at: datetime
     error: str | None = None
+    # Where the rejects report on this attempt's file is, when it rejected anything.
+    rejects_report: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """Which ledger rows ``history`` returns; every field set must match.
+
+    ``source`` is a glob on the source URI: ``*`` any run of characters, ``?``
+    one character, everything else literal (``[`` included) and case-sensitive,
+    as URIs are.
+    """
+
+    source: str | None = None
+    status: LoadStatus | None = None
+    table: str | None = None
+    since: datetime | None = None  # finished at or after this moment (naive UTC)
+    load_id: str | None = None
+
+    def matches(self, entry: LedgerEntry) -> bool:
+        return (
+            (self.source is None or fnmatchcase(entry.source_uri, self.source.replace("[", "[[]")))
+            and (self.status is None or entry.status is self.status)
+            and (self.table is None or entry.table == self.table)
+            and (self.since is None or entry.finished_at >= self.since)
+            and (self.load_id is None or entry.load_id == self.load_id)
+        )

@@ -47,6 +47,8 @@ class SheetRejects:
     rows: tuple[RejectedRow, ...]
     # Set when the whole sheet was refused (unroutable, over the reject ratio).
     sheet_error: str | None = None
+    # The ledger row of the load or refusal this sheet belongs to.
+    load_id: str | None = None
 
 
 @dataclass(frozen=True)

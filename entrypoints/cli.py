@@ -7,8 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from domain.errors import ConfigurationError, DatalakepError, TransientError
+from domain.ledger import LoadStatus
+
+if TYPE_CHECKING:
+    from application.tables import HistoryQuery
+    from domain.ledger import LedgerEntry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
@@ -90,7 +96,22 @@ def _parser() -> argparse.ArgumentParser:
     with_warehouse(history)
     history.add_argument("--json", action="store_true")
     history.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    history.add_argument("--source", metavar="GLOB", help="source URIs matching (* and ?)")
+    history.add_argument("--status", choices=[s.value for s in LoadStatus])
+    history.add_argument("--table", metavar="T")
+    history.add_argument(
+        "--since",
+        metavar="DURATION|TIMESTAMP",
+        help="finished since: 90m, 2h, 7d, or 2026-12-01T08:00 (UTC unless an offset is given)",
+    )
     history.set_defaults(run=_history)
+
+    show = commands.add_parser("show", help="one load of the ledger in full")
+    show.add_argument("load_id", metavar="LOAD_ID")
+    with_config(show)
+    with_warehouse(show)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=_show)
 
     worker = commands.add_parser("worker", help="EC2 mode: long-poll an SQS queue and ingest")
     worker.add_argument("--queue-url", required=True, metavar="URL")
@@ -215,20 +236,50 @@ def _init_tables(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from application.tables import HistoryQuery
+    from application.ingest import utc_now
+    from application.tables import HistoryQuery, parse_since
+    from domain.ledger import LedgerFilter
     from entrypoints.cli_output import ledger_json, print_history, print_json_lines
-    from entrypoints.containers import cli_container
 
-    container = cli_container(args.config, args.warehouse)
-    try:
-        entries = container.history().execute(HistoryQuery(limit=args.limit))
-    finally:
-        container.shutdown_resources()
+    where = LedgerFilter(
+        source=args.source,
+        status=None if args.status is None else LoadStatus(args.status),
+        table=args.table,
+        since=None if args.since is None else parse_since(args.since, utc_now()),
+    )
+    entries = _ledger(args, HistoryQuery(limit=args.limit, where=where))
     if args.json:
         print_json_lines(ledger_json(e) for e in entries)
     else:
         print_history(entries, sys.stdout)
     return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from application.tables import HistoryQuery
+    from domain.ledger import LedgerFilter
+    from entrypoints.cli_output import ledger_json, print_json_lines, print_load
+
+    entries = _ledger(args, HistoryQuery(where=LedgerFilter(load_id=args.load_id)))
+    if not entries:
+        print(f"datalakep: no load {args.load_id!r} in the ledger", file=sys.stderr)
+        return EXIT_FAILED
+    for entry in entries:
+        if args.json:
+            print_json_lines([ledger_json(entry)])
+        else:
+            print_load(entry, sys.stdout)
+    return EXIT_OK
+
+
+def _ledger(args: argparse.Namespace, query: HistoryQuery) -> Sequence[LedgerEntry]:
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config, args.warehouse)
+    try:
+        return container.history().execute(query)
+    finally:
+        container.shutdown_resources()
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from application.ports import LoadReceipt, LoadRequest
 from domain.contracts import LoadMode, TableContract
 from domain.errors import TerminalError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus
 from infrastructure.warehouse import sql
 
 Key = tuple[Any, ...]
@@ -82,9 +82,12 @@ class InMemoryWarehouse:
             raise ValueError("a 'loaded' ledger row is written by load() alone")
         self.ledger.append(sql.normalise_entry(entry))
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
         sql.check_limit(limit)
-        by_id = sorted(self.ledger, key=lambda e: e.load_id)
+        wanted = where or LedgerFilter()
+        by_id = sorted((e for e in self.ledger if wanted.matches(e)), key=lambda e: e.load_id)
         newest = sorted(by_id, key=lambda e: e.finished_at, reverse=True)
         return newest if limit is None else newest[:limit]
 

@@ -92,11 +92,12 @@ def _write_summary(
 ) -> None:
     ws.column_dimensions["A"].width = 24
     ws.column_dimensions["B"].width = 40
-    for letter, width in zip("CDEFG", (24, 12, 14, 60, 50), strict=True):
+    for letter, width in zip("CDEFGH", (24, 12, 14, 60, 50, 38), strict=True):
         ws.column_dimensions[letter].width = width
     ws.append([_bold(ws, "Source"), _string_cell(ws, report.source_uri)])
     ws.append([_bold(ws, "Version"), _string_cell(ws, report.source_version)])
-    ws.append([_bold(ws, "Load id"), _string_cell(ws, report.load_id)])
+    # Names the report file, the same on every retry; each sheet's ledger load_id is below.
+    ws.append([_bold(ws, "Report id"), _string_cell(ws, report.load_id)])
     ws.append([_bold(ws, "Rejected rows"), report.rejected_rows])
     ws.append([])
     ws.append(
@@ -110,6 +111,7 @@ def _write_summary(
                 "Rejected rows",
                 "Sheet error",
                 "Note",
+                "Load id",
             )
         ]
     )
@@ -126,6 +128,7 @@ def _write_summary(
                 len(sheet.rows),
                 _string_cell(ws, sheet.sheet_error),
                 _string_cell(ws, note),
+                _string_cell(ws, sheet.load_id),
             ]
         )
 

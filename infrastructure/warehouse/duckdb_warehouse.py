@@ -14,7 +14,7 @@ import duckdb
 from application.ports import LoadReceipt, LoadRequest
 from domain.contracts import TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus
 from infrastructure.warehouse import sql
 from infrastructure.warehouse.sql import DUCKDB
 
@@ -77,10 +77,12 @@ class DuckDbWarehouse:
         with self._session(entry.table) as con:
             self._write_ledger(con, entry)
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        query = sql.history_sql(DUCKDB, self._ledger, limit)
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
+        query, params = sql.history_statement(DUCKDB, self._ledger, limit, where)
         with self._session() as con:
-            rows = con.execute(query).fetchall()
+            rows = con.execute(query, list(params)).fetchall()
         return [sql.ledger_entry(r) for r in rows]
 
     def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
@@ -136,6 +138,11 @@ class DuckDbWarehouse:
             con = _connect(self._path)
             try:
                 found = self._catalog(con, self._ledger)
+                migrations = sql.ledger_migration_sql(found, DUCKDB, self._ledger) if found else ()
+                for statement in migrations:
+                    con.execute(statement)
+                if migrations:
+                    found = self._catalog(con, self._ledger)
                 if found:
                     sql.check_drift(self._ledger, sql.expected_ledger_columns(), found, DUCKDB)
                 else:

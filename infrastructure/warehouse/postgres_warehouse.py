@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 from application.ports import LoadReceipt, LoadRequest
 from domain.contracts import LoadMode, TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus
 from infrastructure.warehouse import sql
 from infrastructure.warehouse.arrow_columns import repeated_text
 from infrastructure.warehouse.credentials import Credentials
@@ -176,12 +176,14 @@ class PostgresWarehouse:
 
         self._retrying("record", work, entry.table)
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        query = sql.history_sql(POSTGRES, self._ledger, limit)
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
+        query, params = sql.history_statement(POSTGRES, self._ledger, limit, where)
 
         def work(con: Connection) -> list[tuple[Any, ...]]:
             with con.cursor() as cur:
-                return _execute(cur, query).fetchall()
+                return _execute(cur, query, params).fetchall()
 
         return [sql.ledger_entry(r) for r in self._retrying("history", work)]
 
@@ -370,6 +372,11 @@ class PostgresWarehouse:
         with con.transaction(), con.cursor() as cur:
             _execute(cur, sql.advisory_xact_lock_sql(POSTGRES), (sql.ddl_lock_key(self._ledger),))
             found = self._catalog(cur, self._ledger)
+            migrations = sql.ledger_migration_sql(found, POSTGRES, self._ledger) if found else ()
+            for statement in migrations:
+                _execute(cur, statement)
+            if migrations:
+                found = self._catalog(cur, self._ledger)
             if found:
                 sql.check_drift(self._ledger, sql.expected_ledger_columns(), found, POSTGRES)
             else:

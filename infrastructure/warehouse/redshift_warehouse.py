@@ -16,7 +16,7 @@ import pyarrow as pa
 from application.ports import LoadReceipt, LoadRequest
 from domain.contracts import TableContract
 from domain.errors import ConfigurationError, TerminalError, WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus
 from infrastructure.warehouse import redshift_errors as errors
 from infrastructure.warehouse import redshift_sql, sql
 from infrastructure.warehouse.credentials import Credentials
@@ -108,9 +108,12 @@ class RedshiftWarehouse:
             raise ValueError("a 'loaded' ledger row is written by load() alone")
         self._run(lambda cur: self._write_ledger(cur, entry), entry.table)
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        query = sql.history_sql(REDSHIFT, self._ledger, limit)
-        return [sql.ledger_entry(r) for r in self._run(lambda cur: _fetchall(cur, query))]
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
+        query, params = sql.history_statement(REDSHIFT, self._ledger, limit, where)
+        rows = self._run(lambda cur: _fetchall(cur, query, params))
+        return [sql.ledger_entry(r) for r in rows]
 
     def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
         statements = list(sql.recorded_versions_statements(source_uris, REDSHIFT, self._ledger))
@@ -224,6 +227,7 @@ class RedshiftWarehouse:
                 # open one on the first SELECT and keep it (and its locks) while idle.
                 con.autocommit = True
                 cur = con.cursor()
+                self._migrate_ledger(cur)
                 self._create_or_check(
                     cur,
                     self._ledger,
@@ -259,6 +263,19 @@ class RedshiftWarehouse:
                 if not found:
                     raise
         sql.check_drift(table, expected, found, REDSHIFT)
+
+    def _migrate_ledger(self, cur: Cursor) -> None:
+        """Add the ledger's newer columns; the catalog says which, as Redshift has no
+        ADD COLUMN IF NOT EXISTS. A process that lost the race finds them there."""
+        found = self._catalog(cur, self._ledger)
+        for statement in sql.ledger_migration_sql(found, REDSHIFT, self._ledger) if found else ():
+            try:
+                cur.execute(statement)
+            except Exception as exc:
+                if errors.is_dropped_connection(exc) or sql.ledger_migration_sql(
+                    self._catalog(cur, self._ledger), REDSHIFT, self._ledger
+                ):
+                    raise
 
     def _catalog(self, cur: Cursor, table: str) -> list[sql.ColumnShape]:
         # information_schema.columns covers local tables on Redshift (and runs on

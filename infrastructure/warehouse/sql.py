@@ -17,7 +17,7 @@ from typing import Any
 from application.ports import LoadRequest
 from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import ConfigurationError, SchemaDriftError
-from domain.ledger import LedgerEntry, LoadStatus
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus
 from domain.types import MAX_VARCHAR_BYTES, ColumnType, TypeKind
 
 # Redshift's limit, the strictest after PostgreSQL's (which Dialect carries).
@@ -110,7 +110,12 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("started_at", _TIMESTAMP, nullable=False),
     Column("finished_at", _TIMESTAMP, nullable=False),
     Column("error", _varchar(MAX_VARCHAR_BYTES), nullable=True),
+    Column("rejects_report", _varchar(1024), nullable=True),
 )
+# Columns added to the ledger after its first release, nullable so that rows
+# written before them stay valid. A ledger without them gains them when the
+# service opens it: see ledger_migration_sql.
+ADDED_LEDGER_COLUMNS = ("rejects_report",)
 
 
 def table_columns(contract: TableContract) -> tuple[Column, ...]:
@@ -172,6 +177,26 @@ def stamps_loaded_at_sql(dialect: Dialect) -> str:
 
 def create_ledger_sql(dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE) -> str:
     return _create_sql(ledger_table, LEDGER_COLUMNS, (), dialect)
+
+
+def ledger_migration_sql(
+    found: Iterable[ColumnShape], dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE
+) -> tuple[str, ...]:
+    """ALTER statements adding the ledger columns that ``found`` (the catalog) lacks.
+
+    Only ADDED_LEDGER_COLUMNS are ever added; anything else missing is drift.
+    PostgreSQL and DuckDB say IF NOT EXISTS, so two processes migrating at once
+    both succeed; Redshift has no such clause for columns, which is why the
+    catalog is read first, and a concurrent duplicate fails there and is re-checked.
+    """
+    have = {c.name.casefold() for c in found}
+    guard = "" if dialect.name == "redshift" else "IF NOT EXISTS "
+    table = _quote(ledger_table, dialect)
+    return tuple(
+        f"ALTER TABLE {table} ADD COLUMN {guard}{_quote(c.name, dialect)} {c.type.sql}"
+        for c in LEDGER_COLUMNS
+        if c.name in ADDED_LEDGER_COLUMNS and c.name.casefold() not in have
+    )
 
 
 # ---------------------------------------------------------------- drift
@@ -453,15 +478,48 @@ def recorded_versions_statements(
 def history_sql(
     dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE, limit: int | None = None
 ) -> str:
-    """Ledger rows newest first, readable with :func:`ledger_entry`."""
-    sql = (
-        f"SELECT {_ledger_list(dialect)} FROM {_quote(ledger_table, dialect)} "
-        "ORDER BY finished_at DESC, load_id"
-    )
-    if check_limit(limit) is None:
-        return sql
-    # Inlined, not bound: drivers disagree on parameters in LIMIT; it is a checked int.
-    return f"{sql} LIMIT {limit}"
+    """Every ledger row newest first (the query of :func:`history_statement` unfiltered)."""
+    return history_statement(dialect, ledger_table, limit)[0]
+
+
+def history_statement(
+    dialect: Dialect,
+    ledger_table: str = DEFAULT_LEDGER_TABLE,
+    limit: int | None = None,
+    where: LedgerFilter | None = None,
+) -> Statement:
+    """Ledger rows matching ``where``, newest first, readable with :func:`ledger_entry`."""
+    p = dialect.placeholder
+    conditions: list[str] = []
+    params: list[Any] = []
+    where = where or LedgerFilter()
+    if where.source is not None:
+        # '!' escapes: a backslash means different things in Redshift and PostgreSQL literals.
+        conditions.append(f"source_uri LIKE {p} ESCAPE '!'")
+        params.append(glob_to_like(where.source))
+    for column, value in (
+        ("status", None if where.status is None else LoadStatus(where.status).value),
+        ("table_name", where.table),
+        ("finished_at", None if where.since is None else utc_naive(where.since)),
+        ("load_id", where.load_id),
+    ):
+        if value is not None:
+            conditions.append(f"{column} {'>=' if column == 'finished_at' else '='} {p}")
+            params.append(value)
+    sql = f"SELECT {_ledger_list(dialect)} FROM {_quote(ledger_table, dialect)}"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += " ORDER BY finished_at DESC, load_id"
+    if check_limit(limit) is not None:
+        # Inlined, not bound: drivers disagree on parameters in LIMIT; it is a checked int.
+        sql += f" LIMIT {limit}"
+    return sql, tuple(params)
+
+
+def glob_to_like(glob: str) -> str:
+    """A LedgerFilter glob as a LIKE pattern with ``!`` as its escape character."""
+    escaped = "".join(f"!{ch}" if ch in "!%_" else ch for ch in glob)
+    return escaped.replace("*", "%").replace("?", "_")
 
 
 def check_limit(limit: int | None) -> int | None:
@@ -517,6 +575,7 @@ def entry_for(
             rows_rejected=request.rows_rejected,
             started_at=request.started_at,
             finished_at=finished_at,
+            rejects_report=request.rejects_report,
         )
     )
 
@@ -537,6 +596,7 @@ def ledger_params(entry: LedgerEntry) -> Params:
         e.started_at,
         e.finished_at,
         e.error,
+        e.rejects_report,
     )
 
 
@@ -555,6 +615,7 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         started,
         finished,
         err,
+        report,
     ) = row
     return LedgerEntry(
         load_id=str(load_id),
@@ -569,6 +630,7 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         started_at=started,
         finished_at=finished,
         error=err,
+        rejects_report=None if report is None else str(report),
     )
 
 

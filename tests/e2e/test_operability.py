@@ -23,8 +23,9 @@ import yaml
 from entrypoints.containers import DEFAULT_CONFIG
 from entrypoints.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
+from tests.e2e.workbooks import passenger_csv
 from tests.support.emf import emf_problems
-from tests.unit.conftest import TRAIN_HEADER, passenger
+from tests.unit.conftest import passenger
 
 pytestmark = pytest.mark.e2e
 
@@ -41,13 +42,10 @@ FILES = {
 }
 
 
-def csv_body(rows: list[list[object]]) -> bytes:
-    lines = [",".join(TRAIN_HEADER)]
-    lines += [",".join("" if v is None else f'"{v}"' for v in row) for row in rows]
-    return ("\n".join(lines) + "\n").encode()
+def bodies(start: int, tmp_path: Path) -> dict[str, bytes]:
+    def csv_body(rows: list[list[object]]) -> bytes:
+        return passenger_csv(tmp_path / "body.csv", rows).read_bytes()
 
-
-def bodies(start: int) -> dict[str, bytes]:
     good = [passenger(start + i) for i in range(10)]
     return {
         "incoming/ok/clean.csv": csv_body(good),
@@ -151,7 +149,7 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:
     s3, sqs = aws_client("s3"), aws_client("sqs")
-    for key, body in bodies(1).items():
+    for key, body in bodies(1, tmp_path).items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
 
     # The Lambda, on an SQS event-source batch of every notification.
@@ -183,7 +181,7 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
     }
 
     # The worker, on the same files uploaded again (new versions, new rows).
-    for key, body in bodies(101).items():
+    for key, body in bodies(101, tmp_path).items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     out, err = run(
         ["-m", "entrypoints.cli", "worker", "--queue-url", setup["queue"], "--until-empty"],

@@ -109,7 +109,8 @@ def test_ledger_table_columns() -> None:
         '"sheets" VARCHAR(65535) NOT NULL',
         '"rows_loaded" BIGINT NOT NULL',
         '"finished_at" TIMESTAMP NOT NULL',
-        '"error" VARCHAR(65535)\n',
+        '"error" VARCHAR(65535),',
+        '"rejects_report" VARCHAR(1024)\n',
     ]:
         assert line in ddl
     assert "PRIMARY KEY" not in ddl
@@ -273,3 +274,21 @@ def test_an_unknown_catalog_type_is_a_difference() -> None:
     assert sql.drift_differences([expected], [found], DUCKDB) == [
         "column at: type differs: expected TIMESTAMP found TIMESTAMP WITH TIME ZONE"
     ]
+
+
+def test_an_old_ledger_gets_alter_statements_only_for_the_columns_it_lacks() -> None:
+    current = sql.expected_ledger_columns()
+    old = [c for c in current if c.name != "rejects_report"]
+    assert sql.ledger_migration_sql(current, REDSHIFT) == ()
+    # Redshift has no IF NOT EXISTS for columns; the catalog was read to decide.
+    assert sql.ledger_migration_sql(old, REDSHIFT, "audit ledger") == (
+        'ALTER TABLE "audit ledger" ADD COLUMN "rejects_report" VARCHAR(1024)',
+    )
+    assert sql.ledger_migration_sql(old, DUCKDB) == (
+        'ALTER TABLE "datalakep_load_ledger" ADD COLUMN IF NOT EXISTS "rejects_report" '
+        "VARCHAR(1024)",
+    )
+    # A column missing that was never added later is drift, not a migration.
+    assert sql.ledger_migration_sql([c for c in old if c.name != "error"], DUCKDB) == (
+        sql.ledger_migration_sql(old, DUCKDB)
+    )
