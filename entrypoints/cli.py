@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.log_format = args.log_format or ("json" if args.command in JSON_LOG_COMMANDS else "text")
     # JSON logs are read by machines, which want every file's INFO outcome line.
     verbose = args.verbose or args.log_format == "json"
-    configure_logging(args.log_format, logging.INFO if verbose else logging.WARNING, sys.stderr)
+    configure_logging(args.log_format, logging.INFO if verbose else logging.WARNING, "stderr")
     try:
         code: int = args.run(args)
     except ConfigurationError as error:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import Any
 
 from application.events import uris_named
@@ -21,7 +20,7 @@ from infrastructure.observability.logs import configure_logging
 
 log = logging.getLogger("datalakep.lambda")
 # One JSON object per line on stdout, which Lambda sends to CloudWatch Logs.
-configure_logging("json", os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"), sys.stdout)
+configure_logging("json", os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"), "stdout")
 
 container: LambdaContainer = lambda_container()
 

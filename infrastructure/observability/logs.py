@@ -121,18 +121,41 @@ def json_line(logger: str, message: str, **fields: Any) -> str:
     return JsonFormatter().format(record)
 
 
+class _StandardStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stdout`` or ``sys.stderr`` as they are when a record is written.
+
+    A handler holding the stream object would keep writing to whatever replaced
+    it at configuration time (a test's capture, closed since) instead of the
+    process's stream.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._stream_name = name
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._stream_name)
+        return stream
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        return None
+
+
 def configure_logging(
     log_format: str = "json",
     level: str | int = logging.INFO,
-    stream: TextIO | None = None,
+    stream: str = "stderr",
     static: Mapping[str, Any] | None = None,
 ) -> None:
-    """Replace the root logger's handlers with one writing ``log_format`` lines.
+    """Replace the root logger's handlers with one writing ``log_format`` lines to
+    ``sys.<stream>`` (``stdout`` or ``stderr``).
 
     Replacing, not adding: the Lambda runtime installs its own handler, whose
     lines would otherwise be written a second time in its format.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _StandardStreamHandler(stream)
     handler.setFormatter(JsonFormatter(static) if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
