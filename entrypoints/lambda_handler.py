@@ -24,6 +24,8 @@ configure_logging("json", os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"), "stdout
 
 container: LambdaContainer = lambda_container()
 
+_REDELIVERED = "; left for retry after the queue's visibility timeout"
+
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with bound(aws_request_id=getattr(context, "aws_request_id", None)):
@@ -38,7 +40,11 @@ def _handle(event: dict[str, Any]) -> dict[str, Any]:
         return _sqs_batch(records, limit)
     # A direct S3 or EventBridge invocation: a transient error is raised so
     # Lambda's own async retries (and its on-failure destination) apply.
-    result = container.handle_event().execute(HandleEvent(event, heavy_file_bytes=limit))
+    try:
+        result = container.handle_event().execute(HandleEvent(event, heavy_file_bytes=limit))
+    except TransientError as error:
+        _left_for_retry(event, None, f"{error}; Lambda retries the event", error.code)
+        raise
     if result.disposition is Disposition.RETRY:
         raise RuntimeError(result.error or "event could not be handled")
     return _summary(result)
@@ -55,11 +61,12 @@ def _sqs_batch(records: list[dict[str, Any]], limit: int | None) -> dict[str, An
             try:
                 result = use_case.execute(HandleEvent(body, heavy_file_bytes=limit))
             except TransientError as error:
-                _left_for_retry(record, body, str(error), error.code)
+                _left_for_retry(body, _attempt(record), f"{error}{_REDELIVERED}", error.code)
                 failures.append({"itemIdentifier": message_id})
                 continue
             if result.disposition is Disposition.RETRY:
-                _left_for_retry(record, body, result.error or "malformed", "malformed_event")
+                why = f"{result.error or 'malformed'}{_REDELIVERED}"
+                _left_for_retry(body, _attempt(record), why, "malformed_event")
                 failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 
@@ -73,19 +80,21 @@ def _summary(result: EventResult) -> dict[str, Any]:
     }
 
 
-def _left_for_retry(record: dict[str, Any], body: str, why: str, error_code: str) -> None:
-    """Name the objects and the attempt: SQS redelivers after the visibility timeout."""
-    sources = uris_named(body)
+def _attempt(record: dict[str, Any]) -> int | None:
     attributes = record.get("attributes")
-    attempt = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    return None if count is None else int(count)
+
+
+def _left_for_retry(
+    payload: str | dict[str, Any], attempt: int | None, why: str, error_code: str
+) -> None:
+    """Name the objects and the attempt, not only the message."""
+    sources = uris_named(payload)
     log.warning(
-        "%s (attempt %s): %s; left for retry after the queue's visibility timeout",
+        "%s (attempt %s): %s",
         ", ".join(sources) or "a message naming no object",
-        attempt,
+        attempt or "?",
         why,
-        extra={
-            "source": ",".join(sources) or None,
-            "attempt": None if attempt is None else int(attempt),
-            "error_code": error_code,
-        },
+        extra={"source": ",".join(sources) or None, "attempt": attempt, "error_code": error_code},
     )

@@ -164,6 +164,14 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
             }
             for m in received
         ]
+        + [
+            {
+                "eventSource": "aws:sqs",
+                "messageId": "poison",
+                "body": "not json",
+                "attributes": {"ApproximateReceiveCount": "3"},
+            }
+        ]
     }
     (tmp_path / "event.json").write_text(json.dumps(event))
     invoke = (
@@ -171,7 +179,8 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
         "import entrypoints.lambda_handler as h\n"
         "event = json.load(open(sys.argv[1]))\n"
         "context = types.SimpleNamespace(aws_request_id='req-42')\n"
-        "assert h.handler(event, context) == {'batchItemFailures': []}\n"
+        "failed = [{'itemIdentifier': 'poison'}]\n"
+        "assert h.handler(event, context) == {'batchItemFailures': failed}\n"
     )
     out, err = run(["-c", invoke, str(tmp_path / "event.json")], setup["env"])
     logs = check_run(out, err, list(FILES))
@@ -179,6 +188,12 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
     assert {line["message_id"] for line in logs if "source" in line} <= {
         m["MessageId"] for m in received
     }
+    [retry] = [x for x in logs if x.get("message_id") == "poison" and "attempt" in x]
+    assert (retry["level"], retry["attempt"], retry["error_code"]) == (
+        "WARNING",
+        3,
+        "malformed_event",
+    )
 
     # The worker, on the same files uploaded again (new versions, new rows).
     for key, body in bodies(101, tmp_path).items():
