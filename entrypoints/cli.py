@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.log_format = args.log_format or ("json" if args.command in JSON_LOG_COMMANDS else "text")
     # JSON logs are read by machines, which want every file's INFO outcome line.
     verbose = args.verbose or args.log_format == "json"
-    configure_logging(args.log_format, logging.INFO if verbose else logging.WARNING, "stderr")
+    # Static, not bound in a context: the worker's heartbeat threads log too.
+    static = {"worker": f"{socket.gethostname()}:{os.getpid()}"} if args.command == "worker" else {}
+    level = logging.INFO if verbose else logging.WARNING
+    configure_logging(args.log_format, level, "stderr", static)
     try:
         code: int = args.run(args)
     except ConfigurationError as error:
@@ -283,11 +288,8 @@ def _ledger(args: argparse.Namespace, query: HistoryQuery) -> Sequence[LedgerEnt
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import os
     import signal
-    import socket
 
-    from application.log_context import bound
     from entrypoints.containers import worker_container
     from infrastructure.observability.logs import json_line
 
@@ -304,8 +306,7 @@ def _worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        with bound(worker=f"{socket.gethostname()}:{os.getpid()}"):
-            stats = worker.run(until_empty=args.until_empty)
+        stats = worker.run(until_empty=args.until_empty)
     finally:
         container.shutdown_resources()
     summary = (
