@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import unquote_plus
@@ -32,6 +33,9 @@ class ObjectCreated:
     version_id: str | None = None
     sequencer: str | None = None
     event_name: str = "ObjectCreated:Put"
+    # When S3 created the object (naive UTC), for the event-to-commit lag. Not
+    # part of equality: a multipart upload's two notifications name one object.
+    event_time: datetime | None = field(default=None, compare=False)
 
     @property
     def uri(self) -> str:
@@ -48,11 +52,13 @@ class ObjectCreated:
         ):
             if value is not None:
                 obj[name] = value
-        record = {
+        record: dict[str, Any] = {
             "eventSource": "aws:s3",
             "eventName": self.event_name,
             "s3": {"bucket": {"name": self.bucket}, "object": obj},
         }
+        if self.event_time is not None:
+            record["eventTime"] = self.event_time.isoformat(timespec="milliseconds") + "Z"
         return json.dumps({"Records": [record]})
 
 
@@ -115,6 +121,14 @@ def parse_event(payload: str | bytes | Mapping[str, Any]) -> ParsedEvent:
     _walk(_load(payload), objects, ignored, depth=0)
     unique = tuple(dict.fromkeys(objects))  # multipart uploads can notify twice
     return ParsedEvent(unique, tuple(ignored))
+
+
+def uris_named(payload: str | bytes | Mapping[str, Any]) -> tuple[str, ...]:
+    """The objects a message names, for log lines about the message; () if it is malformed."""
+    try:
+        return tuple(o.uri for o in parse_event(payload).objects)
+    except MalformedEventError:
+        return ()
 
 
 def _load(payload: str | bytes | Mapping[str, Any]) -> Any:
@@ -186,6 +200,7 @@ def _s3_record(record: Mapping[str, Any], objects: list[ObjectCreated], ignored:
             version_id=_opt(obj.get("versionId")),
             sequencer=_opt(obj.get("sequencer")),
             event_name=name,
+            event_time=_time(record.get("eventTime")),
         )
     )
 
@@ -212,6 +227,7 @@ def _eventbridge(doc: Mapping[str, Any], objects: list[ObjectCreated], ignored: 
             version_id=_opt(obj.get("version-id")),
             sequencer=_opt(obj.get("sequencer")),
             event_name="ObjectCreated:" + str(detail.get("reason", "PutObject")),  # type: ignore[union-attr]
+            event_time=_time(doc.get("time")),
         )
     )
 
@@ -236,6 +252,22 @@ def _int(value: Any) -> int | None:
 
 def _opt(value: Any) -> str | None:
     return None if value in (None, "", "null") else str(value)
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO 8601 event time as naive UTC; None when absent or unreadable.
+
+    Only the lag metric uses it, so a bad time must not refuse the event.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed
+    return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
 def _etag(value: Any) -> str | None:

@@ -20,8 +20,11 @@ from application.events import (
     parse_event,
 )
 from application.ingest import IngestPassengerFile
-from application.ports import FileSource, MessageSource
+from application.log_context import bound
+from application.outcomes import FileOutcome, FileStatus, report_outcome
+from application.ports import FileSource, MessageSource, OutcomeListener
 from application.results import IngestFile, IngestResult
+from domain.clock import utc_now
 from domain.errors import TerminalError
 from domain.printable import printable
 from domain.source import ObjectInfo
@@ -60,6 +63,14 @@ class EventResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class _Dropped:
+    """A file acknowledged without ingesting it, and its outcome."""
+
+    status: FileStatus  # IGNORED or STALE
+    reason: str  # without the URI, which the outcome line carries
+
+
 class HandleStorageEvent:
     def __init__(
         self,
@@ -69,6 +80,7 @@ class HandleStorageEvent:
         hand_off: MessageSource | None = None,
         own_outputs: OwnOutputs | None = None,
         capacity: LocalCapacity | None = None,
+        outcomes: Sequence[OutcomeListener] = (),
     ) -> None:
         self._ingest = ingest
         self._files = files
@@ -76,6 +88,7 @@ class HandleStorageEvent:
         self._hand_off = hand_off
         self._own_outputs = own_outputs or OwnOutputs()
         self._capacity = capacity
+        self._outcomes = tuple(outcomes)
 
     def execute(self, command: HandleEvent) -> EventResult:
         """Transient errors propagate: the caller releases the message for retry."""
@@ -87,52 +100,87 @@ class HandleStorageEvent:
             log.warning("poison message: %s", printable(error))
             return EventResult(Disposition.RETRY, error=str(error))
         ignored = list(event.ignored)
+        for reason in event.ignored:
+            log.info("acknowledged without work: %s", printable(reason))
+        for reason in event.ignored:
+            log.info("acknowledged without work: %s", reason)
         results: list[IngestResult] = []
         forwarded: list[str] = []
         for obj in _distinct(event.objects):
-            reason = self._not_for_us(obj)
-            info, reason = (None, reason) if reason else self._current(obj)
-            if info is None:
-                ignored.append(str(reason))
-                continue
-            elsewhere = self._beyond_reach(info, command)
-            if elsewhere is not None and self._hand_off is not None:
-                log.info("handing %s to the worker queue: %s", printable(obj.uri), elsewhere)
-                self._hand_off.send(obj.as_notification())
+            with bound(source=obj.uri, version=obj.version_id):
+                result = self._one(obj, command)
+            if isinstance(result, _Dropped):
+                ignored.append(f"{obj.uri}: {result.reason}")
+            elif result is None:
                 forwarded.append(obj.uri)
-                continue
-            if elsewhere is not None:
-                # No worker queue: try here; a file that can never fit is refused
-                # by the reader with a ledger row, one that cannot fit now retried.
-                log.warning(
-                    "%s: %s, and no worker queue is configured", printable(obj.uri), elsewhere
-                )
-            ingest = IngestFile(
-                obj.uri, version=obj.version_id or obj.etag, sequencer=obj.sequencer
-            )
-            results.append(self._ingest.execute(ingest))
+            else:
+                results.append(result)
         return EventResult(Disposition.ACK, tuple(results), tuple(forwarded), tuple(ignored))
 
-    def _not_for_us(self, obj: ObjectCreated) -> str | None:
+    def _one(self, obj: ObjectCreated, command: HandleEvent) -> IngestResult | _Dropped | None:
+        """Ingest ``obj`` here, drop it, or hand it off (None).
+
+        Every path ends in the file's one outcome: ingest reports the files it
+        opens, and this method the ones it drops or hands off.
+        """
+        dropped = self._not_for_us(obj)
+        info = None if dropped else self._current(obj)
+        if isinstance(info, _Dropped):
+            dropped = info
+        if dropped is not None:
+            self._report(obj, dropped.status, dropped.reason)
+            return dropped
+        assert isinstance(info, ObjectInfo)
+        elsewhere = self._beyond_reach(info, command)
+        if elsewhere is not None and self._hand_off is not None:
+            log.info("handing %s to the worker queue: %s", printable(obj.uri), elsewhere)
+            self._hand_off.send(obj.as_notification())
+            self._report(obj, FileStatus.HANDED_OFF, elsewhere)
+            return None
+        if elsewhere is not None:
+            # No worker queue: try here; a file that can never fit is refused
+            # by the reader with a ledger row, one that cannot fit now retried.
+            log.warning("%s: %s, and no worker queue is configured", printable(obj.uri), elsewhere)
+        ingest = IngestFile(
+            obj.uri,
+            version=obj.version_id or obj.etag,
+            sequencer=obj.sequencer,
+            event_time=obj.event_time,
+        )
+        return self._ingest.execute(ingest)
+
+    def _report(self, obj: ObjectCreated, status: FileStatus, reason: str) -> None:
+        """The outcome of a file that is never ingested here (ingest reports the others)."""
+        outcome = FileOutcome(
+            source=obj.uri,
+            status=status,
+            version=obj.version_id,
+            reason=reason,
+            event_time=obj.event_time,
+            finished_at=utc_now(),
+        )
+        report_outcome(outcome, self._outcomes)
+
+    def _not_for_us(self, obj: ObjectCreated) -> _Dropped | None:
         """Why ``obj`` is acknowledged without any S3 request, or None to go on."""
         where = printable(obj.uri)
         if self._own_outputs.holds(obj.bucket, obj.key):
             # Before the allow-list: when both cover the whole bucket, ingesting a
             # report would write a report of it, and so on, doubling each round.
             log.info("ignoring %s: written by datalakeP (aws.rejects_prefix or staging)", where)
-            return f"{obj.uri}: written by datalakeP"
+            return _Dropped(FileStatus.IGNORED, "written by datalakeP")
         if not any(rule.allows(obj.bucket, obj.key) for rule in self._sources):
             log.warning(
                 "ignoring %s: outside the allowed sources (aws.sources, DATALAKEP_ALLOWED_SOURCES)",
                 where,
             )
-            return f"{obj.uri}: not an allowed bucket/prefix"
+            return _Dropped(FileStatus.IGNORED, "not an allowed bucket/prefix")
         if obj.key.endswith("/") and not obj.size:
             log.info("ignoring %s: a folder marker, not a file", where)
-            return f"{obj.uri}: folder marker"
+            return _Dropped(FileStatus.IGNORED, "folder marker")
         return None
 
-    def _current(self, obj: ObjectCreated) -> tuple[ObjectInfo, None] | tuple[None, str]:
+    def _current(self, obj: ObjectCreated) -> ObjectInfo | _Dropped:
         """What S3 holds now under ``obj``'s key, or why the event is to be dropped.
 
         An event for a version that is no longer current is stale: S3 may deliver
@@ -144,21 +192,22 @@ class HandleStorageEvent:
             current = self._files.head(obj.uri)
         except TerminalError as error:
             if error.code == "not_found":
-                return None, f"{obj.uri}: deleted since the event was sent"
+                return _Dropped(FileStatus.STALE, "deleted since the event was sent")
             raise
         if current.datalakep_output:
             log.info("ignoring %s: it carries datalakeP's report metadata", printable(obj.uri))
-            return None, f"{obj.uri}: written by datalakeP"
+            return _Dropped(FileStatus.IGNORED, "written by datalakeP")
         if obj.version_id is None and obj.etag is None:
-            return current, None
+            return current
         if obj.version_id is not None and current.version == obj.version_id:
-            return current, None
+            return current
         # An ETag names content, not a version: in a versioned bucket the current
         # version is a VersionId, which an ETag never equals.
         if obj.version_id is None and (current.etag or current.version) == obj.etag:
-            return current, None
-        return None, (
-            f"{obj.uri}: stale event (version {obj.version_id or obj.etag}, now {current.version})"
+            return current
+        return _Dropped(
+            FileStatus.STALE,
+            f"stale event (version {obj.version_id or obj.etag}, now {current.version})",
         )
 
     def _beyond_reach(self, info: ObjectInfo, command: HandleEvent) -> str | None:

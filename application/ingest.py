@@ -11,9 +11,11 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from application.outcomes import outcome_of, report_outcome
 from application.ports import (
     FileSource,
     LoadRequest,
+    OutcomeListener,
     ProgressListener,
     RejectsReportWriter,
     Warehouse,
@@ -57,6 +59,8 @@ class _Run:
     # How many of report_sheets the written report holds, and where it is.
     reported: int = 0
     report_location: str | None = None
+    # Ledger rows of refusals, written once the report they point to is.
+    pending: list[LedgerEntry] = field(default_factory=list)
 
     @property
     def report_id(self) -> str:
@@ -78,6 +82,7 @@ class IngestPassengerFile:
         progress: ProgressListener | None = None,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        outcomes: Sequence[OutcomeListener] = (),
     ) -> None:
         self._files = files
         self._reader = reader
@@ -88,8 +93,23 @@ class IngestPassengerFile:
         self._progress = progress or _NoProgress()
         self._clock = clock
         self._new_id = new_id
+        self._outcomes = tuple(outcomes)
 
     def execute(self, command: IngestFile) -> IngestResult:
+        """Ingest ``command.uri``, then report the file's outcome (not for a dry run)."""
+        started = self._clock()
+        result = self._execute(command, started)
+        if not command.dry_run:
+            outcome = outcome_of(
+                result,
+                started_at=started,
+                finished_at=self._clock(),
+                event_time=command.event_time,
+            )
+            report_outcome(outcome, self._outcomes)
+        return result
+
+    def _execute(self, command: IngestFile, started: datetime) -> IngestResult:
         """Ingest every sheet of ``command.uri``.
 
         Terminal problems (a bad file, a bad sheet, schema drift) end up in the
@@ -97,7 +117,6 @@ class IngestPassengerFile:
         is down) propagate, so the caller retries the whole file; completed
         tables are then skipped by the ledger.
         """
-        started = self._clock()
         try:
             info = self._files.head(command.uri)
         except TerminalError as error:
@@ -116,6 +135,8 @@ class IngestPassengerFile:
             run.results.append(self._failed_file(command, error, run))
         self._report_now(command, run)
         location = run.report_location
+        for entry in run.pending:
+            self._warehouse.record(replace(entry, rejects_report=location))
         if location is not None:
             run.results = [
                 _with_report(r, location) if r.rows_rejected or r.refused else r
@@ -171,17 +192,18 @@ class IngestPassengerFile:
         if not routes and not command.dry_run and all(r.set_aside for r in run.results):
             # No sheet held data, so no table has a ledger row for this version; one
             # row without a table still tells reconcile the version was handled.
-            self._record_entry(
-                run, None, names, LoadStatus.SKIPPED, "no sheet holds data (empty or ignored)"
-            )
+            why = "no sheet holds data (empty or ignored)"
+            self._record_entry(run, self._new_id(), None, names, LoadStatus.SKIPPED, why)
 
     def _load_table(
         self, command: IngestFile, run: _Run, validations: Sequence[SheetValidation]
     ) -> None:
         accepted = [v for v in validations if not v.over_threshold]
+        # The ledger's id for this table's load, named in the report written before it.
+        load_id = self._new_id()
         for v in validations:
             if v.rows_rejected and not v.over_threshold:
-                run.report_sheets.append(_sheet_rejects(v))
+                run.report_sheets.append(_sheet_rejects(v, load_id=load_id))
         outcome: dict[int, SheetResult] = {}
         for v in validations:
             if v.over_threshold:
@@ -195,15 +217,14 @@ class IngestPassengerFile:
             # message is skipped without validating, and a report not yet written then
             # never would be. Rewriting it on a retry is harmless (same id, same content).
             self._report_now(command, run)
-            outcome.update(self._load_accepted(run, accepted))
+            outcome.update(self._load_accepted(run, accepted, load_id))
         # Report sheets in workbook order, whatever happened to each.
         run.results.extend(outcome[id(v)] for v in validations)
 
     def _load_accepted(
-        self, run: _Run, accepted: Sequence[SheetValidation]
+        self, run: _Run, accepted: Sequence[SheetValidation], load_id: str
     ) -> dict[int, SheetResult]:
         contract = accepted[0].contract
-        load_id = self._new_id()
         rows = pa.concat_tables([v.valid_rows() for v in accepted])
         request = LoadRequest(
             contract=contract,
@@ -216,6 +237,7 @@ class IngestPassengerFile:
             rows_rejected=sum(v.rows_rejected for v in accepted),
             started_at=run.started_at,
             source_order=run.info.order,
+            rejects_report=run.report_location if any(v.rows_rejected for v in accepted) else None,
         )
         del rows  # the request holds the only copy the load needs
         rows_to_load = request.rows.num_rows
@@ -226,7 +248,7 @@ class IngestPassengerFile:
         except SchemaDriftError as error:
             self._record(run, load_id, contract.name, accepted, LoadStatus.FAILED, str(error))
             run.report_sheets.append(
-                SheetRejects("", contract.name, (), 0, (), sheet_error=str(error))
+                SheetRejects("", contract.name, (), 0, (), sheet_error=str(error), load_id=load_id)
             )
             return {
                 id(v): _result(run, v, Outcome.FAILED, rows_loaded=0, load_id=load_id, error=error)
@@ -285,9 +307,12 @@ class IngestPassengerFile:
                 error_code=error.code,
             )
         )
-        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), sheet_error=str(error)))
+        load_id = self._new_id()
+        run.report_sheets.append(
+            SheetRejects(sheet, table, (), 0, (), sheet_error=str(error), load_id=load_id)
+        )
         if not command.dry_run:
-            self._record_entry(run, table, (sheet,), LoadStatus.REJECTED, str(error))
+            self._record_entry(run, load_id, table, (sheet,), LoadStatus.REJECTED, str(error))
 
     def _fail_sheet(
         self, command: IngestFile, run: _Run, sheet: str, table: str, error: TerminalError
@@ -297,9 +322,12 @@ class IngestPassengerFile:
                 run.info.uri, sheet, table, Outcome.FAILED, error=str(error), error_code=error.code
             )
         )
-        run.report_sheets.append(SheetRejects(sheet, table, (), 0, (), sheet_error=str(error)))
+        load_id = self._new_id()
+        run.report_sheets.append(
+            SheetRejects(sheet, table, (), 0, (), sheet_error=str(error), load_id=load_id)
+        )
         if not command.dry_run:
-            self._record_entry(run, table, (sheet,), LoadStatus.FAILED, str(error))
+            self._record_entry(run, load_id, table, (sheet,), LoadStatus.FAILED, str(error))
 
     def _refuse_over_threshold(
         self, command: IngestFile, run: _Run, v: SheetValidation
@@ -311,9 +339,10 @@ class IngestPassengerFile:
             f"{limit:.1%}; nothing from this sheet was loaded"
         )
         status = Outcome.INVALID if command.dry_run else Outcome.REJECTED
-        run.report_sheets.append(_sheet_rejects(v, sheet_error=message))
+        load_id = self._new_id()
+        run.report_sheets.append(_sheet_rejects(v, sheet_error=message, load_id=load_id))
         if not command.dry_run:
-            self._record(run, self._new_id(), v.contract.name, [v], LoadStatus.REJECTED, message)
+            self._record(run, load_id, v.contract.name, [v], LoadStatus.REJECTED, message)
         error = TerminalError(message, code="reject_ratio_exceeded")
         return _result(run, v, status, rows_loaded=0, error=error)
 
@@ -321,10 +350,13 @@ class IngestPassengerFile:
         self, command: IngestFile, error: TerminalError, run: _Run | None = None
     ) -> SheetResult:
         if run is not None:
-            run.report_sheets.append(SheetRejects("", None, (), 0, (), sheet_error=str(error)))
+            load_id = self._new_id()
+            run.report_sheets.append(
+                SheetRejects("", None, (), 0, (), sheet_error=str(error), load_id=load_id)
+            )
             if not command.dry_run:
-                self._record_entry(run, None, (), LoadStatus.FAILED, str(error))
-        log.warning("file refused: %s", printable(error), extra={"code": error.code})
+                self._record_entry(run, load_id, None, (), LoadStatus.FAILED, str(error))
+        log.warning("file refused: %s", printable(error), extra={"error_code": error.code})
         uri = command.uri if run is None else run.info.uri  # one name per file, opened or not
         return SheetResult(uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code)
 
@@ -341,7 +373,7 @@ class IngestPassengerFile:
     ) -> None:
         sheets = tuple(v.sheet.name for v in validations)
         entry = self._entry(run, load_id, table, sheets, status, error=error)
-        self._warehouse.record(
+        run.pending.append(
             replace(
                 entry,
                 rows_read=sum(v.rows_read for v in validations),
@@ -352,12 +384,13 @@ class IngestPassengerFile:
     def _record_entry(
         self,
         run: _Run,
+        load_id: str,
         table: str | None,
         sheets: tuple[str, ...],
         status: LoadStatus,
         error: str,
     ) -> None:
-        self._warehouse.record(self._entry(run, self._new_id(), table, sheets, status, error=error))
+        run.pending.append(self._entry(run, load_id, table, sheets, status, error=error))
 
     def _entry(
         self,
@@ -419,7 +452,9 @@ def _holds_no_rows(workbook: Workbook, preview: SheetPreview) -> bool:
     return below.num_rows == 0
 
 
-def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetRejects:
+def _sheet_rejects(
+    v: SheetValidation, *, load_id: str, sheet_error: str | None = None
+) -> SheetRejects:
     return SheetRejects(
         sheet=v.sheet.name,
         table=v.contract.name,
@@ -427,6 +462,7 @@ def _sheet_rejects(v: SheetValidation, sheet_error: str | None = None) -> SheetR
         header_row=v.sheet.header_row,
         rows=v.rejected_rows(),
         sheet_error=sheet_error,
+        load_id=load_id,
     )
 
 

@@ -15,8 +15,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from application.outcomes import FileOutcome
 from domain.contracts import TableContract
-from domain.ledger import LedgerEntry, LoadStatus, SourceOrder
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, SourceOrder
 from domain.rejects import RejectsReport
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
@@ -91,6 +92,7 @@ class LoadRequest:
     rows_read: int
     rows_rejected: int
     started_at: datetime
+    rejects_report: str | None = None  # recorded in the ledger row
     # Where this version stands among the source's versions: a load commits only
     # if no newer version of the source is committed.
     source_order: SourceOrder = field(default_factory=SourceOrder)
@@ -112,6 +114,7 @@ class LoadRequest:
             started_at=self.started_at,
             finished_at=finished_at,
             source_order=self.source_order,
+            rejects_report=self.rejects_report,
         ).normalised()
 
 
@@ -152,8 +155,10 @@ class Warehouse(Protocol):
         """Write a ledger row for an attempt that loaded nothing."""
         ...
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        """Ledger rows, newest first."""
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Ledger rows matching ``where`` (all without it), newest first."""
         ...
 
     def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
@@ -188,6 +193,18 @@ class ProgressListener(Protocol):
         ``stage`` is ``routing`` (done/total: sheets), ``reading`` (0/0: rows not
         known yet), ``validating`` (rows read), ``loading <table>`` (0 of the rows
         to load) or ``loaded <table>`` (rows loaded of those).
+        """
+        ...
+
+
+class OutcomeListener(Protocol):
+    """Told each file's final outcome: metrics, notifications to the uploader."""
+
+    def file_outcome(self, outcome: FileOutcome) -> None:
+        """Called once per file, after its rows are committed (or it was refused).
+
+        Raises a DatalakepError when the outcome could not be passed on; the
+        caller logs it and carries on, as the file's fate is already sealed.
         """
         ...
 

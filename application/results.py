@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from domain.rejects import CellReject
@@ -24,6 +25,8 @@ class IngestFile:
     # event's sequencer, which orders versions of one key exactly.
     version: str | None = None
     sequencer: str | None = None
+    # When the S3 event said the object was created (naive UTC), for the lag metric.
+    event_time: datetime | None = None
 
 
 class Outcome(StrEnum):

@@ -14,7 +14,9 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from application.events import uris_named
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
+from application.log_context import bound
 from application.ports import Message, MessageSource
 from domain.errors import DatalakepError, TerminalError, TransientError
 from domain.printable import printable
@@ -89,10 +91,11 @@ class QueueWorker:
                     # rest of the batch to the queue untouched for another worker.
                     if self.stop.is_set():
                         alive.close()
-                        self._settle(message, 0)
+                        self._release(message, 0, "stopping: returned to the queue", logging.INFO)
                         continue
                     stats.received += 1
-                    self._process(message, alive, stats)
+                    with bound(message_id=message.id):
+                        self._process(message, alive, stats)
             finally:
                 for alive in waiting.values():
                     alive.close()
@@ -110,46 +113,49 @@ class QueueWorker:
                 result = self._handler.execute(HandleEvent(message.body))
         except TransientError as error:
             delay = self._backoff(message.receive_count)
-            log.warning(
-                "message %s: %s; retrying in %ss",
-                message.id,
-                printable(error),
-                delay,
-                extra={"code": error.code},
-            )
             stats.retried += 1
             stats.failures.append(str(error))
-            self._settle(message, delay)
+            self._release(message, delay, f"retrying: {error}", logging.WARNING, error.code)
             return
         except TerminalError as error:
             # Ingest turns bad files into results; reaching here means the
             # event itself could not be served (e.g. access denied). Let the
             # redrive policy take it to the DLQ.
-            log.error("message %s: %s", message.id, printable(error), extra={"code": error.code})
             stats.retried += 1
             stats.failures.append(str(error))
-            self._settle(message, self._settings.poison_backoff_s)
+            self._release(
+                message,
+                self._settings.poison_backoff_s,
+                f"cannot be served, the DLQ takes it after maxReceiveCount: {error}",
+                logging.ERROR,
+                error.code,
+            )
             return
-        except Exception as error:  # one message must never end the worker
+        except Exception as error:  # noqa: BLE001 - one message must never end the worker
             # No error class says what it is (a parser bug, a full disk, a body
             # the JSON decoder chokes on): transient for this message only, with
             # its traceback logged once for whoever fixes the cause.
-            delay = self._backoff(message.receive_count)
-            log.exception(
-                "message %s: unexpected %s; retrying in %ss",
-                message.id,
-                type(error).__name__,
-                delay,
-                extra={"code": "unexpected"},
-            )
             stats.retried += 1
             stats.failures.append(printable(f"{type(error).__name__}: {error}"))
-            self._settle(message, delay)
+            self._release(
+                message,
+                self._backoff(message.receive_count),
+                f"unexpected {type(error).__name__}: retrying",
+                logging.ERROR,
+                "unexpected",
+                traceback=True,
+            )
             return
         if result.disposition is Disposition.RETRY:
             stats.retried += 1
             stats.failures.append(result.error or "retry")
-            self._settle(message, self._settings.poison_backoff_s)
+            self._release(
+                message,
+                self._settings.poison_backoff_s,
+                f"malformed, the DLQ takes it after maxReceiveCount: {result.error}",
+                logging.ERROR,
+                "malformed_event",
+            )
             return
         if not self._settle(message, None):
             return
@@ -157,6 +163,41 @@ class QueueWorker:
         for ingested in result.results:
             stats.files += 1
             stats.rows_loaded += sum(s.rows_loaded for s in ingested.sheets)
+
+    def _release(
+        self,
+        message: Message,
+        delay: int,
+        why: str,
+        level: int,
+        error_code: str | None = None,
+        *,
+        traceback: bool = False,
+    ) -> None:
+        """Hand ``message`` back, in a line naming its objects, attempt and delay.
+
+        The objects come from the body itself: an operator searches logs by file,
+        and a message id means nothing to whoever uploaded it. A release at the
+        queue's maxReceiveCount is the last: SQS then moves it to the DLQ.
+        """
+        sources = uris_named(message.body)
+        log.log(
+            level,
+            "%s (attempt %s): %s; visible again in %ss",
+            ", ".join(printable(s) for s in sources) or "a message naming no object",
+            message.receive_count,
+            printable(why),
+            delay,
+            exc_info=traceback,
+            extra={
+                "source": ",".join(sources) or None,
+                "message_id": message.id,
+                "attempt": message.receive_count,
+                "delay_seconds": delay,
+                "error_code": error_code,
+            },
+        )
+        self._settle(message, delay)
 
     def _settle(self, message: Message, release_after: int | None) -> bool:
         """Delete ``message`` (None) or release it after a delay; False if SQS refused.

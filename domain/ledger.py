@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 from domain.clock import utc_naive
 from domain.types import MAX_VARCHAR_BYTES
@@ -78,6 +79,8 @@ class LedgerEntry:
     finished_at: datetime  # when the attempt ended: for a load, its commit
     error: str | None = None
     source_order: SourceOrder = field(default_factory=SourceOrder)
+    # Where the rejects report on this attempt's file is, when it rejected anything.
+    rejects_report: str | None = None
 
     def normalised(self) -> LedgerEntry:
         """The entry as every ledger stores it and gives it back."""
@@ -138,3 +141,28 @@ def decide_load(
     if newer:
         return Verdict(LoadStatus.STALE, newer[-1].load_id)
     return None
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """Which ledger rows ``history`` returns; every field set must match.
+
+    ``source`` is a glob on the source URI: ``*`` any run of characters, ``?``
+    one character, everything else literal (``[`` included) and case-sensitive,
+    as URIs are.
+    """
+
+    source: str | None = None
+    status: LoadStatus | None = None
+    table: str | None = None
+    since: datetime | None = None  # finished at or after this moment (naive UTC)
+    load_id: str | None = None
+
+    def matches(self, entry: LedgerEntry) -> bool:
+        return (
+            (self.source is None or fnmatchcase(entry.source_uri, self.source.replace("[", "[[]")))
+            and (self.status is None or entry.status is self.status)
+            and (self.table is None or entry.table == self.table)
+            and (self.since is None or entry.finished_at >= self.since)
+            and (self.load_id is None or entry.load_id == self.load_id)
+        )

@@ -11,8 +11,11 @@ from enum import StrEnum
 REPORT_ROW_COLUMN = "source_row"
 REPORT_ERRORS_COLUMN = "datalakep_errors"
 REPORT_SUMMARY_SHEET = "summary"
-# The summary sheet's first labels, column A from row 1.
-REPORT_SUMMARY_LABELS = ("Source", "Version", "Load id")
+# The summary sheet's first labels, column A from row 1. The third names the
+# report (each sheet's ledger load_id is in its own row); reports written before
+# it was renamed say "Load id" there, and are still recognised when uploaded.
+REPORT_SUMMARY_LABELS = ("Source", "Version", "Report id")
+EARLIER_REPORT_SUMMARY_LABELS = (("Source", "Version", "Load id"),)
 
 
 class RejectReason(StrEnum):
@@ -57,6 +60,8 @@ class SheetRejects:
     rows: tuple[RejectedRow, ...]
     # Set when the whole sheet was refused (unroutable, over the reject ratio).
     sheet_error: str | None = None
+    # The ledger row of the load or refusal this sheet belongs to.
+    load_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 from domain.contracts import Catalog, TableContract, normalize_header
 from domain.errors import ConfigurationError, UnroutableSheetError
 from domain.rejects import (
+    EARLIER_REPORT_SUMMARY_LABELS,
     REPORT_ERRORS_COLUMN,
     REPORT_ROW_COLUMN,
     REPORT_SUMMARY_LABELS,
@@ -209,16 +210,17 @@ def _unroutable(
 def is_report_only_sheet(preview: SheetPreview) -> bool:
     """True for a rejects workbook's sheet that holds no rows to load.
 
-    That is its summary sheet (named ``summary``, labels Source, Version,
-    Load id down column A) and the sheet of a refused sheet, whose header is
-    the helper columns alone. Uploading a fixed report must not refuse them.
+    That is its summary sheet (named ``summary``, labels Source, Version and
+    Report id, Load id in earlier reports, down column A) and the sheet of a
+    refused sheet, whose header is the helper columns alone. Uploading a fixed
+    report must not refuse them.
     """
     rows = [r for r in preview.rows if any(c is not None and str(c).strip() for c in r)]
     if not rows:
         return False
     if preview.name.casefold() == REPORT_SUMMARY_SHEET:
         firsts = tuple(_label(r[0]) if r else "" for r in rows[: len(REPORT_SUMMARY_LABELS)])
-        if firsts == REPORT_SUMMARY_LABELS:
+        if firsts in (REPORT_SUMMARY_LABELS, *EARLIER_REPORT_SUMMARY_LABELS):
             return True
     labels = {normalize_header(c) for c in rows[0] if c is not None and str(c).strip()}
     return labels <= REPORT_HELPER_COLUMNS

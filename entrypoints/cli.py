@@ -6,9 +6,11 @@ import argparse
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from domain.errors import (
     ConfigurationError,
@@ -16,13 +18,22 @@ from domain.errors import (
     TransientError,
     WarehouseAuthenticationError,
 )
+from domain.ledger import LoadStatus
 from domain.printable import printable
+
+if TYPE_CHECKING:
+    from application.tables import HistoryQuery
+    from domain.ledger import LedgerEntry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # As a shell reports a process ended by SIGINT or SIGPIPE.
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+
+
+# Services log for machines; the other commands for the person at the terminal.
+JSON_LOG_COMMANDS = frozenset({"worker", "reconcile"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,16 +62,17 @@ def _drop_stdout() -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    from infrastructure.observability.logs import configure_logging
+
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    # fastexcel warns about every all-empty column; that is routine here.
-    logging.getLogger("fastexcel").setLevel(logging.ERROR)
+    args.log_format = args.log_format or ("json" if args.command in JSON_LOG_COMMANDS else "text")
+    # JSON logs are read by machines, which want every file's INFO outcome line.
+    verbose = args.verbose or args.log_format == "json"
+    # Static, not bound in a context: the worker's heartbeat threads log too.
+    static = {"worker": f"{socket.gethostname()}:{os.getpid()}"} if args.command == "worker" else {}
+    level = logging.INFO if verbose else logging.WARNING
+    configure_logging(args.log_format, level, "stderr", static)
     try:
         code: int = args.run(args)
     except (ConfigurationError, WarehouseAuthenticationError) as error:
@@ -83,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     parser.add_argument("--version", action=_Version, help="print the version and exit")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="stderr log lines: text, or one JSON object per line at INFO "
+        "(default: json for worker and reconcile, text otherwise)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> None:
@@ -133,7 +151,22 @@ def _parser() -> argparse.ArgumentParser:
     with_warehouse(history)
     history.add_argument("--json", action="store_true")
     history.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    history.add_argument("--source", metavar="GLOB", help="source URIs matching (* and ?)")
+    history.add_argument("--status", choices=[s.value for s in LoadStatus])
+    history.add_argument("--table", metavar="T")
+    history.add_argument(
+        "--since",
+        metavar="DURATION|TIMESTAMP",
+        help="finished since: 90m, 2h, 7d, or 2026-12-01T08:00 (UTC unless an offset is given)",
+    )
     history.set_defaults(run=_history)
+
+    show = commands.add_parser("show", help="one load of the ledger in full")
+    show.add_argument("load_id", metavar="LOAD_ID")
+    with_config(show)
+    with_warehouse(show)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=_show)
 
     worker = commands.add_parser("worker", help="EC2 mode: long-poll an SQS queue and ingest")
     worker.add_argument("--queue-url", required=True, metavar="URL")
@@ -310,21 +343,51 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from application.tables import HistoryQuery
+    from application.tables import HistoryQuery, parse_since
+    from domain.clock import utc_now
+    from domain.ledger import LedgerFilter
     from entrypoints.cli_output import ledger_json, print_history, print_json_lines
-    from entrypoints.containers import cli_container
 
-    container = cli_container(args.config, args.warehouse)
-    _require_existing_database(str(container.config.warehouse.url()))
-    try:
-        entries = container.history().execute(HistoryQuery(limit=args.limit))
-    finally:
-        container.shutdown_resources()
+    where = LedgerFilter(
+        source=args.source,
+        status=None if args.status is None else LoadStatus(args.status),
+        table=args.table,
+        since=None if args.since is None else parse_since(args.since, utc_now()),
+    )
+    entries = _ledger(args, HistoryQuery(limit=args.limit, where=where))
     if args.json:
         print_json_lines(ledger_json(e) for e in entries)
     else:
         print_history(entries, sys.stdout)
     return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from application.tables import HistoryQuery
+    from domain.ledger import LedgerFilter
+    from entrypoints.cli_output import ledger_json, print_json_lines, print_load
+
+    entries = _ledger(args, HistoryQuery(where=LedgerFilter(load_id=args.load_id)))
+    if not entries:
+        print(f"datalakep: no load {args.load_id!r} in the ledger", file=sys.stderr)
+        return EXIT_FAILED
+    for entry in entries:
+        if args.json:
+            print_json_lines([ledger_json(entry)])
+        else:
+            print_load(entry, sys.stdout)
+    return EXIT_OK
+
+
+def _ledger(args: argparse.Namespace, query: HistoryQuery) -> Sequence[LedgerEntry]:
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config, args.warehouse)
+    _require_existing_database(str(container.config.warehouse.url()))
+    try:
+        return container.history().execute(query)
+    finally:
+        container.shutdown_resources()
 
 
 def _require_existing_database(url: str) -> None:
@@ -364,6 +427,7 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from entrypoints.containers import worker_container
+    from infrastructure.observability.logs import json_line
     from infrastructure.scratch import sweep_dead
 
     container = worker_container(args.queue_url, args.config, args.warehouse)
@@ -388,10 +452,12 @@ def _worker(args: argparse.Namespace) -> int:
         stats = worker.run(until_empty=args.until_empty)
     finally:
         container.shutdown_resources()
-    print(
+    summary = (
         f"worker: {stats.received} messages, {stats.deleted} deleted, {stats.retried} "
         f"left for retry, {stats.files} files, {stats.rows_loaded} rows loaded"
     )
+    # stdout also carries the EMF metric lines: in JSON mode every line there is JSON.
+    print(json_line("datalakep.worker", summary) if args.log_format == "json" else summary)
     return EXIT_OK
 
 

@@ -61,6 +61,7 @@ def ledger_json(entry: LedgerEntry) -> dict[str, Any]:
         "started_at": entry.started_at.isoformat(sep=" "),
         "finished_at": entry.finished_at.isoformat(sep=" "),
         "error": entry.error,
+        "rejects_report": entry.rejects_report,
     }
 
 
@@ -170,6 +171,15 @@ def print_history(entries: Sequence[LedgerEntry], out: TextIO) -> None:
         ],
         out,
     )
+
+
+def print_load(entry: LedgerEntry, out: TextIO) -> None:
+    """One ledger row in full, a field a line, for `datalakep show`."""
+    fields = ledger_json(entry)
+    fields["sheets"] = ", ".join(entry.sheets) or "-"
+    width = max(len(k) for k in fields)
+    for key, value in fields.items():
+        out.write(f"{key.replace('_', ' '):<{width}}  {'-' if value is None else value}\n")
 
 
 def missing_json(missing: MissingObject, *, enqueued: bool) -> dict[str, Any]:

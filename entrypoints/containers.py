@@ -24,6 +24,7 @@ from application.ports import (
     FileSource,
     MessageSource,
     ObjectListing,
+    OutcomeListener,
     ProgressListener,
     RejectsReportWriter,
     SecretProvider,
@@ -179,6 +180,7 @@ def ingest_factory(
     files: providers.Provider[Any],
     reports: providers.Provider[Any],
     progress: providers.Provider[Any],
+    outcomes: providers.Provider[Any],
 ) -> providers.Factory[IngestPassengerFile]:
     """The use case on Core's reader, router and warehouse; entrypoints choose the I/O."""
     return providers.Factory(
@@ -190,6 +192,7 @@ def ingest_factory(
         reports=reports,
         settings=Core.settings,
         progress=progress,
+        outcomes=outcomes,
     )
 
 
@@ -198,7 +201,8 @@ class CliContainer(Core):
     reports = providers.Singleton(build_local_reports, Core.config.rejects.directory)
     progress: providers.Provider[ProgressListener | None] = providers.Object(None)
 
-    ingest = ingest_factory(files, reports, progress)
+    # The CLI's outcome is its output and its log line; no metrics or notifications.
+    ingest = ingest_factory(files, reports, progress, providers.Object(()))
     init_tables = providers.Factory(
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )
@@ -284,6 +288,29 @@ def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
     )
 
 
+def build_outcome_listeners(
+    metrics: Mapping[str, Any] | bool | None,
+    topic_arn: str | None,
+    report_url_seconds: int | None,
+) -> tuple[OutcomeListener, ...]:
+    """EMF metrics unless ``metrics: false``; SNS notifications when a topic is set."""
+    listeners: list[OutcomeListener] = []
+    if isinstance(metrics, Mapping):
+        from infrastructure.observability.emf import EmfMetrics
+
+        namespace = metrics.get("namespace")
+        if not namespace:
+            raise ConfigurationError("metrics.namespace is required unless metrics: false")
+        listeners.append(EmfMetrics(str(namespace)))
+    elif metrics not in (False, None):
+        raise ConfigurationError("metrics must be a mapping with a namespace, or false")
+    if topic_arn:
+        from infrastructure.aws.sns_outcomes import SnsOutcomeNotifier
+
+        listeners.append(SnsOutcomeNotifier(topic_arn, int(report_url_seconds or 0)))
+    return tuple(listeners)
+
+
 class AwsCore(Core):
     """S3 in, S3 rejects reports out: what the Lambda and the worker share."""
 
@@ -293,7 +320,13 @@ class AwsCore(Core):
     own_outputs = providers.Singleton(
         build_own_outputs, Core.config.aws.rejects_prefix, Core.config.warehouse.staging
     )
-    ingest = ingest_factory(files, reports, providers.Object(None))
+    outcomes = providers.Singleton(
+        build_outcome_listeners,
+        Core.config.metrics,
+        Core.config.aws.outcome_topic_arn,
+        Core.config.aws.outcome_report_url_seconds,
+    )
+    ingest = ingest_factory(files, reports, providers.Object(None), outcomes)
 
 
 def build_capacity(files: FileSource) -> LocalCapacity:
@@ -317,6 +350,7 @@ class LambdaContainer(AwsCore):
         hand_off=hand_off,
         own_outputs=AwsCore.own_outputs,
         capacity=capacity,
+        outcomes=AwsCore.outcomes,
     )
 
 
@@ -330,6 +364,7 @@ class WorkerContainer(AwsCore):
         files=AwsCore.files,
         sources=AwsCore.sources,
         own_outputs=AwsCore.own_outputs,
+        outcomes=AwsCore.outcomes,
     )
     worker_settings = providers.Singleton(build_worker_settings, Core.config.worker)
     worker = providers.Singleton(

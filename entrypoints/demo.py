@@ -170,6 +170,8 @@ def run_demo(warehouse_url: str, config_file: str | None, out: TextIO | None = N
         os.environ["DATALAKEP_ALLOWED_SOURCES"] = f"{BUCKET}/{PREFIX}"
         container = worker_container(queue_url, config_file, warehouse_url)
         container.config.worker.wait_seconds.from_value(1)
+        # The demo prints a summary for a person; EMF records are for CloudWatch.
+        container.config.metrics.from_value(False)
         try:
             stats = container.worker().run(until_empty=True)
             counts = _table_counts(container)

@@ -8,20 +8,22 @@ allowed sources) fails the init, where it shows, rather than every event.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
 
+from application.events import uris_named
 from application.handle_event import Disposition, EventResult, HandleEvent
+from application.log_context import bound
 from domain.errors import TransientError
 from domain.printable import printable
 from entrypoints.containers import LambdaContainer, lambda_container
+from infrastructure.observability.logs import configure_logging
 from infrastructure.scratch import sweep_dead
 
 log = logging.getLogger("datalakep.lambda")
-logging.getLogger().setLevel(os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"))
-logging.getLogger("fastexcel").setLevel(logging.ERROR)
+# One JSON object per line on stdout, which Lambda sends to CloudWatch Logs.
+configure_logging("json", os.environ.get("DATALAKEP_LOG_LEVEL", "INFO"), "stdout")
 
 container: LambdaContainer = lambda_container()
 container.sources()  # refuses an empty allow-list at init
@@ -32,8 +34,15 @@ sweep_dead()
 # The scheduled event deploy/template.yaml sends for a daily reconcile --enqueue.
 RECONCILE = "reconcile"
 
+_REDELIVERED = "; left for retry after the queue's visibility timeout"
+
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with bound(aws_request_id=getattr(context, "aws_request_id", None)):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("datalakep") == RECONCILE:
         return reconcile(event)
     records = event.get("Records") if isinstance(event, dict) else None
@@ -41,8 +50,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _sqs_batch(records, context)
     # A direct S3 or EventBridge invocation: a transient error is raised so
     # Lambda's own async retries (and its on-failure destination) apply.
-    result = container.handle_event().execute(_command(event, context))
-    _log(result)
+    try:
+        result = container.handle_event().execute(_command(event, context))
+    except TransientError as error:
+        _left_for_retry(event, None, f"{printable(error)}; Lambda retries the event", error.code)
+        raise
     if result.disposition is Disposition.RETRY:
         raise RuntimeError(result.error or "event could not be handled")
     return _summary(result)
@@ -94,20 +106,24 @@ def _sqs_batch(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
     use_case = container.handle_event()
     for record in records:
         message_id = str(record.get("messageId"))
-        try:
-            result = use_case.execute(_command(str(record.get("body", "")), context))
-        except TransientError as error:
-            log.warning("message %s: %s; left for retry", message_id, printable(error))
-            failures.append({"itemIdentifier": message_id})
-            continue
-        except Exception as error:  # one record must not fail the batch
-            name = type(error).__name__
-            log.exception("message %s: unexpected %s; left for retry", message_id, name)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        _log(result)
-        if result.disposition is Disposition.RETRY:
-            failures.append({"itemIdentifier": message_id})
+        body = str(record.get("body", ""))
+        with bound(message_id=message_id):
+            try:
+                result = use_case.execute(_command(body, context))
+            except TransientError as error:
+                why = f"{printable(error)}{_REDELIVERED}"
+                _left_for_retry(body, _attempt(record), why, error.code)
+                failures.append({"itemIdentifier": message_id})
+                continue
+            except Exception as error:  # noqa: BLE001 - one record must not fail the batch
+                why = f"unexpected {type(error).__name__}{_REDELIVERED}"
+                _left_for_retry(body, _attempt(record), why, "unexpected", traceback=True)
+                failures.append({"itemIdentifier": message_id})
+                continue
+            if result.disposition is Disposition.RETRY:
+                why = f"{printable(result.error or 'malformed')}{_REDELIVERED}"
+                _left_for_retry(body, _attempt(record), why, "malformed_event")
+                failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 
 
@@ -120,23 +136,28 @@ def _summary(result: EventResult) -> dict[str, Any]:
     }
 
 
-def _log(result: EventResult) -> None:
-    for ingested in result.results:
-        for sheet in ingested.sheets:
-            log.info(
-                json.dumps(
-                    {
-                        "source": sheet.source,
-                        "sheet": sheet.sheet,
-                        "table": sheet.table,
-                        "status": sheet.status.value,
-                        "rows_loaded": sheet.rows_loaded,
-                        "rows_rejected": sheet.rows_rejected,
-                        "error": sheet.error,
-                    }
-                )
-            )
-    for uri in result.forwarded:
-        log.info("handed %s to the worker queue", printable(uri))
-    for reason in result.ignored:
-        log.info("ignored: %s", printable(reason))
+def _attempt(record: dict[str, Any]) -> int | None:
+    attributes = record.get("attributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    return None if count is None else int(count)
+
+
+def _left_for_retry(
+    payload: str | dict[str, Any],
+    attempt: int | None,
+    why: str,
+    error_code: str,
+    *,
+    traceback: bool = False,
+) -> None:
+    """Name the objects and the attempt, not only the message."""
+    sources = uris_named(payload)
+    log.log(
+        logging.ERROR if traceback else logging.WARNING,
+        "%s (attempt %s): %s",
+        ", ".join(printable(s) for s in sources) or "a message naming no object",
+        attempt or "?",
+        why,
+        exc_info=traceback,
+        extra={"source": ",".join(sources) or None, "attempt": attempt, "error_code": error_code},
+    )

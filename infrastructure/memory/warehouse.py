@@ -15,7 +15,7 @@ from application.ports import LoadReceipt, LoadRequest
 from domain.clock import utc_now
 from domain.contracts import LoadMode, TableContract
 from domain.errors import TerminalError
-from domain.ledger import CommittedLoad, LedgerEntry, LoadStatus, decide_load
+from domain.ledger import CommittedLoad, LedgerEntry, LedgerFilter, LoadStatus, decide_load
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.sql import ddl
 from infrastructure.warehouse.sql import ledger as ledger_sql
@@ -95,9 +95,12 @@ class InMemoryWarehouse:
             raise ValueError("a 'loaded' ledger row is written by load() alone")
         self.ledger.append(entry.normalised())
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
         ledger_sql.check_limit(limit)
-        by_id = sorted(self.ledger, key=lambda e: e.load_id)
+        wanted = where or LedgerFilter()
+        by_id = sorted((e for e in self.ledger if wanted.matches(e)), key=lambda e: e.load_id)
         newest = sorted(by_id, key=lambda e: e.finished_at, reverse=True)
         return newest if limit is None else newest[:limit]
 

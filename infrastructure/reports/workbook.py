@@ -147,8 +147,10 @@ def _write_summary(
 ) -> None:
     ws.column_dimensions["A"].width = 24
     ws.column_dimensions["B"].width = 40
-    for letter, width in zip("CDEFG", (24, 12, 14, 60, 50), strict=True):
+    for letter, width in zip("CDEFGH", (24, 12, 14, 60, 50, 38), strict=True):
         ws.column_dimensions[letter].width = width
+    # The third names the report file, the same on every retry; each sheet's
+    # ledger load_id is in the sheet rows below.
     values = (report.source_uri, report.source_version, report.load_id)
     for label, value in zip(REPORT_SUMMARY_LABELS, values, strict=True):
         ws.append([_bold(ws, label), _string_cell(ws, value)])
@@ -165,6 +167,7 @@ def _write_summary(
                 "Rejected rows",
                 "Sheet error",
                 "Note",
+                "Load id",
             )
         ]
     )
@@ -181,6 +184,7 @@ def _write_summary(
                 len(sheet.rows),
                 _string_cell(ws, sheet.sheet_error),
                 _string_cell(ws, note),
+                _string_cell(ws, sheet.load_id),
             ]
         )
 

@@ -22,7 +22,7 @@ from application.ports import LoadReceipt, LoadRequest
 from domain.clock import utc_now
 from domain.contracts import TableContract
 from domain.errors import WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus, decide_load
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, decide_load
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.retry import RetryPolicy
 from infrastructure.warehouse.sql import ledger as ledger_sql
@@ -169,9 +169,11 @@ class SqlWarehouse(Generic[S, P]):
             raise ValueError("a 'loaded' ledger row is written by load() alone")
         self._run("record", lambda s: self._write_ledger(s, entry), entry.table)
 
-    def history(self, limit: int | None = None) -> Sequence[LedgerEntry]:
-        query = ledger_sql.history_sql(self._dialect, self._ledger, limit)
-        return [ledger_sql.ledger_entry(r) for r in self.fetch("history", query)]
+    def history(
+        self, limit: int | None = None, where: LedgerFilter | None = None
+    ) -> Sequence[LedgerEntry]:
+        query, params = ledger_sql.history_statement(self._dialect, self._ledger, limit, where)
+        return [ledger_sql.ledger_entry(r) for r in self.fetch("history", query, params)]
 
     def recorded_versions(self, source_uris: Collection[str]) -> frozenset[tuple[str, str]]:
         statements = list(

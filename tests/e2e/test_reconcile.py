@@ -82,6 +82,7 @@ def drain(url: str) -> list[str]:
 def reconcile(
     capsys: pytest.CaptureFixture[str], db: Path, dlq: str, *extra: str
 ) -> tuple[int, list[dict[str, Any]], str]:
+    capsys.readouterr()  # drop what ran before (an in-process worker's EMF lines on stdout)
     code = main(
         [
             "reconcile",

@@ -57,3 +57,13 @@ def _write_xls(frame: pd.DataFrame, out: Path, title: str | None) -> None:
                 continue
             sheet.write(row, col, value.item() if hasattr(value, "item") else value)
     book.save(str(out))
+
+
+def passenger_csv(path: Path, rows: list[list[object]]) -> Path:
+    """A train_data CSV of ``rows`` (see tests.unit.conftest.passenger), every cell quoted."""
+    from tests.unit.conftest import TRAIN_HEADER
+
+    lines = [",".join(TRAIN_HEADER)]
+    lines += [",".join("" if v is None else f'"{v}"' for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

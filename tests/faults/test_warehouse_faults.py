@@ -12,7 +12,7 @@ deleted on the first try: nothing loops, nothing reaches the DLQ.
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,7 +40,6 @@ pytestmark = pytest.mark.faults
 
 SCENARIO = "warehouse unavailable"
 MAX_RECEIVES = 10
-RETRY = re.compile(r"message (\S+): (.*?); retrying in (\d+)s", re.DOTALL)
 
 
 def _loaded(database: str, uri: str) -> bool:
@@ -55,9 +54,22 @@ def _loaded(database: str, uri: str) -> bool:
     return bool(found and found[0])
 
 
+def _retries(log: Path) -> list[tuple[str, str, int]]:
+    """(message id, line, delay) of each release for retry in the worker's JSON log lines."""
+    found = []
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # the line the worker is writing right now
+        if record.get("logger") == "application.worker" and record["level"] == "WARNING":
+            found.append((record["message_id"], record["message"], record["delay_seconds"]))
+    return found
+
+
 def _released(log: Path) -> set[str]:
     """Ids of the messages the worker has released for retry so far."""
-    return {mid for mid, _, _ in RETRY.findall(log.read_text())}
+    return {mid for mid, _, _ in _retries(log)}
 
 
 def test_an_outage_releases_messages_with_backoff_and_they_load_after_it(
@@ -96,13 +108,15 @@ def test_an_outage_releases_messages_with_backoff_and_they_load_after_it(
 
     found = audit(stack, files)
     figures.record(found, runs=len(files))
-    retries = RETRY.findall(log.read_text())
+    retries = _retries(log)
     assert code == 0 and proxy.cut >= 1
     # During the outage: nothing deleted, nothing dead-lettered, nothing half-written.
     assert waiting == 2 and during.dlq == 0 and during.partial_rows == 0
     assert during.loaded_sources == {files[0].uri}
-    # Each release waited at least a second, said why, and stayed below the DLQ's count.
+    # Each release waited at least a second, named the file, said why, and stayed below
+    # the DLQ's count.
     assert all(int(delay) >= 1 for _, _, delay in retries)
+    assert all(any(f.uri in line for f in files[1:]) for _, line, _ in retries)
     assert all("Connection refused" in why or "closed" in why for _, why, _ in retries)
     per_message = {mid: sum(1 for m, _, _ in retries if m == mid) for mid, _, _ in retries}
     assert len(per_message) == 2 and max(per_message.values()) < MAX_RECEIVES

@@ -7,6 +7,7 @@ from itertools import count
 import pytest
 
 from application.ingest import IngestPassengerFile
+from application.ports import OutcomeListener
 from application.results import IngestFile, IngestResult
 from domain.routing import Router
 from infrastructure.memory.files import InMemoryFileSource
@@ -58,7 +59,7 @@ def harness(router: Router) -> Harness:
     return make_harness(router)
 
 
-def make_harness(router: Router) -> Harness:
+def make_harness(router: Router, outcomes: Sequence[OutcomeListener] = ()) -> Harness:
     """The use case on fresh fakes; also for tests that cannot take a fixture (hypothesis)."""
     ids = count(1)
     files = InMemoryFileSource()
@@ -66,6 +67,12 @@ def make_harness(router: Router) -> Harness:
     warehouse = InMemoryWarehouse()
     reports = InMemoryRejectsReportWriter()
     use_case = IngestPassengerFile(
-        files, reader, router, warehouse, reports, new_id=lambda: f"load-{next(ids)}"
+        files,
+        reader,
+        router,
+        warehouse,
+        reports,
+        new_id=lambda: f"load-{next(ids)}",
+        outcomes=outcomes,
     )
     return Harness(files, reader, warehouse, reports, use_case)

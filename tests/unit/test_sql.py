@@ -115,7 +115,8 @@ def test_ledger_table_columns() -> None:
         '"error" VARCHAR(65535),',
         '"source_uri" VARCHAR(4096) NOT NULL',  # any legal S3 URI
         '"source_sequencer" VARCHAR(64),',
-        '"source_modified_at" TIMESTAMP\n',
+        '"source_modified_at" TIMESTAMP,',
+        '"rejects_report" VARCHAR(1024)\n',
     ]:
         assert line in ddl
     assert "PRIMARY KEY" not in ddl
@@ -129,6 +130,7 @@ def test_a_ledger_of_an_earlier_release_gains_columns_and_width_never_loses_any(
         'ALTER TABLE "l" ALTER COLUMN "source_uri" TYPE VARCHAR(4096)',
         'ALTER TABLE "l" ADD COLUMN "source_sequencer" VARCHAR(64)',
         'ALTER TABLE "l" ADD COLUMN "source_modified_at" TIMESTAMP',
+        'ALTER TABLE "l" ADD COLUMN "rejects_report" VARCHAR(1024)',
     ]
     assert ledger_sql.ledger_migration_sql(old, POSTGRES, "l")[1] == (
         'ALTER TABLE "l" ADD COLUMN IF NOT EXISTS "source_sequencer" VARCHAR(64)'
@@ -300,3 +302,21 @@ def test_an_unknown_catalog_type_is_a_difference() -> None:
     assert drift.drift_differences([expected], [found], DUCKDB) == [
         "column at: type differs: expected TIMESTAMP found TIMESTAMP WITH TIME ZONE"
     ]
+
+
+def test_a_ledger_of_the_previous_release_gains_only_the_rejects_report_column() -> None:
+    current = {c.name: c.type.length for c in ledger_sql.LEDGER_COLUMNS}
+    old = {k: v for k, v in current.items() if k != "rejects_report"}
+    assert ledger_sql.ledger_migration_sql(current, REDSHIFT) == []
+    # Redshift has no IF NOT EXISTS for columns; the catalog was read to decide.
+    assert ledger_sql.ledger_migration_sql(old, REDSHIFT, "audit ledger") == [
+        'ALTER TABLE "audit ledger" ADD COLUMN "rejects_report" VARCHAR(1024)',
+    ]
+    assert ledger_sql.ledger_migration_sql(old, DUCKDB) == [
+        'ALTER TABLE "datalakep_load_ledger" ADD COLUMN IF NOT EXISTS "rejects_report" '
+        "VARCHAR(1024)",
+    ]
+    # A NOT NULL column missing is not something a migration adds: drift reports it.
+    assert ledger_sql.ledger_migration_sql(
+        {k: v for k, v in old.items() if k != "rows_read"}, DUCKDB
+    ) == ledger_sql.ledger_migration_sql(old, DUCKDB)

@@ -18,6 +18,7 @@ from domain.errors import TransientError, WarehouseUnavailableError
 from domain.ledger import LoadStatus
 from domain.source import ObjectInfo
 from infrastructure.memory.messages import InMemoryMessageSource
+from infrastructure.memory.outcomes import InMemoryOutcomes
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -240,8 +241,13 @@ def test_folder_markers_and_the_services_own_outputs_are_acknowledged_unread(
     drop(harness, "rejects/incoming/a.xlsx.0123.rejects.xlsx")
     drop(harness, "staging/load.parquet")
     own = OwnOutputs(prefixes=("rejects/",), staging=(SourceRule("inbox", "staging/"),))
+    outcomes = InMemoryOutcomes()
     use_case = HandleStorageEvent(
-        harness.use_case, harness.files, [SourceRule("inbox", "")], own_outputs=own
+        harness.use_case,
+        harness.files,
+        [SourceRule("inbox", "")],
+        own_outputs=own,
+        outcomes=[outcomes],
     )
     body = json.dumps({"Records": [
         json.loads(o.as_notification())["Records"][0] for o in (
@@ -259,7 +265,16 @@ def test_folder_markers_and_the_services_own_outputs_are_acknowledged_unread(
     ]  # fmt: skip
     assert harness.files.fetched == [] and harness.warehouse.ledger == []
     written = [r for r in caplog.records if "written by datalakeP" in r.message]
-    assert [r.levelno for r in written] == [logging.INFO, logging.INFO]
+    assert [(r.name, r.levelno) for r in written] == [
+        ("application.handle_event", logging.INFO),
+        ("datalakep.outcome", logging.INFO),
+    ] * 2
+    # Acknowledged unread, each still ends in its one outcome.
+    assert outcomes.statuses() == [
+        ("s3://inbox/incoming/dir/", "ignored"),
+        ("s3://inbox/rejects/incoming/a.xlsx.0123.rejects.xlsx", "ignored"),
+        ("s3://inbox/staging/load.parquet", "ignored"),
+    ]
 
 
 @dataclass

@@ -6,9 +6,17 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from domain.clock import utc_naive
 from domain.contracts import Column
 from domain.identifiers import MAX_IDENTIFIER_BYTES
-from domain.ledger import SEQUENCER_WIDTH, CommittedLoad, LedgerEntry, LoadStatus, SourceOrder
+from domain.ledger import (
+    SEQUENCER_WIDTH,
+    CommittedLoad,
+    LedgerEntry,
+    LedgerFilter,
+    LoadStatus,
+    SourceOrder,
+)
 from domain.types import MAX_VARCHAR_BYTES
 from infrastructure.warehouse.sql.ddl import BIGINT, TIMESTAMP, create_sql, varchar
 from infrastructure.warehouse.sql.dialect import (
@@ -39,6 +47,8 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     # Added later: a ledger made before them gets them from ledger_migration_sql.
     Column("source_sequencer", varchar(SEQUENCER_WIDTH), nullable=True),
     Column("source_modified_at", TIMESTAMP, nullable=True),
+    # Where the rejects report on the attempt's file is, when it rejected anything.
+    Column("rejects_report", varchar(1024), nullable=True),
 )
 
 
@@ -143,15 +153,48 @@ def recorded_versions_statements(
 def history_sql(
     dialect: Dialect, ledger_table: str = DEFAULT_LEDGER_TABLE, limit: int | None = None
 ) -> str:
-    """Ledger rows newest first, readable with :func:`ledger_entry`."""
-    sql = (
-        f"SELECT {_ledger_list(dialect)} FROM {quote(ledger_table, dialect)} "
-        "ORDER BY finished_at DESC, load_id"
-    )
-    if check_limit(limit) is None:
-        return sql
-    # Inlined, not bound: drivers disagree on parameters in LIMIT; it is a checked int.
-    return f"{sql} LIMIT {limit}"
+    """Every ledger row newest first (the query of :func:`history_statement` unfiltered)."""
+    return history_statement(dialect, ledger_table, limit)[0]
+
+
+def history_statement(
+    dialect: Dialect,
+    ledger_table: str = DEFAULT_LEDGER_TABLE,
+    limit: int | None = None,
+    where: LedgerFilter | None = None,
+) -> Statement:
+    """Ledger rows matching ``where``, newest first, readable with :func:`ledger_entry`."""
+    p = dialect.placeholder
+    conditions: list[str] = []
+    params: list[Any] = []
+    where = where or LedgerFilter()
+    if where.source is not None:
+        # '!' escapes: a backslash means different things in Redshift and PostgreSQL literals.
+        conditions.append(f"source_uri LIKE {p} ESCAPE '!'")
+        params.append(glob_to_like(where.source))
+    for column, value in (
+        ("status", None if where.status is None else LoadStatus(where.status).value),
+        ("table_name", where.table),
+        ("finished_at", None if where.since is None else utc_naive(where.since)),
+        ("load_id", where.load_id),
+    ):
+        if value is not None:
+            conditions.append(f"{column} {'>=' if column == 'finished_at' else '='} {p}")
+            params.append(value)
+    sql = f"SELECT {_ledger_list(dialect)} FROM {quote(ledger_table, dialect)}"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += " ORDER BY finished_at DESC, load_id"
+    if check_limit(limit) is not None:
+        # Inlined, not bound: drivers disagree on parameters in LIMIT; it is a checked int.
+        sql += f" LIMIT {limit}"
+    return sql, tuple(params)
+
+
+def glob_to_like(glob: str) -> str:
+    """A LedgerFilter glob as a LIKE pattern with ``!`` as its escape character."""
+    escaped = "".join(f"!{ch}" if ch in "!%_" else ch for ch in glob)
+    return escaped.replace("*", "%").replace("?", "_")
 
 
 def check_limit(limit: int | None) -> int | None:
@@ -178,6 +221,7 @@ def ledger_params(entry: LedgerEntry) -> Params:
         e.error,
         e.source_order.sequencer,
         e.source_order.modified_at,
+        e.rejects_report,
     )
 
 
@@ -198,6 +242,7 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         err,
         sequencer,
         modified_at,
+        report,
     ) = row
     return LedgerEntry(
         load_id=str(load_id),
@@ -213,6 +258,7 @@ def ledger_entry(row: Sequence[Any]) -> LedgerEntry:
         finished_at=finished,
         error=err,
         source_order=SourceOrder(sequencer, modified_at),
+        rejects_report=None if report is None else str(report),
     )
 
 

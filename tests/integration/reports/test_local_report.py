@@ -78,6 +78,7 @@ def _report() -> RejectsReport:
         header_row=2,
         rows=(),
         sheet_error="no contract matches the header (a, b)",
+        load_id="ledger-2",
     )
     return RejectsReport(
         source_uri="s3://bucket/incoming/train.xlsx",
@@ -149,7 +150,7 @@ def test_the_summary_lists_the_load_and_each_sheet(written: tuple[Path, Path]) -
     rows = [[c.value for c in r] for r in ws.iter_rows()]
     assert rows[0][:2] == ["Source", "s3://bucket/incoming/train.xlsx"]
     assert rows[1][:2] == ["Version", "v-123"]
-    assert rows[2][:2] == ["Load id", "load-42"]
+    assert rows[2][:2] == ["Report id", "load-42"]
     assert rows[3][:2] == ["Rejected rows", 3]
     table = [r for r in rows[5:] if any(v is not None for v in r)]
     assert table[0] == [
@@ -160,8 +161,9 @@ def test_the_summary_lists_the_load_and_each_sheet(written: tuple[Path, Path]) -
         "Rejected rows",
         "Sheet error",
         "Note",
+        "Load id",  # the ledger row of the sheet's load or refusal
     ]
-    assert table[1] == ["train", "train", "train_data", 1, 3, None, None]
+    assert table[1] == ["train", "train", "train_data", 1, 3, None, None, None]
     assert table[2] == [
         "Q1/Q2: [draft]*? with a very long name indeed",
         "Q1_Q2_ _draft___ with a very lo",
@@ -170,6 +172,7 @@ def test_the_summary_lists_the_load_and_each_sheet(written: tuple[Path, Path]) -
         0,
         "no contract matches the header (a, b)",
         None,
+        "ledger-2",
     ]
 
 

@@ -23,7 +23,7 @@ from application.ports import LoadReceipt, LoadRequest, Warehouse
 from domain.arrow_types import arrow_schema
 from domain.contracts import Column, LoadMode, TableContract, contract_from_mapping
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
-from domain.ledger import LedgerEntry, LoadStatus, SourceOrder
+from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, SourceOrder
 from domain.types import ColumnType
 from infrastructure.memory.warehouse import InMemoryWarehouse
 from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
@@ -94,10 +94,12 @@ def entry(
     status: LoadStatus = LoadStatus.REJECTED,
     table: str | None = "people",
     error: str | None = "too many rejects",
+    uri: str = URI,
+    rejects_report: str | None = None,
 ) -> LedgerEntry:
     return LedgerEntry(
         load_id=load_id,
-        source_uri=URI,
+        source_uri=uri,
         source_version="v9",
         table=table,
         sheets=("A", "B é"),
@@ -108,6 +110,7 @@ def entry(
         started_at=finished_at - timedelta(seconds=3),
         finished_at=finished_at,
         error=error,
+        rejects_report=rejects_report,
     )
 
 
@@ -363,6 +366,48 @@ def test_history_is_newest_first_and_honours_the_limit(warehouse: Warehouse) -> 
     assert list(warehouse.history(limit=0)) == []
     with pytest.raises(ValueError):
         warehouse.history(limit=-1)
+
+
+def test_history_filters_by_source_glob_status_table_time_and_load_id(
+    warehouse: Warehouse,
+) -> None:
+    rows = [
+        ("a", "s3://in/2026/jan_a.xlsx", LoadStatus.REJECTED, "people", 1),
+        ("b", "s3://in/2026/janXa.xlsx", LoadStatus.FAILED, None, 2),
+        ("c", "s3://in/2026/100%[1].csv", LoadStatus.SKIPPED, "people", 3),
+        ("d", "s3://other/2026/jan_a.xlsx", LoadStatus.REJECTED, "pets", 4),
+    ]
+    for load_id, uri, status, table, minutes in rows:
+        warehouse.record(entry(load_id, T0 + timedelta(minutes=minutes), status, table, uri=uri))
+
+    def ids(**where: Any) -> list[str]:
+        limit = where.pop("limit", None)
+        return [e.load_id for e in warehouse.history(limit, LedgerFilter(**where))]
+
+    assert ids() == ["d", "c", "b", "a"]
+    assert ids(source="s3://in/*") == ["c", "b", "a"]
+    assert ids(source="*/jan_a.xlsx") == ["d", "a"]  # '_' is literal, not any character
+    assert ids(source="*/jan?a.xlsx") == ["d", "b", "a"]
+    assert ids(source="s3://in/2026/100%[1].csv") == ["c"]  # '%' and '[' are literal
+    assert ids(source="S3://IN/*") == []  # case-sensitive, as URIs are
+    assert ids(status=LoadStatus.REJECTED) == ["d", "a"]
+    assert ids(table="people") == ["c", "a"]
+    assert ids(since=T0 + timedelta(minutes=2)) == ["d", "c", "b"]
+    assert ids(source="s3://in/*", status=LoadStatus.REJECTED, table="people") == ["a"]
+    assert ids(source="s3://in/*", limit=1) == ["c"]
+    assert ids(load_id="b") == ["b"]
+    assert ids(load_id="nope") == []
+
+
+def test_the_ledger_keeps_where_the_rejects_report_is(warehouse: Warehouse) -> None:
+    report = "s3://in/rejects/people.0123456789abcdef.rejects.xlsx"
+    warehouse.record(entry("with", T0, rejects_report=report))
+    warehouse.record(entry("without", T0 - timedelta(minutes=1)))
+    request = replace(make_request(PEOPLE, [person(1)]), rejects_report=report)
+    load(warehouse, request)
+
+    found = {e.load_id: e.rejects_report for e in warehouse.history()}
+    assert found == {"with": report, "without": None, request.load_id: report}
 
 
 def test_recorded_versions_are_every_status_of_exactly_the_uris_asked_for(
@@ -640,3 +685,48 @@ def test_duckdb_held_by_another_process_is_unavailable_naming_the_path(tmp_path:
 
     assert list(warehouse.history()) == []  # once released, the same instance works
     warehouse.close()
+
+
+# A ledger as the first release created it, before rejects_report.
+FIRST_LEDGER = """CREATE TABLE datalakep_load_ledger (
+    load_id VARCHAR(36) NOT NULL, source_uri VARCHAR(1024) NOT NULL,
+    source_version VARCHAR(256) NOT NULL, table_name VARCHAR(127),
+    sheets VARCHAR(65535) NOT NULL, status VARCHAR(16) NOT NULL,
+    rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, rows_rejected BIGINT NOT NULL,
+    started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP NOT NULL, error VARCHAR(65535))"""
+OLD_ROW = (
+    "INSERT INTO datalakep_load_ledger VALUES ('old', 's3://in/old.xlsx', 'v1', 'people', "
+    "'[\"S\"]', 'loaded', 3, 3, 0, '2026-01-01 12:00:00', '2026-01-01 12:00:01', NULL)"
+)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_an_existing_ledger_gains_the_report_column_and_keeps_its_rows(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    def open_old() -> Iterator[Warehouse]:
+        if engine == "duckdb":
+            path = tmp_path / "old.duckdb"
+            with duckdb.connect(str(path)) as con:
+                con.execute(FIRST_LEDGER)
+                con.execute(OLD_ROW)
+            yield DuckDbWarehouse(str(path))
+            return
+        import psycopg
+
+        with fresh_database(request.getfixturevalue("postgres"), "migrate") as url:
+            with psycopg.connect(url, autocommit=True) as con:
+                con.execute(FIRST_LEDGER)
+                con.execute(OLD_ROW)
+            yield PostgresWarehouse(url_credentials(url))
+
+    for warehouse in open_old():
+        try:
+            warehouse.record(entry("new", T0 + timedelta(days=1), rejects_report="s3://r.xlsx"))
+            found = {e.load_id: (e.status, e.rejects_report) for e in warehouse.history()}
+        finally:
+            warehouse.close()
+        assert found == {
+            "new": (LoadStatus.REJECTED, "s3://r.xlsx"),
+            "old": (LoadStatus.LOADED, None),
+        }

@@ -1,0 +1,1 @@
+"""Logs, metrics and outcome notifications: how an operator sees the service."""

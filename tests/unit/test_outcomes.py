@@ -1,0 +1,153 @@
+"""Every file ends in exactly one outcome: one INFO line, one call to each listener."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import pytest
+
+from application.events import ObjectCreated, SourceRule
+from application.handle_event import HandleEvent, HandleStorageEvent
+from application.worker import QueueWorker, WorkerSettings
+from domain.errors import TransientError, UnreadableFileError, WarehouseUnavailableError
+from domain.routing import Router
+from infrastructure.memory.messages import InMemoryMessageSource
+from infrastructure.memory.outcomes import InMemoryOutcomes
+from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
+
+pytestmark = pytest.mark.unit
+
+ALLOWED = [SourceRule("inbox", "incoming/")]
+EVENT_TIME = datetime(2026, 12, 1, 10, 0, 0)
+
+
+@pytest.fixture
+def outcomes() -> InMemoryOutcomes:
+    return InMemoryOutcomes()
+
+
+@pytest.fixture
+def harness(router: Router, outcomes: InMemoryOutcomes) -> Harness:
+    return make_harness(router, [outcomes])
+
+
+def drop(
+    harness: Harness, key: str, rows: list[list[object]], version: str = "v1"
+) -> ObjectCreated:
+    harness.drop(f"s3://inbox/{key}", {"S": [TRAIN_HEADER, *rows]}, version)
+    return ObjectCreated("inbox", key, size=100, version_id=version, event_time=EVENT_TIME)
+
+
+def handler(harness: Harness, outcomes: InMemoryOutcomes, **kw: object) -> HandleStorageEvent:
+    return HandleStorageEvent(harness.use_case, harness.files, ALLOWED, outcomes=[outcomes], **kw)  # type: ignore[arg-type]
+
+
+def outcome_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.name == "datalakep.outcome" and r.levelno == logging.INFO
+    ]
+
+
+def test_each_file_status_is_one_outcome_line_and_one_listener_call(
+    harness: Harness, outcomes: InMemoryOutcomes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    loaded = drop(
+        harness,
+        "incoming/ok.xlsx",
+        [passenger(1), passenger(2, Sex="?"), *(passenger(i) for i in range(3, 12))],
+    )
+    refused = drop(harness, "incoming/bad.xlsx", [passenger(1, Sex="?"), passenger(2, Sex="?")])
+    broken = drop(harness, "incoming/enc.xlsx", [passenger(1)])
+    harness.reader.break_file(
+        broken.uri, UnreadableFileError("encrypted", code="encrypted_workbook")
+    )
+    foreign = ObjectCreated("inbox", "elsewhere/x.xlsx", version_id="v1")
+    stale = drop(harness, "incoming/old.xlsx", [passenger(1)], version="v1")
+    drop(harness, "incoming/old.xlsx", [passenger(1)], version="v2")
+    heavy = drop(harness, "incoming/heavy.xlsx", [passenger(1)])
+    queue = InMemoryMessageSource()
+
+    use_case = handler(harness, outcomes, hand_off=queue)
+    for obj in (loaded, refused, broken, foreign, stale):
+        use_case.execute(HandleEvent(obj.as_notification()))
+    use_case.execute(HandleEvent(heavy.as_notification(), heavy_file_bytes=50))
+    use_case.execute(HandleEvent(loaded.as_notification()))  # redelivered
+
+    expected = [
+        (loaded.uri, "loaded"),
+        (refused.uri, "rejected"),
+        (broken.uri, "failed"),
+        (foreign.uri, "ignored"),
+        (stale.uri, "stale"),
+        (heavy.uri, "handed_off"),
+        (loaded.uri, "skipped"),
+    ]
+    assert outcomes.statuses() == expected
+    lines = outcome_lines(caplog)
+    assert [(r.source, r.status) for r in lines] == expected  # type: ignore[attr-defined]
+    first = outcomes.outcomes[0]
+    assert (first.rows_read, first.rows_loaded, first.rows_rejected) == (11, 10, 1)
+    assert first.tables == ("train_data",) and first.version == "v1"
+    assert first.rejects_report is not None and first.load_ids
+    assert [r.column for r in first.first_rejects] == ["Sex"]
+    assert first.event_time == EVENT_TIME and (first.event_lag_seconds or 0) > 0
+    assert outcomes.outcomes[1].reason is not None and "rejected" in outcomes.outcomes[1].reason
+    assert outcomes.outcomes[2].error_code == "encrypted_workbook"
+    assert lines[0].load_id == first.load_ids[0]  # type: ignore[attr-defined]
+
+
+def test_a_dry_run_and_a_retried_file_have_no_outcome_yet(
+    harness: Harness, outcomes: InMemoryOutcomes
+) -> None:
+    obj = drop(harness, "incoming/a.xlsx", [passenger(1)])
+    harness.ingest(obj.uri, dry_run=True)
+    harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
+    with pytest.raises(TransientError):
+        handler(harness, outcomes).execute(HandleEvent(obj.as_notification()))
+    assert outcomes.outcomes == []
+
+
+def test_a_failing_listener_is_logged_and_the_others_still_hear(
+    harness: Harness, outcomes: InMemoryOutcomes, caplog: pytest.LogCaptureFixture
+) -> None:
+    second = InMemoryOutcomes()
+    outcomes.fail_next = TransientError("SNS throttled", code="sns_unavailable")
+    use_case = HandleStorageEvent(
+        harness.use_case, harness.files, ALLOWED, outcomes=[outcomes, second]
+    )
+    use_case.execute(HandleEvent(ObjectCreated("inbox", "other/a.xlsx").as_notification()))
+    assert second.statuses() == [("s3://inbox/other/a.xlsx", "ignored")]
+    assert outcomes.outcomes == []
+    [warning] = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "did not reach" in r.getMessage()
+    ]
+    assert warning.error_code == "sns_unavailable"  # type: ignore[attr-defined]
+
+
+def test_every_release_names_the_object_the_attempt_and_the_delay(
+    harness: Harness, outcomes: InMemoryOutcomes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    dlq = InMemoryMessageSource()
+    queue = InMemoryMessageSource(max_receive_count=2, dlq=dlq)
+    obj = drop(harness, "incoming/a b.xlsx", [passenger(1)])
+    queue.put(obj.as_notification())
+    queue.put("not json")
+    harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
+    worker = QueueWorker(queue, handler(harness, outcomes), WorkerSettings(wait_seconds=0))
+
+    worker.run(until_empty=True)
+
+    releases = [r for r in caplog.records if r.name == "application.worker"]
+    retry = next(r for r in releases if r.error_code == "warehouse_unavailable")  # type: ignore[attr-defined]
+    assert retry.source == obj.uri and retry.attempt == 1  # type: ignore[attr-defined]
+    assert retry.delay_seconds == queue.released[0][1]  # type: ignore[attr-defined]
+    assert "s3://inbox/incoming/a b.xlsx (attempt 1)" in retry.getMessage()
+    poison = [r for r in releases if r.error_code == "malformed_event"]  # type: ignore[attr-defined]
+    assert poison and all(r.levelno == logging.ERROR for r in poison)
+    assert all(r.message_id and isinstance(r.delay_seconds, int) for r in releases)  # type: ignore[attr-defined]
+    assert outcomes.statuses() == [(obj.uri, "loaded")]
