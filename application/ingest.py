@@ -193,7 +193,9 @@ class IngestPassengerFile:
             # No sheet held data, so no table has a ledger row for this version; one
             # row without a table still tells reconcile the version was handled.
             why = "no sheet holds data (empty or ignored)"
-            self._record_entry(run, self._new_id(), None, names, LoadStatus.SKIPPED, why)
+            run.pending.append(
+                self._entry(run, self._new_id(), None, names, LoadStatus.SKIPPED, why)
+            )
 
     def _load_table(
         self, command: IngestFile, run: _Run, validations: Sequence[SheetValidation]
@@ -312,7 +314,9 @@ class IngestPassengerFile:
             SheetRejects(sheet, table, (), 0, (), sheet_error=str(error), load_id=load_id)
         )
         if not command.dry_run:
-            self._record_entry(run, load_id, table, (sheet,), LoadStatus.REJECTED, str(error))
+            run.pending.append(
+                self._entry(run, load_id, table, (sheet,), LoadStatus.REJECTED, str(error))
+            )
 
     def _fail_sheet(
         self, command: IngestFile, run: _Run, sheet: str, table: str, error: TerminalError
@@ -327,7 +331,9 @@ class IngestPassengerFile:
             SheetRejects(sheet, table, (), 0, (), sheet_error=str(error), load_id=load_id)
         )
         if not command.dry_run:
-            self._record_entry(run, load_id, table, (sheet,), LoadStatus.FAILED, str(error))
+            run.pending.append(
+                self._entry(run, load_id, table, (sheet,), LoadStatus.FAILED, str(error))
+            )
 
     def _refuse_over_threshold(
         self, command: IngestFile, run: _Run, v: SheetValidation
@@ -355,7 +361,9 @@ class IngestPassengerFile:
                 SheetRejects("", None, (), 0, (), sheet_error=str(error), load_id=load_id)
             )
             if not command.dry_run:
-                self._record_entry(run, load_id, None, (), LoadStatus.FAILED, str(error))
+                run.pending.append(
+                    self._entry(run, load_id, None, (), LoadStatus.FAILED, str(error))
+                )
         log.warning("file refused: %s", printable(error), extra={"error_code": error.code})
         uri = command.uri if run is None else run.info.uri  # one name per file, opened or not
         return SheetResult(uri, None, None, Outcome.FAILED, error=str(error), error_code=error.code)
@@ -380,17 +388,6 @@ class IngestPassengerFile:
                 rows_rejected=sum(v.rows_rejected for v in validations),
             )
         )
-
-    def _record_entry(
-        self,
-        run: _Run,
-        load_id: str,
-        table: str | None,
-        sheets: tuple[str, ...],
-        status: LoadStatus,
-        error: str,
-    ) -> None:
-        run.pending.append(self._entry(run, load_id, table, sheets, status, error=error))
 
     def _entry(
         self,
