@@ -294,12 +294,19 @@ def test_a_lambda_with_a_small_tmp_hands_off_or_refuses_the_file_and_never_crash
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
-    summary_line, *left = done.stdout.splitlines()
+    # stdout: the function's JSON log and EMF records, its summary, then `ls` of /tmp.
+    lines = done.stdout.splitlines()
+    emitted = ('{"timestamp"', '{"_aws"')
+    records = [json.loads(line) for line in lines if line.startswith(emitted[0])]
+    summary_line, *left = [line for line in lines if not line.startswith(emitted)]
     summary = json.loads(summary_line)
     uri = f"s3://{BUCKET}/incoming/wide.xlsx"
     assert left == []  # nothing stays in /tmp
+    [outcome] = [r for r in records if r["logger"] == "datalakep.outcome"]
+    assert outcome["source"] == uri
     if worker_queue:
-        assert summary["forwarded"] == [uri] and "MB of scratch" in done.stderr
+        assert summary["forwarded"] == [uri] and "MB of scratch" in outcome["reason"]
+        assert outcome["status"] == "handed_off"
         assert depth(heavy) == 1
     else:
         assert summary["forwarded"] == [] and summary["files"] == [uri]
@@ -308,3 +315,4 @@ def test_a_lambda_with_a_small_tmp_hands_off_or_refuses_the_file_and_never_crash
                 "SELECT status, error FROM datalakep_load_ledger"
             ).fetchall()
         assert status == "failed" and "MB of scratch space" in error
+        assert outcome["status"] == "failed"
