@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
 from application.events import ObjectCreated, SourceRule
 from application.handle_event import HandleEvent, HandleStorageEvent
+from application.outcomes import FileStatus, outcome_of
+from application.results import IngestResult, Outcome, SheetResult
 from application.worker import QueueWorker, WorkerSettings
 from domain.errors import TransientError, UnreadableFileError, WarehouseUnavailableError
 from domain.routing import Router
@@ -151,3 +154,26 @@ def test_every_release_names_the_object_the_attempt_and_the_delay(
     assert poison and all(r.levelno == logging.ERROR for r in poison)
     assert all(r.message_id and isinstance(r.delay_seconds, int) for r in releases)  # type: ignore[attr-defined]
     assert outcomes.statuses() == [(obj.uri, "loaded")]
+
+
+def test_a_file_the_warehouse_found_older_than_its_loaded_version_is_stale() -> None:
+    def sheet(status: Outcome, table: str) -> SheetResult:
+        return SheetResult("s3://inbox/incoming/a.xlsx", "S", table, status, load_id="newer")
+
+    now = datetime(2026, 12, 1, 10, 0, 5)
+    stale = IngestResult("s3://inbox/incoming/a.xlsx", "v1", (sheet(Outcome.STALE, "t"),))
+    mixed = IngestResult(
+        "s3://inbox/incoming/a.xlsx",
+        "v1",
+        (sheet(Outcome.SKIPPED, "t"), sheet(Outcome.STALE, "u"), sheet(Outcome.LOADED, "v")),
+    )
+
+    assert outcome_of(stale, started_at=EVENT_TIME, finished_at=now).status is FileStatus.STALE
+    # Anything loaded makes the file loaded; stale outranks skipped among the rest.
+    assert outcome_of(mixed, started_at=EVENT_TIME, finished_at=now).status is FileStatus.LOADED
+    assert (
+        outcome_of(
+            replace(mixed, sheets=mixed.sheets[:2]), started_at=EVENT_TIME, finished_at=now
+        ).status
+        is FileStatus.STALE
+    )
