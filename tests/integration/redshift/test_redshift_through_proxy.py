@@ -432,10 +432,16 @@ def test_a_ledger_of_an_earlier_release_is_migrated_without_if_not_exists(
     longest = "s3://" + "b" * 63 + "/" + "k" * 1024
 
     warehouse.ensure_table(PEOPLE)
-    receipt = warehouse.load(request_for(PEOPLE, [person(1)]))
+    report = "s3://in/rejects/people.0123456789abcdef.rejects.xlsx"
+    receipt = warehouse.load(replace(request_for(PEOPLE, [person(1)]), rejects_report=report))
     long_uri = warehouse.load(
         replace(request_for(PEOPLE, [person(1)]), source_uri=longest, source_version="v0")
     )
 
     assert (receipt.status, long_uri.status) == (LoadStatus.LOADED, LoadStatus.LOADED)
     assert {e.source_uri for e in warehouse.history()} == {URI, longest}
+    # The report column came with the same migration as the ordering columns.
+    assert {e.source_uri: e.rejects_report for e in warehouse.history()} == {
+        URI: report,
+        longest: None,
+    }
