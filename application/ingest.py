@@ -12,11 +12,11 @@ import pyarrow as pa
 
 from application.outcomes import outcome_of, report_outcome
 from application.pipeline import (
+    AlreadyLoaded,
     FileRun,
     IngestSettings,
     NoProgress,
     Refusal,
-    SetAside,
     SheetPipeline,
     failed_file,
     over_threshold,
@@ -41,7 +41,7 @@ from domain.errors import SchemaDriftError, TerminalError
 from domain.ledger import LedgerEntry, LoadStatus
 from domain.printable import printable
 from domain.rejects import SheetRejects
-from domain.routing import RouteDecision, Router
+from domain.routing import Router
 from domain.validation import SheetValidation
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class IngestPassengerFile:
                 self._ingest_workbook(run, workbook)
         except TerminalError as error:
             # Raised while opening: the file as a whole is unreadable.
-            self._refuse(run, Refusal("", None, error, LoadStatus.FAILED), whole_file=True)
+            self._refuse(run, Refusal.of_file(error))
         run.report_now(self._reports)
         for entry in run.pending:
             self._warehouse.record(replace(entry, rejects_report=run.report_location))
@@ -122,27 +122,26 @@ class IngestPassengerFile:
 
     def _ingest_workbook(self, run: _Run, workbook: Workbook) -> None:
         uri = run.info.uri
-        routing = self._pipeline.route(uri, workbook)
-        for found in routing.found:
-            if isinstance(found, SetAside):
-                run.results.append(SheetResult(uri, found.sheet, None, found.outcome))
+
+        def loaded_before() -> frozenset[str]:
+            return self._warehouse.loaded_tables(uri, str(run.info.version))
+
+        for verdict in self._pipeline.judge(uri, workbook, loaded_before):
+            if isinstance(verdict, SheetResult):
+                run.results.append(verdict)
+            elif isinstance(verdict, Refusal):
+                self._refuse(run, verdict)
+            elif isinstance(verdict, AlreadyLoaded):
+                self._skip(run, verdict)
             else:
-                self._refuse(run, found)
-        loaded_before = self._warehouse.loaded_tables(uri, str(run.info.version))
-        for table, group in routing.tables().items():
-            if table in loaded_before:
-                self._skip(run, group)
-                continue
-            read = self._pipeline.read(uri, workbook, group)
-            for refusal in read.refusals:
-                self._refuse(run, refusal)
-            self._load_table(run, read.validations)
-        if not routing.routes and all(r.set_aside for r in run.results):
+                self._load_table(run, verdict.validations)
+        if all(r.set_aside for r in run.results):
             # No sheet held data, so no table has a ledger row for this version; one
             # row without a table still tells reconcile the version was handled.
             why = "no sheet holds data (empty or ignored)"
+            names = tuple(workbook.sheet_names)
             run.pending.append(
-                self._entry(run, self._new_id(), None, routing.names, LoadStatus.SKIPPED, why)
+                self._entry(run, self._new_id(), None, names, LoadStatus.SKIPPED, why)
             )
 
     def _load_table(self, run: _Run, validations: Sequence[SheetValidation]) -> None:
@@ -224,34 +223,27 @@ class IngestPassengerFile:
             for v in accepted
         ]
 
-    def _skip(self, run: _Run, group: Sequence[RouteDecision]) -> None:
-        table = group[0].contract.name
-        sheets = tuple(r.sheet for r in group)
+    def _skip(self, run: _Run, loaded: AlreadyLoaded) -> None:
         load_id = self._new_id()
-        self._warehouse.record(self._entry(run, load_id, table, sheets, LoadStatus.SKIPPED))
-        for sheet in sheets:
+        entry = self._entry(run, load_id, loaded.table, loaded.sheets, LoadStatus.SKIPPED)
+        self._warehouse.record(entry)
+        for sheet in loaded.sheets:
             run.results.append(
-                SheetResult(run.info.uri, sheet, table, Outcome.SKIPPED, load_id=load_id)
+                SheetResult(run.info.uri, sheet, loaded.table, Outcome.SKIPPED, load_id=load_id)
             )
 
     # ------------------------------------------------------------ refusals
 
-    def _refuse(self, run: _Run, refusal: Refusal, *, whole_file: bool = False) -> None:
+    def _refuse(self, run: _Run, refusal: Refusal) -> None:
         """A sheet (or the file) refused before validation: result, report sheet, ledger row."""
-        error = refusal.error
-        if whole_file:
-            run.results.append(failed_file(run.info.uri, error))  # one name per file
-        else:
-            run.results.append(refusal_result(run.info.uri, refusal, _REFUSED[refusal.status]))
+        run.results.append(refusal_result(run.info.uri, refusal, _REFUSED[refusal.status]))
         load_id = self._new_id()
-        sheet = refusal.sheet or None
+        error = str(refusal.error)
         run.report_sheets.append(
-            SheetRejects.refusal(sheet, refusal.table, str(error), load_id=load_id)
+            SheetRejects.refusal(refusal.sheet, refusal.table, error, load_id=load_id)
         )
-        sheets = () if sheet is None else (sheet,)
-        run.pending.append(
-            self._entry(run, load_id, refusal.table, sheets, refusal.status, str(error))
-        )
+        sheets = () if refusal.sheet is None else (refusal.sheet,)
+        run.pending.append(self._entry(run, load_id, refusal.table, sheets, refusal.status, error))
 
     def _refuse_over_threshold(self, run: _Run, v: SheetValidation) -> SheetResult:
         error = over_threshold(run.info.uri, v)

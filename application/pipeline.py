@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -46,45 +46,37 @@ class NoProgress:
 
 
 @dataclass(frozen=True)
-class SetAside:
-    """A sheet that is not data (empty, or ignored by a rule): neither loaded nor refused."""
-
-    sheet: str
-    outcome: Outcome
-
-
-@dataclass(frozen=True)
 class Refusal:
     """A sheet refused before validation: unroutable (REJECTED) or unreadable (FAILED)."""
 
-    sheet: str
+    sheet: str | None  # None: the file as a whole could not be opened
     table: str | None
     error: TerminalError
     status: LoadStatus
 
-
-@dataclass(frozen=True)
-class Routing:
-    """Every sheet of a workbook routed: set aside, refused, or bound for a table."""
-
-    names: tuple[str, ...]
-    found: tuple[SetAside | Refusal, ...]  # in sheet order
-    routes: tuple[RouteDecision, ...]
-
-    def tables(self) -> dict[str, list[RouteDecision]]:
-        """The routes grouped by table, tables in the order their first sheet comes."""
-        groups: dict[str, list[RouteDecision]] = {}
-        for route in self.routes:
-            groups.setdefault(route.contract.name, []).append(route)
-        return groups
+    @classmethod
+    def of_file(cls, error: TerminalError) -> Refusal:
+        return cls(None, None, error, LoadStatus.FAILED)
 
 
 @dataclass(frozen=True)
-class TableRead:
+class AlreadyLoaded:
+    """A table this file version was loaded into before: its sheets are not read again."""
+
+    table: str
+    sheets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Validated:
     """One table's sheets read and validated, duplicate keys rejected across them."""
 
-    refusals: tuple[Refusal, ...]
     validations: tuple[SheetValidation, ...]
+
+
+# What the pipeline says about a workbook, piece by piece: a SheetResult is a sheet
+# set aside (empty, or ignored by a rule), neither loaded nor refused.
+Verdict = SheetResult | Refusal | AlreadyLoaded | Validated
 
 
 class SheetPipeline:
@@ -108,42 +100,58 @@ class SheetPipeline:
         with self._files.fetch(info.uri) as local, self._reader.open(local, info) as workbook:
             yield workbook
 
-    def route(self, uri: str, workbook: Workbook) -> Routing:
-        names = tuple(workbook.sheet_names)
-        found: list[SetAside | Refusal] = []
+    def judge(
+        self, uri: str, workbook: Workbook, loaded_before: Callable[[], Collection[str]]
+    ) -> Iterator[Verdict]:
+        """Every sheet's verdict, as it is reached: sheets set aside or refused while
+        routing, in sheet order, then table by table (in the order of each table's first
+        sheet) its unreadable sheets and its validations.
+
+        Lazy, so the caller loads one table before the next is read. ``loaded_before``
+        is asked once, after routing: the tables this file version already holds, whose
+        sheets are then not read.
+        """
+        names = workbook.sheet_names
         routes: list[RouteDecision] = []
         for number, name in enumerate(names):
             self._progress.stage(uri, name, "routing", number, len(names))
             if self._router.ignores(uri, name):
-                found.append(SetAside(name, Outcome.IGNORED))
+                yield SheetResult(uri, name, None, Outcome.IGNORED)
                 continue
             preview = workbook.preview(name, self._settings.header_search_rows)
             if preview.blank and _holds_no_rows(workbook, preview):
-                found.append(SetAside(name, Outcome.EMPTY))
+                yield SheetResult(uri, name, None, Outcome.EMPTY)
                 continue
             if is_report_only_sheet(preview):
                 # A rejects workbook uploaded again: its summary holds no rows.
-                found.append(SetAside(name, Outcome.IGNORED))
+                yield SheetResult(uri, name, None, Outcome.IGNORED)
                 continue
             try:
                 routes.append(self._router.route(uri, preview))
             except UnroutableSheetError as error:
-                found.append(Refusal(name, None, error, LoadStatus.REJECTED))
-        return Routing(names, tuple(found), tuple(routes))
+                yield Refusal(name, None, error, LoadStatus.REJECTED)
+        done = loaded_before()
+        for table in dict.fromkeys(r.contract.name for r in routes):
+            group = [r for r in routes if r.contract.name == table]
+            if table in done:
+                yield AlreadyLoaded(table, tuple(r.sheet for r in group))
+            else:
+                yield from self._read(uri, workbook, group)
 
-    def read(self, uri: str, workbook: Workbook, group: Sequence[RouteDecision]) -> TableRead:
-        refusals: list[Refusal] = []
+    def _read(
+        self, uri: str, workbook: Workbook, group: Sequence[RouteDecision]
+    ) -> Iterator[Refusal | Validated]:
         validations: list[SheetValidation] = []
         for route in group:
             self._progress.stage(uri, route.sheet, "reading", 0, 0)
             try:
                 sheet = workbook.read(route.sheet, route.header_row)
             except TerminalError as error:
-                refusals.append(Refusal(route.sheet, route.contract.name, error, LoadStatus.FAILED))
+                yield Refusal(route.sheet, route.contract.name, error, LoadStatus.FAILED)
                 continue
             self._progress.stage(uri, route.sheet, "validating", sheet.num_rows, sheet.num_rows)
             validations.append(validate_sheet(sheet, route))
-        return TableRead(tuple(refusals), tuple(reject_duplicate_keys(validations)))
+        yield Validated(tuple(reject_duplicate_keys(validations)))
 
 
 @dataclass
@@ -244,6 +252,8 @@ def sheet_result(
 
 def refusal_result(uri: str, refusal: Refusal, status: Outcome) -> SheetResult:
     error = refusal.error
+    if refusal.sheet is None:
+        return failed_file(uri, error)
     return SheetResult(
         uri, refusal.sheet, refusal.table, status, error=str(error), error_code=error.code
     )

@@ -8,15 +8,15 @@ all: files, reader and router (and the report writer, for `validate --report`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from application.pipeline import (
     FileRun,
     IngestSettings,
     NoProgress,
     Refusal,
-    SetAside,
     SheetPipeline,
+    Validated,
     failed_file,
     over_threshold,
     refusal_result,
@@ -35,6 +35,7 @@ from domain.errors import TerminalError
 from domain.ledger import LoadStatus
 from domain.rejects import SheetRejects
 from domain.routing import Router
+from domain.validation import SheetValidation
 
 
 class ValidateFile:
@@ -71,43 +72,40 @@ class ValidateFile:
                 self._check_workbook(run, workbook)
         except TerminalError as error:
             # Raised while opening: the file as a whole is unreadable.
-            run.results.append(failed_file(info.uri, error))
-            run.report_sheets.append(
-                SheetRejects.refusal(None, None, str(error), load_id=self._new_id())
-            )
+            self._refuse(run, Refusal.of_file(error))
         if command.write_report:
             run.report_now(self._reports)
         return IngestResult(info.uri, info.version, run.results_with_report())
 
     def _check_workbook(self, run: FileRun, workbook: Workbook) -> None:
         uri = run.info.uri
-        routing = self._pipeline.route(uri, workbook)
-        for found in routing.found:
-            if isinstance(found, SetAside):
-                run.results.append(SheetResult(uri, found.sheet, None, found.outcome))
+        for verdict in self._pipeline.judge(uri, workbook, frozenset):
+            if isinstance(verdict, SheetResult):
+                run.results.append(verdict)
+            elif isinstance(verdict, Refusal):
+                self._refuse(run, verdict)
+            elif isinstance(verdict, Validated):
+                self._judge_table(run, verdict.validations)
+
+    def _judge_table(self, run: FileRun, validations: Sequence[SheetValidation]) -> None:
+        uri = run.info.uri
+        # The id ingest would give the table's load, as its report would name it.
+        load_id = self._new_id()
+        for v in validations:
+            if v.rows_rejected and not v.over_threshold:
+                run.report_sheets.append(sheet_rejects(v, load_id=load_id))
+        for v in validations:
+            if v.over_threshold:
+                error = over_threshold(uri, v)
+                run.report_sheets.append(
+                    sheet_rejects(v, sheet_error=str(error), load_id=self._new_id())
+                )
+                run.results.append(
+                    sheet_result(uri, v, Outcome.INVALID, rows_loaded=0, error=error)
+                )
             else:
-                self._refuse(run, found)
-        for group in routing.tables().values():
-            read = self._pipeline.read(uri, workbook, group)
-            for refusal in read.refusals:
-                self._refuse(run, refusal)
-            # The id ingest would give the table's load, as its report would name it.
-            load_id = self._new_id()
-            for v in read.validations:
-                if v.rows_rejected and not v.over_threshold:
-                    run.report_sheets.append(sheet_rejects(v, load_id=load_id))
-            for v in read.validations:
-                if v.over_threshold:
-                    error = over_threshold(uri, v)
-                    run.report_sheets.append(
-                        sheet_rejects(v, sheet_error=str(error), load_id=self._new_id())
-                    )
-                    run.results.append(
-                        sheet_result(uri, v, Outcome.INVALID, rows_loaded=0, error=error)
-                    )
-                else:
-                    status = Outcome.INVALID if v.rows_rejected else Outcome.VALID
-                    run.results.append(sheet_result(uri, v, status, rows_loaded=0))
+                status = Outcome.INVALID if v.rows_rejected else Outcome.VALID
+                run.results.append(sheet_result(uri, v, status, rows_loaded=0))
 
     def _refuse(self, run: FileRun, refusal: Refusal) -> None:
         # An unreadable sheet fails here as it would in ingest; an unroutable one is INVALID.
