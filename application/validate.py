@@ -79,6 +79,7 @@ class ValidateFile:
 
     def _check_workbook(self, run: FileRun, workbook: Workbook) -> None:
         uri = run.info.uri
+        # As if nothing were loaded yet: a dry run reads and judges every table.
         for verdict in self._pipeline.judge(uri, workbook, frozenset):
             if isinstance(verdict, SheetResult):
                 run.results.append(verdict)
