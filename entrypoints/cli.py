@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +22,11 @@ from domain.ledger import LoadStatus
 from domain.printable import printable
 
 if TYPE_CHECKING:
+    from application.results import IngestResult, SheetResult
     from application.tables import HistoryQuery
     from domain.ledger import LedgerEntry
+    from entrypoints.cli_output import TerminalProgress
+    from entrypoints.containers import CliContainer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # As a shell reports a process ended by SIGINT or SIGPIPE.
@@ -119,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     with_config(ingest)
     with_warehouse(ingest)
     ingest.add_argument("--json", action="store_true", help="one JSON object per sheet")
-    ingest.set_defaults(run=_ingest, dry_run=False, report=None)
+    ingest.set_defaults(run=_ingest)
 
     validate = commands.add_parser(
         "validate", help="dry run: check files, load nothing (exit codes as ingest)"
@@ -133,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="write the annotated rejects workbook (and CSV) into DIR",
     )
-    validate.set_defaults(run=_ingest, dry_run=True, warehouse=None)
+    validate.set_defaults(run=_validate)
 
     init = commands.add_parser(
         "init", help="start a project: config/datalakep.yaml and a .gitignore for data/"
@@ -273,39 +276,71 @@ def _expand(sources: Sequence[str]) -> list[str]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from application.results import IngestFile, SheetResult
-    from entrypoints.cli_output import (
-        TerminalProgress,
-        print_json_lines,
-        print_results,
-        sheet_json,
-    )
+    from application.results import IngestFile
     from entrypoints.containers import cli_container
 
     container = cli_container(args.config, args.warehouse)
-    if args.report is not None:
+    progress = _terminal_progress(container)
+    use_case = container.ingest()
+    return _each_file(
+        args, container, progress, lambda uri: use_case.execute(IngestFile(uri)), dry_run=False
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """The dry run; its container never resolves the warehouse or any secret."""
+    from application.results import CheckFile
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config)
+    write_report = args.report is not None
+    if write_report:
         container.config.rejects.directory.from_value(str(args.report))
+    progress = _terminal_progress(container)
+    use_case = container.validate()
+    return _each_file(
+        args,
+        container,
+        progress,
+        lambda uri: use_case.execute(CheckFile(uri, write_report=write_report)),
+        dry_run=True,
+    )
+
+
+def _terminal_progress(container: CliContainer) -> TerminalProgress:
+    from entrypoints.cli_output import TerminalProgress
+
     progress = TerminalProgress()
     container.progress.override(progress)
-    use_case = container.ingest()
+    return progress
+
+
+def _each_file(
+    args: argparse.Namespace,
+    container: CliContainer,
+    progress: TerminalProgress,
+    execute: Callable[[str], IngestResult],
+    *,
+    dry_run: bool,
+) -> int:
+    """Run ``execute`` on every source, print the sheets and choose the exit code."""
+    from entrypoints.cli_output import print_json_lines, print_results, sheet_json
+
     results: list[SheetResult] = []
     try:
         for source in _expand(args.sources):
             progress.start_file()
-            command = IngestFile(
-                source, dry_run=args.dry_run, report_dry_run=args.report is not None
-            )
-            result = use_case.execute(command)
+            result = execute(source)
             progress.finish()
             if args.json:
-                print_json_lines(sheet_json(s, dry_run=args.dry_run) for s in result.sheets)
+                print_json_lines(sheet_json(s, dry_run=dry_run) for s in result.sheets)
                 sys.stdout.flush()
             results.extend(result.sheets)
     finally:
         progress.finish()
         container.shutdown_resources()
     if not args.json:
-        print_results(results, sys.stdout, dry_run=args.dry_run)
+        print_results(results, sys.stdout, dry_run=dry_run)
     # One rule for ingest and validate: rejected rows alone are no failure.
     return EXIT_FAILED if any(r.refused for r in results) else EXIT_OK
 

@@ -18,7 +18,8 @@ from application.events import OwnOutputs, SourceRule
 from application.events import rules_from_config as source_rules_from_config
 from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
-from application.ingest import IngestPassengerFile, IngestSettings
+from application.ingest import IngestPassengerFile
+from application.pipeline import IngestSettings
 from application.ports import (
     DeadLetterQueue,
     FileSource,
@@ -33,6 +34,7 @@ from application.ports import (
 )
 from application.reconcile import Reconcile
 from application.tables import InitializeTables, ShowHistory
+from application.validate import ValidateFile
 from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
@@ -203,6 +205,16 @@ class CliContainer(Core):
 
     # The CLI's outcome is its output and its log line; no metrics or notifications.
     ingest = ingest_factory(files, reports, progress, providers.Object(()))
+    # No warehouse: a dry run must not connect to it or read its secret.
+    validate = providers.Factory(
+        ValidateFile,
+        files=files,
+        reader=Core.reader,
+        router=Core.router,
+        reports=reports,
+        settings=Core.settings,
+        progress=progress,
+    )
     init_tables = providers.Factory(
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )

@@ -270,21 +270,6 @@ def test_missing_object_fails_cleanly(harness: Harness) -> None:
     assert (sheet.status, sheet.error_code) == (Outcome.FAILED, "not_found")
 
 
-def test_dry_run_writes_nothing(harness: Harness) -> None:
-    harness.drop(
-        "s3://in/t.xlsx",
-        {"good": train_rows(10), "bad": [*train_rows(3, start=100), passenger(103, Age="x")]},
-    )
-
-    result = harness.ingest("s3://in/t.xlsx", dry_run=True)
-
-    assert [(s.sheet, s.status) for s in result.sheets] == [
-        ("good", Outcome.VALID), ("bad", Outcome.INVALID),
-    ]  # fmt: skip
-    assert harness.warehouse.ledger == [] and harness.warehouse.tables == {}
-    assert harness.reports.reports == []
-
-
 def test_rejects_report_holds_the_rejected_rows_with_their_problems(harness: Harness) -> None:
     harness.drop("s3://in/t.xlsx", {"S": [*train_rows(10), passenger(11, Age="abc", Sex="?")]})
 
@@ -347,7 +332,6 @@ def test_a_file_with_no_data_sheet_leaves_one_skipped_ledger_row(harness: Harnes
     assert (entry.status, entry.table, entry.sheets) == (
         LoadStatus.SKIPPED, None, ("Sheet1", "Sheet2"),
     )  # fmt: skip
-    assert harness.ingest("s3://in/blank.xlsx", dry_run=True).ok
 
 
 def test_a_too_precise_decimal_is_a_rejected_cell_naming_the_type(harness: Harness) -> None:

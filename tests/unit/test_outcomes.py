@@ -105,7 +105,7 @@ def test_a_dry_run_and_a_retried_file_have_no_outcome_yet(
     harness: Harness, outcomes: InMemoryOutcomes
 ) -> None:
     obj = drop(harness, "incoming/a.xlsx", [passenger(1)])
-    harness.ingest(obj.uri, dry_run=True)
+    harness.validate(obj.uri)
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
     with pytest.raises(TransientError):
         handler(harness, outcomes).execute(HandleEvent(obj.as_notification()))
