@@ -9,10 +9,10 @@ import pytest
 from application.ingest import IngestPassengerFile
 from application.results import IngestFile, IngestResult
 from domain.routing import Router
-from infrastructure.memory.files import InMemoryFileSource
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
-from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import InMemoryWorkbookReader
+from tests.fakes.files import InMemoryFileSource
+from tests.fakes.reports import InMemoryRejectsReportWriter
+from tests.fakes.warehouse import InMemoryWarehouse
+from tests.fakes.workbooks import InMemoryWorkbookReader
 
 pytestmark = pytest.mark.unit
 

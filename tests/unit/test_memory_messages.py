@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import TerminalError
-from infrastructure.memory.messages import InMemoryMessageSource
+from tests.fakes.messages import InMemoryMessageSource
 
 pytestmark = pytest.mark.unit
 

@@ -37,10 +37,10 @@ from domain.contracts import (
 from domain.rejects import RejectReason
 from domain.routing import Router
 from domain.types import INTEGER_BOUNDS, ColumnType, TypeKind
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
-from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import as_text
 from tests.conftest import CONFIG
+from tests.fakes.reports import InMemoryRejectsReportWriter
+from tests.fakes.warehouse import InMemoryWarehouse
+from tests.fakes.workbooks import as_text
 from tests.unit.conftest import TRAIN_HEADER, make_harness, passenger
 
 pytestmark = pytest.mark.unit

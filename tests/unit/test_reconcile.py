@@ -12,7 +12,7 @@ from application.reconcile import MissingObject, Reconcile, ReconcileBucket, Rec
 from application.worker import QueueWorker, WorkerSettings
 from domain.errors import ConfigurationError
 from domain.ledger import LoadStatus
-from infrastructure.memory.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
+from tests.fakes.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit

@@ -17,7 +17,7 @@ from application.worker import QueueWorker, WorkerSettings
 from domain.errors import TransientError, WarehouseUnavailableError
 from domain.ledger import LoadStatus
 from domain.source import ObjectInfo
-from infrastructure.memory.messages import InMemoryMessageSource
+from tests.fakes.messages import InMemoryMessageSource
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit

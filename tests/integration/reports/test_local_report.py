@@ -17,7 +17,6 @@ from domain.rejects import (
     RejectsReport,
     SheetRejects,
 )
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
 from infrastructure.reports import local
 from infrastructure.reports.local import (
     CSV_COLUMNS,
@@ -26,6 +25,7 @@ from infrastructure.reports.local import (
     safe_file_name,
 )
 from infrastructure.reports.workbook import typed_value
+from tests.fakes.reports import InMemoryRejectsReportWriter
 
 pytestmark = pytest.mark.integration
 

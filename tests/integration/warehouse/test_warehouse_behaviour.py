@@ -25,9 +25,9 @@ from domain.contracts import Column, LoadMode, TableContract, contract_from_mapp
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
 from domain.ledger import LedgerEntry, LoadStatus, SourceOrder
 from domain.types import ColumnType
-from infrastructure.memory.warehouse import InMemoryWarehouse
 from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
 from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
+from tests.fakes.warehouse import InMemoryWarehouse
 from tests.support.postgres import fresh_database, url_credentials
 from tests.support.redshift import redshift_through_proxy
 from tests.support.warehouse_rows import FailNextMerge, table_rows
