@@ -432,7 +432,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from entrypoints.demo import run_demo
+    from devtools.demo import run_demo
 
     url = args.warehouse
     if url is None:
@@ -488,9 +488,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    from devtools.sample import TABLES, generate_passengers, generate_rows, write_workbook
     from entrypoints.cli_output import TerminalProgress
     from entrypoints.containers import cli_container
-    from infrastructure.sample import TABLES, generate_passengers, generate_rows, write_workbook
 
     if args.rows < 0:
         raise ConfigurationError("--rows must be zero or more")

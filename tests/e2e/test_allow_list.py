@@ -21,12 +21,12 @@ import pytest
 import yaml
 
 from application.events import ObjectCreated
+from devtools.demo import BUCKET, PREFIX, create_stack
+from devtools.sample import generate_passengers, write_workbook
 from domain.ledger import LoadStatus
 from entrypoints.containers import AwsCore, worker_container
-from entrypoints.demo import BUCKET, PREFIX, create_stack
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.s3_files import S3FileSource
-from infrastructure.sample import generate_passengers, write_workbook
 from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.e2e

@@ -16,10 +16,10 @@ import pytest
 
 from application.events import ObjectCreated, parse_event
 from application.handle_event import HandleEvent
+from devtools.demo import BUCKET, create_stack
+from devtools.sample import generate_passengers, write_workbook
 from entrypoints.containers import worker_container
-from entrypoints.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
-from infrastructure.sample import generate_passengers, write_workbook
 from tests.faults.harness import ROOT, wide_workbook
 
 pytestmark = pytest.mark.e2e

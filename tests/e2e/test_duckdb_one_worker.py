@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entrypoints.demo import BUCKET, create_stack
+from devtools.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from tests.conftest import CONFIG
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.sample import generate_passengers, write_workbook
+from devtools.sample import generate_passengers, write_workbook
 
 pytestmark = pytest.mark.e2e
 

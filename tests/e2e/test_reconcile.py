@@ -10,8 +10,8 @@ from urllib.parse import unquote_plus
 import pytest
 
 from application.events import parse_event
+from devtools.demo import BUCKET, create_stack
 from entrypoints.cli import main
-from entrypoints.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from tests.e2e.test_aws_mode import ledger, run_worker, upload
 

@@ -16,8 +16,8 @@ import duckdb
 import openpyxl
 import pytest
 
+from devtools.sample import generate_passengers
 from domain.rejects import REPORT_ERRORS_COLUMN, REPORT_ROW_COLUMN
-from infrastructure.sample import generate_passengers
 from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.e2e

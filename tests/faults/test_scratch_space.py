@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.demo import PREFIX
+from devtools.demo import PREFIX
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     ROOT,

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from application.events import ObjectCreated
-from entrypoints.demo import BUCKET
-from infrastructure.sample import generate_passengers
+from devtools.demo import BUCKET
+from devtools.sample import generate_passengers
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     audit,

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from entrypoints.demo import BUCKET
-from infrastructure.sample import generate_passengers
+from devtools.demo import BUCKET
+from devtools.sample import generate_passengers
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import audit, cached_file, depth, start_worker, stop, upload, wait_until
 

@@ -11,8 +11,8 @@ import pyarrow.csv as pa_csv
 import pytest
 from python_calamine import CalamineWorkbook
 
-from infrastructure import sample
-from infrastructure.sample import (
+from devtools import sample
+from devtools.sample import (
     MAX_NAME_LENGTH,
     TABLES,
     XLSX_MAX_ROWS,

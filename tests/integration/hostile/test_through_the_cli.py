@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
-from infrastructure.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
+from devtools.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
 from tests.integration.readers.builders import inline, write_xlsx
 from tests.support.cli import ingest_json, isolated_project
 

@@ -111,7 +111,7 @@ def create_stack(visibility_timeout: int = 60, max_receive_count: int = 5) -> tu
 
 def sample_files(directory: Path) -> list[tuple[Path, str]]:
     """The demo's uploads: (local file, object key)."""
-    from infrastructure.sample import generate_passengers, write_workbook
+    from devtools.sample import generate_passengers, write_workbook
 
     files = []
     for table, rows, start, name in (
