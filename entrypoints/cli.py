@@ -432,7 +432,10 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from devtools.demo import run_demo
+    try:
+        from devtools.demo import run_demo
+    except ModuleNotFoundError as error:
+        return _without_devtools("demo", error)
 
     url = args.warehouse
     if url is None:
@@ -441,6 +444,22 @@ def _demo(args: argparse.Namespace) -> int:
         path.unlink(missing_ok=True)
         url = DEMO_WAREHOUSE
     return run_demo(url, args.config)
+
+
+def _without_devtools(command: str, error: ModuleNotFoundError) -> int:
+    """An installed wheel and the image carry no ``devtools``: say so in one line.
+
+    Only ``devtools`` itself being absent is expected; a dependency missing inside
+    it (moto, xlsxwriter) is a broken checkout and keeps its traceback.
+    """
+    if error.name != "devtools" and not (error.name or "").startswith("devtools."):
+        raise error
+    print(
+        f"datalakep {command}: a developer tool, available in a source checkout only "
+        "(devtools/ is not installed here)",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
 
 
 def _contract_infer(args: argparse.Namespace) -> int:
@@ -488,7 +507,10 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from devtools.sample import TABLES, generate_passengers, generate_rows, write_workbook
+    try:
+        from devtools.sample import TABLES, generate_passengers, generate_rows, write_workbook
+    except ModuleNotFoundError as error:
+        return _without_devtools("sample", error)
     from entrypoints.cli_output import TerminalProgress
     from entrypoints.containers import cli_container
 
