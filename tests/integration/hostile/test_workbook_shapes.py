@@ -8,7 +8,7 @@ import pytest
 
 from domain.errors import UnreadableFileError
 from infrastructure.readers import FileKind, ReaderLimits
-from infrastructure.readers.guards import check_extent
+from infrastructure.readers.guards.checks import check_extent
 from tests.integration.readers.builders import info_for, inline, opened, write_xlsx
 
 from .child import read_in_child

@@ -17,7 +17,7 @@ from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet
 from domain.source import ObjectInfo
 from infrastructure.readers import ReaderLimits
-from infrastructure.readers.excel import _translated
+from infrastructure.readers.parsers.excel import _translated
 from tests.integration.readers.builders import text_cells
 
 from .builders import inline, opened, write_xlsx

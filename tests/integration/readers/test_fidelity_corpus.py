@@ -515,7 +515,7 @@ def test_the_shared_package_variants(tmp_path: Path, config: dict[str, object]) 
 
 
 def test_a_canonical_package_is_handed_over_as_it_is(tmp_path: Path) -> None:
-    from infrastructure.readers.xlsx_parts import canonical_copy
+    from infrastructure.readers.guards.xlsx_parts import canonical_copy
 
     assert canonical_copy(_plain(tmp_path / "plain.xlsx")) is None
     assert canonical_copy(VARIANTS["backslashes"](tmp_path / "plain.xlsx", tmp_path / "b.xlsx"))

@@ -11,7 +11,7 @@ import pytest
 
 from domain.errors import UnreadableFileError
 from infrastructure.readers import ReaderLimits
-from infrastructure.readers.xlsx_head import head_copy
+from infrastructure.readers.parsers.xlsx_head import head_copy
 from tests.integration.readers.builders import text_cells
 
 from .builders import opened, write_xlsx

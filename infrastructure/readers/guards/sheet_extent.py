@@ -37,7 +37,7 @@ from xml.etree import ElementTree
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from infrastructure.readers.inflate import member_chunks
+from infrastructure.readers.guards.inflate import member_chunks
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_COLUMNS = 16_384  # XFD
