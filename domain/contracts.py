@@ -8,7 +8,7 @@ with the table and column it concerns.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -132,7 +132,7 @@ class Catalog:
 
     tables: Mapping[str, TableContract]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[TableContract]:
         return iter(self.tables.values())
 
     def __len__(self) -> int:

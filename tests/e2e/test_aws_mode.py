@@ -93,6 +93,7 @@ def test_a_crash_before_delete_redelivers_and_the_reload_is_a_skip(
     try:
         # Process one message fully but "crash" before deleting it.
         messages = container.messages()
+        assert messages is not None  # a queue URL was given
         handled = container.handle_event()
         for message in messages.receive(10, 1):
             handled.execute(HandleEvent(message.body))

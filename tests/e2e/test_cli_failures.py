@@ -22,13 +22,14 @@ CONFIG = ROOT / "config" / "datalakep.yaml"
 def cli_process(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DATALAKEP_CONFIG", None)
-    return subprocess.Popen(
+    process: subprocess.Popen[str] = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", *args],
         cwd=cwd,
         env=env,
         text=True,
         **kwargs,  # type: ignore[call-overload]
     )
+    return process
 
 
 def test_a_yaml_syntax_error_names_file_line_and_column(

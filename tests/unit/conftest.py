@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 
@@ -16,10 +16,10 @@ from tests.fakes.workbooks import InMemoryWorkbookReader
 
 pytestmark = pytest.mark.unit
 
-TRAIN_HEADER = [
+TRAIN_HEADER = (
     "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
     "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
-]  # fmt: skip
+)  # fmt: skip
 
 
 def passenger(pid: int, **overrides: object) -> list[object]:
@@ -42,7 +42,7 @@ class Harness:
     use_case: IngestPassengerFile
 
     def drop(
-        self, uri: str, sheets: dict[str, Sequence[Sequence[object]]], version: str | None = None
+        self, uri: str, sheets: Mapping[str, Sequence[Sequence[object]]], version: str | None = None
     ) -> None:
         """Put a workbook in the source, as an upload would."""
         body = repr(sheets).encode()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 def run(
     type_text: str,
-    cells: list[str | None],
+    cells: Sequence[str | None],
     date_1904: bool = False,
     rounding: Rounding | None = None,
 ) -> tuple[list[object], dict[RejectReason, list[int]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
 pytestmark = pytest.mark.unit
 
 
-def train_rows(n: int, start: int = 1) -> list[list[object]]:
+def train_rows(n: int, start: int = 1) -> list[Sequence[object]]:
     return [TRAIN_HEADER, *(passenger(start + i) for i in range(n))]
 
 

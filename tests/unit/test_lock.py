@@ -78,7 +78,9 @@ def environment(python: tuple[int, int], machine: str) -> dict[str, str]:
 
 
 def _locked(name: str, version: str | None) -> dict[str, Any]:
-    found = [p for p in PACKAGES if p["name"] == name and version in (None, p["version"])]
+    found: list[dict[str, Any]] = [
+        p for p in PACKAGES if p["name"] == name and version in (None, p["version"])
+    ]
     assert len(found) == 1, f"{name} {version}: {len(found)} locked entries"
     return found[0]
 

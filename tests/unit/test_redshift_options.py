@@ -14,7 +14,7 @@ from infrastructure.warehouse import redshift_errors as errors
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.factory import warehouse_from_url
 from infrastructure.warehouse.redshift_options import RedshiftOptions, Staging
-from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
 from infrastructure.warehouse.retry import RetryPolicy
 
 pytestmark = pytest.mark.unit
@@ -143,6 +143,7 @@ def test_a_redshift_url_builds_the_adapter_without_connecting() -> None:
     )
 
     assert isinstance(warehouse, RedshiftWarehouse)
+    assert isinstance(warehouse._engine, RedshiftEngine)
     assert warehouse._engine._con is None  # nothing is opened until the first call
     assert warehouse._engine._credentials == Credentials(
         "cluster.example.invalid", 5439, "dev", "loader", "pw-secret-123"
@@ -156,6 +157,7 @@ def test_the_default_port_is_5439() -> None:
     warehouse = warehouse_from_url("redshift://loader@cluster.example.invalid/dev")
 
     assert isinstance(warehouse, RedshiftWarehouse)
+    assert isinstance(warehouse._engine, RedshiftEngine)
     assert warehouse._engine._credentials.port == 5439
 
 

@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pytest
-import xlwt  # type: ignore[import-untyped]
+import xlwt
 from openpyxl.chart import BarChart, Reference
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 

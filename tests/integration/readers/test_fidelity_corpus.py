@@ -23,7 +23,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import xlrd
-import xlwt  # type: ignore[import-untyped]
+import xlwt
 from odf.opendocument import OpenDocumentSpreadsheet, load
 from odf.table import Table, TableCell, TableRow
 from odf.text import P
@@ -200,7 +200,7 @@ def _kinds_workbook(path: Path, *, epoch: dt.datetime | None = None) -> Path:
     ws = wb.active
     ws.title = "Kinds"
     ws.append(["number", "mixed", "flags", "duration", "day", "moment", "time", "label"])
-    rows = [
+    rows: list[list[object]] = [
         [62.203872015950715, 62.203872015950715, True, dt.timedelta(hours=25, minutes=3)],
         [1e-10, "text", 1.5, "n/a"],
         [1 / 3, 1 / 3, False, dt.timedelta(minutes=3)],

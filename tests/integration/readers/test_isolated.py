@@ -106,7 +106,7 @@ class _Misbehaving:
 
     @contextmanager
     def _open(self) -> Iterator[Workbook]:
-        yield self  # type: ignore[misc]
+        yield self
 
     def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
         return self._open()

@@ -26,7 +26,7 @@ from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableE
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
 from infrastructure.warehouse.credentials import Credentials
-from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.postgres.test_postgres_warehouse import OLD_LEDGER
 from tests.integration.redshift.conftest import PASSWORD, MakeWarehouse
@@ -301,6 +301,7 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
     warehouse.ensure_table(PEOPLE)
     waits: list[float] = []
     warehouse._retry = replace(warehouse._retry, sleep=waits.append)
+    assert isinstance(warehouse._engine, RedshiftEngine)
     real = warehouse._engine._check_keys
     calls = count()
 

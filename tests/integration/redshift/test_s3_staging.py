@@ -26,7 +26,7 @@ from domain.ledger import LoadStatus
 from domain.types import ColumnType
 from infrastructure.aws.clients import aws_client
 from infrastructure.warehouse.redshift_options import Staging
-from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
 from infrastructure.warehouse.s3_staging import ParquetStager
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.redshift.conftest import MakeWarehouse
@@ -126,7 +126,9 @@ def simulate_copy(
         assert uri.startswith(f"s3://{BUCKET}/{PREFIX}")
         if fail:
             raise fail.pop(0)
-        warehouse._engine._insert_rows(cur, staging, read_back(s3, uri))
+        engine = warehouse._engine
+        assert isinstance(engine, RedshiftEngine)
+        engine._insert_rows(cur, staging, read_back(s3, uri))
 
     monkeypatch.setattr(warehouse._engine, "_copy_into", copy)
     return seen
