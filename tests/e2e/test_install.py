@@ -79,15 +79,9 @@ def test_a_wheel_installed_outside_the_repo_works(tmp_path: Path, titanic: Path)
                 "from entrypoints.containers import DEFAULT_CONFIG; print(DEFAULT_CONFIG)",
                 cwd=user, env=env)  # fmt: skip
 
-    tool = subprocess.run([datalakep, "sample", "--out", "s.xlsx"], cwd=user, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-
     assert version.startswith("datalakep 0.")
     assert "would load 891 rows" in out
     assert Path(where.strip()).is_relative_to(site / "datalakep_config")
     assert not (user / "data").exists()
-    # Developer tools and fakes stay out of the product; their commands say so.
+    # Developer tools and the fakes stay out of the product.
     assert not {"devtools", "tests"} & {p.name for p in site.iterdir()}
-    assert (tool.returncode, tool.stdout) == (2, "")
-    assert tool.stderr.startswith("datalakep sample: a developer tool"), tool.stderr
-    assert "Traceback" not in tool.stderr
