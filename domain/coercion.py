@@ -195,7 +195,8 @@ def _decimal_from_float(
 
 
 def _decimal(text: pa.Array, ctype: ColumnType, rounding: Rounding | None) -> Coerced:
-    assert ctype.precision is not None and ctype.scale is not None
+    assert ctype.precision is not None
+    assert ctype.scale is not None
     limit = _decimal_limit(ctype)
     if ctype.precision <= _FLOAT_SAFE_PRECISION:
         ok = _bad(pc.match_substring_regex(text, _NUMBER))
@@ -279,7 +280,8 @@ def _settle_decimals(
 
 def _decimal_limit(ctype: ColumnType) -> int:
     """The first magnitude a decimal(p, s) cannot hold."""
-    assert ctype.precision is not None and ctype.scale is not None
+    assert ctype.precision is not None
+    assert ctype.scale is not None
     return int(10 ** (ctype.precision - ctype.scale))
 
 

@@ -205,7 +205,8 @@ def test_varchar_counts_utf8_bytes_and_char_refuses_multibyte() -> None:
 
 def test_whitespace_only_cells_are_empty() -> None:
     values, bad = run("varchar(5)", ["  ", " a ", None])
-    assert values == [None, "a", None] and bad == {}
+    assert values == [None, "a", None]
+    assert bad == {}
 
 
 def test_text_keeps_its_spaces_when_trimming_is_off() -> None:

@@ -166,7 +166,8 @@ def test_without_enqueue_nothing_is_sent(setup: Setup, harness: Harness) -> None
 
     result = setup.run()
 
-    assert len(result.missing) == 1 and result.enqueued == 0
+    assert len(result.missing) == 1
+    assert result.enqueued == 0
     assert setup.queue.sent == []
 
 

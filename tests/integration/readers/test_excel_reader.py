@@ -18,9 +18,7 @@ from domain.sheet import RawSheet
 from domain.source import ObjectInfo
 from infrastructure.readers import ReaderLimits
 from infrastructure.readers.parsers.excel import _translated
-from tests.integration.readers.builders import text_cells
-
-from .builders import inline, opened, write_xlsx
+from tests.integration.readers.builders import inline, opened, text_cells, write_xlsx
 
 pytestmark = pytest.mark.integration
 

@@ -32,8 +32,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from application.ports import LocalFile, Workbook
 from domain.errors import UnreadableFileError
 from entrypoints.containers import build_reader
-
-from .builders import info_for, inline, text_cells, write_xlsx
+from tests.integration.readers.builders import info_for, inline, text_cells, write_xlsx
 
 pytestmark = pytest.mark.integration
 
@@ -277,7 +276,8 @@ def test_mixed_columns_keep_each_cell_exact(tmp_path: Path, config: dict[str, ob
     # openpyxl writes 62.20387201595072 (16 digits): all of them come back, not 62.203872016.
     assert kinds[(2, 1)] == "62.20387201595072"
     assert [kinds[(r, 2)] for r in range(2, 6)] == ["true", "1.5", "false", "2"]
-    assert kinds[(2, 3)] == "25:03:00" and kinds[(3, 3)] == "n/a"
+    assert kinds[(2, 3)] == "25:03:00"
+    assert kinds[(3, 3)] == "n/a"
     assert kinds[(2, 6)] == "08:30:00"
 
 

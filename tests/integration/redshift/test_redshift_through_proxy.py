@@ -272,7 +272,8 @@ def test_a_server_error_is_terminal_and_loads_nothing(make_warehouse: MakeWareho
 
     assert caught.value.code == "constraint_violation"
     assert "22001" in str(caught.value)
-    assert table_rows(warehouse, "people") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "people") == []
+    assert list(warehouse.history()) == []
 
 
 def test_append_refuses_a_key_already_loaded_though_redshift_would_not(
@@ -322,7 +323,8 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
     receipt = warehouse.load(request)
 
     assert receipt == LoadReceipt(LoadStatus.LOADED, request.load_id, 2)
-    assert next(calls) == 2 and len(waits) == 1
+    assert next(calls) == 2
+    assert len(waits) == 1
     assert own(table_rows(warehouse, "people")) == [person(1), person(2)]
     assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
 
@@ -346,7 +348,8 @@ def test_a_conflict_that_persists_is_unavailable_after_the_attempts(
 
     assert next(attempts) == 3
     failing = False
-    assert table_rows(warehouse, "people") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "people") == []
+    assert list(warehouse.history()) == []
 
 
 def test_a_dropped_connection_is_reopened_on_next_use(
