@@ -295,7 +295,8 @@ def _decimal_places(text: pa.Array) -> pa.Array:
     whole = pc.utf8_length(pc.struct_field(parts, "whole"))
     zeros = pc.utf8_length(pc.struct_field(parts, "zeros"))
     fraction = pc.utf8_length(pc.struct_field(parts, "fraction"))
-    exponent_text = pc.struct_field(parts, "exponent")
+    # Arrow's integer parser refuses a leading "+" ("1E+2" is a number all the same).
+    exponent_text = pc.utf8_ltrim(pc.struct_field(parts, "exponent"), "+")
     exponent = pc.cast(pc.if_else(pc.equal(exponent_text, ""), "0", exponent_text), pa.int64())
     # "120" needs -1 places before its exponent, "0.91" two.
     mantissa = pc.cast(pc.if_else(pc.greater(fraction, 0), fraction, pc.negate(zeros)), pa.int64())

@@ -83,6 +83,13 @@ def test_decimal_places_are_counted_without_trailing_zeros_or_binary_noise(
     assert coerced.values.null_count == 0
 
 
+def test_a_decimal_with_a_signed_exponent_is_a_number() -> None:
+    # hypothesis found "1E+0" in a decimal column failing the whole file.
+    values, bad = run("decimal(10,4)", ["0E+0", "1E+2", "1.5E-2", "+2.5E+1"])
+    assert values == [Decimal("0"), Decimal("100"), Decimal("0.015"), Decimal("25")]
+    assert bad == {}
+
+
 @pytest.mark.parametrize(
     ("rounding", "expected"),
     [
