@@ -179,7 +179,9 @@ def test_the_demo_command_runs_end_to_end(
     from devtools.demo import main
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATALAKEP_ALLOWED_SOURCES", raising=False)
+    # The demo sets the allow-list in its own process's environment; recorded
+    # here so it is undone after the test instead of leaking into the next ones.
+    monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", "")
     assert main(["--warehouse", f"duckdb:///{tmp_path / 'demo.duckdb'}"]) == 0
     out = capsys.readouterr().out
     assert "train_data             5049" in out

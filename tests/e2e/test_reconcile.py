@@ -176,6 +176,8 @@ def test_without_a_dlq_or_with_enqueue_but_no_queue_it_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATALAKEP_WORKER_QUEUE_URL", raising=False)
+    # Sources allowed, so what is refused is the missing DLQ or queue.
+    monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", f"{BUCKET}/incoming/")
     warehouse = ["--warehouse", f"duckdb:///{tmp_path / 'wh.duckdb'}"]
 
     no_dlq = main(["reconcile", "--bucket", BUCKET, *warehouse])
