@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # As a shell reports a process ended by SIGINT or SIGPIPE.
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
-DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
@@ -205,18 +204,6 @@ def _parser() -> argparse.ArgumentParser:
     with_warehouse(reconcile)
     reconcile.set_defaults(run=_reconcile)
 
-    demo = commands.add_parser(
-        "demo", help="local AWS (moto): S3 -> SQS -> worker -> DuckDB, end to end"
-    )
-    with_config(demo)
-    demo.add_argument(
-        "--warehouse",
-        metavar="URL",
-        default=None,
-        help=f"default: a fresh {DEMO_WAREHOUSE}",
-    )
-    demo.set_defaults(run=_demo)
-
     contract = commands.add_parser("contract", help="table contracts")
     contract_commands = contract.add_subparsers(dest="contract_command", required=True)
     infer = contract_commands.add_parser(
@@ -237,16 +224,6 @@ def _parser() -> argparse.ArgumentParser:
     with_config(infer)
     infer.set_defaults(run=_contract_infer)
 
-    sample = commands.add_parser(
-        "sample", help="write synthetic rows for a configured table, drawn from its contract"
-    )
-    sample.add_argument("--table", default="train_data", help="any table in the config")
-    sample.add_argument("--rows", type=int, default=1000)
-    sample.add_argument("--out", required=True, type=Path, metavar="FILE")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--start-id", type=int, default=1, help="first key (PassengerId)")
-    with_config(sample)
-    sample.set_defaults(run=_sample)
     return parser
 
 
@@ -532,18 +509,6 @@ def _reconcile(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.missing and not sent else EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from entrypoints.demo import run_demo
-
-    url = args.warehouse
-    if url is None:
-        # A fresh warehouse each time, so the demo always shows loads, not skips.
-        path = Path(DEMO_WAREHOUSE.removeprefix("duckdb:///"))
-        path.unlink(missing_ok=True)
-        url = DEMO_WAREHOUSE
-    return run_demo(url, args.config)
-
-
 def _contract_infer(args: argparse.Namespace) -> int:
     from application.infer import InferContract
     from entrypoints.containers import cli_container, user_config_path
@@ -586,36 +551,6 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _sample(args: argparse.Namespace) -> int:
-    from entrypoints.cli_output import TerminalProgress
-    from entrypoints.containers import cli_container
-    from infrastructure.sample import TABLES, generate_passengers, generate_rows, write_workbook
-
-    if args.rows < 0:
-        raise ConfigurationError("--rows must be zero or more")
-    contract = cli_container(args.config).catalog().get(args.table)
-    progress = TerminalProgress()
-    progress.start_file()
-    name = str(args.out)
-    progress.stage(name, None, "generating", 0, args.rows)
-    if args.table in TABLES:
-        # The Titanic tables' own generator: Kaggle's null ratios and awkward names.
-        table = generate_passengers(args.table, args.rows, seed=args.seed, start_id=args.start_id)
-    else:
-        table = generate_rows(contract, args.rows, seed=args.seed, start_id=args.start_id)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        write_workbook(
-            table,
-            args.out,
-            progress=lambda done: progress.stage(name, None, "writing", done, args.rows),
-        )
-    finally:
-        progress.finish()
-    print(f"wrote {args.rows} {args.table} rows to {args.out}")
-    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def build_local_reports(directory: str | None) -> RejectsReportWriter:
     return LocalRejectsReportWriter(Path(directory or "data/rejects"))
 
 
-def build_local_files() -> Any:
+def build_local_files() -> FileSource:
     from infrastructure.files.local import LocalFileSource
 
     return LocalFileSource()

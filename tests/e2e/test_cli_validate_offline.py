@@ -96,4 +96,5 @@ def test_validate_never_reads_the_warehouse_secret(
     ingested = datalakep(tmp_path, endpoint, "ingest", str(upload))
 
     assert ingested.returncode != 0
-    assert calls and all(c == "secretsmanager.GetSecretValue" for c in calls)
+    assert calls
+    assert all(c == "secretsmanager.GetSecretValue" for c in calls)

@@ -27,8 +27,8 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from application.events import parse_event
+from devtools.sample import generate_passengers, write_workbook
 from infrastructure.aws.clients import aws_client
-from infrastructure.sample import generate_passengers, write_workbook
 
 pytestmark = pytest.mark.e2e
 

@@ -27,9 +27,9 @@ import yaml
 
 from application.events import MalformedEventError, parse_event
 from application.worker import WorkerStats
-from entrypoints.demo import BUCKET, PREFIX
+from devtools.demo import BUCKET, PREFIX
+from devtools.sample import generate_passengers, write_workbook
 from infrastructure.aws.clients import aws_client
-from infrastructure.sample import generate_passengers, write_workbook
 from tests.conftest import CONFIG
 from tests.integration.readers.builders import write_xlsx
 

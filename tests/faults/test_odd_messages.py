@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from application.events import ObjectCreated, parse_event
-from entrypoints.demo import BUCKET
+from devtools.demo import BUCKET
 from infrastructure.aws.clients import aws_client
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (

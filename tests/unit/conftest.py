@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 
@@ -11,17 +11,17 @@ from application.ports import OutcomeListener
 from application.results import CheckFile, IngestFile, IngestResult
 from application.validate import ValidateFile
 from domain.routing import Router
-from infrastructure.memory.files import InMemoryFileSource
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
-from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import InMemoryWorkbookReader
+from tests.fakes.files import InMemoryFileSource
+from tests.fakes.reports import InMemoryRejectsReportWriter
+from tests.fakes.warehouse import InMemoryWarehouse
+from tests.fakes.workbooks import InMemoryWorkbookReader
 
 pytestmark = pytest.mark.unit
 
-TRAIN_HEADER = [
+TRAIN_HEADER = (
     "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
     "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
-]  # fmt: skip
+)  # fmt: skip
 
 
 def passenger(pid: int, **overrides: object) -> list[object]:
@@ -45,7 +45,7 @@ class Harness:
     validator: ValidateFile
 
     def drop(
-        self, uri: str, sheets: dict[str, Sequence[Sequence[object]]], version: str | None = None
+        self, uri: str, sheets: Mapping[str, Sequence[Sequence[object]]], version: str | None = None
     ) -> None:
         """Put a workbook in the source, as an upload would."""
         body = repr(sheets).encode()

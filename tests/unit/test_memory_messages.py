@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import TerminalError
-from infrastructure.memory.messages import InMemoryMessageSource
+from tests.fakes.messages import InMemoryMessageSource
 
 pytestmark = pytest.mark.unit
 
@@ -16,10 +16,12 @@ def test_a_received_message_is_in_flight_until_deleted() -> None:
 
     assert (message.id, message.body, message.receive_count) == (put.id, "a", 1)
     assert queue.receive() == []
-    assert queue.visible == [] and queue.in_flight == [message]
+    assert queue.visible == []
+    assert queue.in_flight == [message]
     queue.delete(message)
     queue.delete(message)  # repeated deletes are accepted, as in SQS
-    assert queue.pending() == [] and queue.deleted == [message.id]
+    assert queue.pending() == []
+    assert queue.deleted == [message.id]
 
 
 def test_receive_honours_the_batch_size_in_order() -> None:
@@ -40,7 +42,8 @@ def test_release_records_the_delay_and_redelivers_with_a_new_receipt() -> None:
     [second] = queue.receive()
 
     assert queue.released == [(first.id, 30)]
-    assert second.id == first.id and second.receive_count == 2
+    assert second.id == first.id
+    assert second.receive_count == 2
     assert second.receipt != first.receipt
     assert queue.pending() == [second]
 
@@ -80,7 +83,8 @@ def test_without_a_dlq_a_poison_message_is_dropped() -> None:
     queue.release(message, 0)
 
     assert queue.receive() == []
-    assert queue.dropped == [message.id] and queue.pending() == []
+    assert queue.dropped == [message.id]
+    assert queue.pending() == []
 
 
 def test_send_enqueues_and_keep_alive_records_heartbeats() -> None:
@@ -91,5 +95,6 @@ def test_send_enqueues_and_keep_alive_records_heartbeats() -> None:
     with queue.keep_alive(message):
         pass
 
-    assert queue.sent == ["handed off"] and message.body == "handed off"
+    assert queue.sent == ["handed off"]
+    assert message.body == "handed off"
     assert queue.heartbeats == [message.id]

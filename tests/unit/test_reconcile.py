@@ -12,7 +12,7 @@ from application.reconcile import MissingObject, Reconcile, ReconcileBucket, Rec
 from application.worker import QueueWorker, WorkerSettings
 from domain.errors import ConfigurationError
 from domain.ledger import LoadStatus
-from infrastructure.memory.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
+from tests.fakes.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -166,7 +166,8 @@ def test_without_enqueue_nothing_is_sent(setup: Setup, harness: Harness) -> None
 
     result = setup.run()
 
-    assert len(result.missing) == 1 and result.enqueued == 0
+    assert len(result.missing) == 1
+    assert result.enqueued == 0
     assert setup.queue.sent == []
 
 

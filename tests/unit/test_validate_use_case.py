@@ -22,7 +22,8 @@ def test_dry_run_writes_nothing(harness: Harness) -> None:
     assert [(s.sheet, s.status) for s in result.sheets] == [
         ("good", Outcome.VALID), ("bad", Outcome.INVALID),
     ]  # fmt: skip
-    assert harness.warehouse.ledger == [] and harness.warehouse.tables == {}
+    assert harness.warehouse.ledger == []
+    assert harness.warehouse.tables == {}
     assert harness.reports.reports == []
 
 
@@ -53,4 +54,5 @@ def test_a_refused_sheet_is_invalid_with_its_error_and_reported_on_request(
         ("odd", True), ("some", False),
     ]  # fmt: skip
     assert {s.rejects_report for s in result.sheets} != {None}
-    assert harness.warehouse.ledger == [] and harness.warehouse.tables == {}
+    assert harness.warehouse.ledger == []
+    assert harness.warehouse.tables == {}
