@@ -66,6 +66,9 @@ def child_warm(args: dict[str, Any]) -> dict[str, Any]:
     """The warm loop in this process; see the module docstring."""
     os.environ["DATALAKEP_WAREHOUSE"] = args["url"]
     os.environ["DATALAKEP_CONFIG"] = args["config"]
+    # The handler's container refuses to start without an allow-list; the warm loop
+    # reads local files, so the bucket it names is never consulted.
+    os.environ["DATALAKEP_ALLOWED_SOURCES"] = "bench-latency/"
     start = time.perf_counter()
     import entrypoints.lambda_handler as handler
 
@@ -325,6 +328,32 @@ def _profile(argv: list[str]) -> int:
     return 0 if measurement.ok else 1
 
 
+def _measure(argv: list[str]) -> int:
+    """The warm and cold figures alone, without the big contenders: for before/after."""
+    from bench.workbooks import CACHE, ensure_kaggle_train
+    from devtools.postgres import start_postgres, stop_postgres
+
+    parser = argparse.ArgumentParser(prog="python -m bench.latency measure")
+    parser.add_argument("--runs", type=int, default=WARM_RUNS)
+    parser.add_argument("--cold", type=int, default=COLD_RUNS)
+    args = parser.parse_args(argv)
+    workbook = ensure_kaggle_train()
+    scratch = Path(tempfile.mkdtemp(prefix="measure-", dir=CACHE))
+    server = start_postgres()
+    failed = False
+    try:
+        setup = Setup(server, workbook, workbook, scratch, None)
+        for name, run, measure in plan(setup, workbook, args.runs, args.cold):
+            measurement = measure(run)
+            failed = failed or not measurement.ok
+            print(f"{name} #{run}: {measurement.wall_s} {measurement.parts or ''} "
+                  f"error={measurement.error}", flush=True)  # fmt: skip
+    finally:
+        stop_postgres(server)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["warm"]:
         result = child_warm(json.loads(argv[1]))
@@ -332,8 +361,10 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["profile"]:
         return _profile(argv[1:])
+    if argv[:1] == ["measure"]:
+        return _measure(argv[1:])
     print("usage: python -m bench.latency profile [--warehouse duckdb|postgresql] [--runs N] "
-          "[--cpu]",
+          "[--cpu]\n       python -m bench.latency measure [--runs N] [--cold N]",
           file=sys.stderr)  # fmt: skip
     return 2
 
