@@ -6,6 +6,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -78,6 +79,7 @@ class IngestPassengerFile:
         progress: ProgressListener | None = None,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        validation_pool: Executor | None = None,
     ) -> None:
         self._files = files
         self._reader = reader
@@ -88,6 +90,8 @@ class IngestPassengerFile:
         self._progress = progress or _NoProgress()
         self._clock = clock
         self._new_id = new_id
+        # Threads that check a long sheet's columns; None checks them in this thread.
+        self._validation_pool = validation_pool
 
     def execute(self, command: IngestFile) -> IngestResult:
         """Ingest every sheet of ``command.uri``.
@@ -166,7 +170,7 @@ class IngestPassengerFile:
                     self._fail_sheet(command, run, sheet_name, table, error)
                     continue
                 self._progress.stage(uri, sheet_name, "validating", sheet.num_rows, sheet.num_rows)
-                validations.append(validate_sheet(sheet, route))
+                validations.append(validate_sheet(sheet, route, self._validation_pool))
             self._load_table(command, run, reject_duplicate_keys(validations))
         if not routes and not command.dry_run and all(r.set_aside for r in run.results):
             # No sheet held data, so no table has a ledger row for this version; one

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,22 @@ def build_settings(ingest: Mapping[str, Any] | None) -> IngestSettings:
     return IngestSettings(**(ingest or {}))
 
 
+def build_validation_pool(threads: int | None) -> Iterator[Executor | None]:
+    """Threads for checking long sheets' columns, one pool for the process's life.
+
+    ``validation.threads`` in the configuration; absent or 1 checks columns in the
+    ingest's own thread.
+    """
+    if not threads or threads <= 1:
+        yield None
+        return
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="datalakep-validate")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True)
+
+
 def build_secrets(ttl_seconds: float | None) -> SecretProvider:
     # boto3 is imported on the first secret read, not here: most runs need none.
     from infrastructure.aws.secrets import SecretsManagerSecretProvider
@@ -165,6 +182,7 @@ class Core(containers.DeclarativeContainer):
     router = providers.Singleton(build_router, catalog, config.routing)
     reader = providers.Singleton(build_reader, config.limits)
     settings = providers.Singleton(build_settings, config.ingest)
+    validation_pool = providers.Resource(build_validation_pool, config.validation.threads)
     secrets = providers.Singleton(build_secrets, config.warehouse.secret_ttl_seconds)
     warehouse = providers.Resource(
         open_warehouse,
@@ -190,6 +208,7 @@ def ingest_factory(
         reports=reports,
         settings=Core.settings,
         progress=progress,
+        validation_pool=Core.validation_pool,
     )
 
 
