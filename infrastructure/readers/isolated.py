@@ -25,6 +25,7 @@ an oversized sheet kills the child early with ``too_many_cells``.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import resource
@@ -106,6 +107,7 @@ class IsolatedWorkbookReader:
 
     @contextmanager
     def _isolated(self, file: LocalFile, info: ObjectInfo, kind: FileKind) -> Iterator[Workbook]:
+        _load_pyarrow_lazies()
         child = _Child.start(self._in_child, self._limits, file, info)
         try:
             workbook = child.open_workbook()
@@ -198,8 +200,12 @@ class _Child:
             os.close(self._exited)
             self._exited = None
         # A read answered but never mapped (the parent gave up on the child first),
-        # or a write the child was killed in the middle of.
-        self.scratch.remove_all()
+        # or a write the child was killed in the middle of. A child that left with
+        # status 0 answered every request and the parent took every answer (one
+        # request at a time), so nothing of its is left: no directory listing then,
+        # which cost a small file more than its reap.
+        if self._exit_status != 0 or self._refusal is not None:
+            self.scratch.remove_all()
         if self._scan is not None:
             # Finished here, not left running into the next workbook: a fork while
             # this thread is inside Arrow or an allocator can leave the next child
@@ -383,6 +389,19 @@ def _child_main(
             conn.send(("crash", traceback.format_exc()))
     finally:
         os._exit(code)
+
+
+@functools.cache
+def _load_pyarrow_lazies() -> None:
+    """Have pyarrow import, in this process, what it imports at its first conversion.
+
+    pyarrow's first array built from Python objects imports numpy.ma, and probes for
+    pandas (importing it where installed). Done before the first fork, every child
+    inherits them; else the first file's child and the parent's extent scan each
+    import them on their own, adding to a cold start (pandas alone is 0.2 s of CPU
+    in the development environment).
+    """
+    pa.array([0])
 
 
 def _pidfd(pid: int) -> int | None:
