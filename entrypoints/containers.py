@@ -120,7 +120,9 @@ def build_validation_pool(threads: int | None) -> Iterator[Executor | None]:
     """Threads for checking long sheets' columns, one pool for the process's life.
 
     ``validation.threads`` in the configuration; absent or 1 checks columns in the
-    ingest's own thread.
+    ingest's own thread. The threads outlive each sheet but are idle, blocked on the
+    pool's queue, whenever a parser child is forked: the ingest waits for a sheet's
+    checks before it opens the next workbook, so no fork copies a lock held mid-Arrow.
     """
     if not threads or threads <= 1:
         yield None
