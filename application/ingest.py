@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -67,13 +68,14 @@ class IngestPassengerFile:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         outcomes: Sequence[OutcomeListener] = (),
+        validation_pool: Executor | None = None,
     ) -> None:
         self._files = files
         self._warehouse = warehouse
         self._reports = reports
         self._progress = progress or NoProgress()
         self._pipeline = SheetPipeline(
-            files, reader, router, settings or IngestSettings(), self._progress
+            files, reader, router, settings or IngestSettings(), self._progress, validation_pool
         )
         self._clock = clock
         self._new_id = new_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -87,12 +88,15 @@ class SheetPipeline:
         router: Router,
         settings: IngestSettings,
         progress: ProgressListener,
+        validation_pool: Executor | None = None,
     ) -> None:
         self._files = files
         self._reader = reader
         self._router = router
         self._settings = settings
         self._progress = progress
+        # Threads that check a long sheet's columns; None checks them in this thread.
+        self._validation_pool = validation_pool
 
     @contextmanager
     def open(self, info: ObjectInfo) -> Iterator[Workbook]:
@@ -150,7 +154,7 @@ class SheetPipeline:
                 yield Refusal(route.sheet, route.contract.name, error, LoadStatus.FAILED)
                 continue
             self._progress.stage(uri, route.sheet, "validating", sheet.num_rows, sheet.num_rows)
-            validations.append(validate_sheet(sheet, route))
+            validations.append(validate_sheet(sheet, route, self._validation_pool))
         yield Validated(tuple(reject_duplicate_keys(validations)))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 
 from application.pipeline import (
     FileRun,
@@ -48,11 +49,17 @@ class ValidateFile:
         settings: IngestSettings | None = None,
         progress: ProgressListener | None = None,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        validation_pool: Executor | None = None,
     ) -> None:
         self._files = files
         self._reports = reports
         self._pipeline = SheetPipeline(
-            files, reader, router, settings or IngestSettings(), progress or NoProgress()
+            files,
+            reader,
+            router,
+            settings or IngestSettings(),
+            progress or NoProgress(),
+            validation_pool,
         )
         self._new_id = new_id
 

@@ -351,11 +351,30 @@ def _check_rows(measurement: Measurement, counted: int) -> None:
         measurement.error = f"loaded {counted:,} rows, expected {measurement.rows_expected:,}"
 
 
+# The project's packages, compiled once before any run of the CLI is timed.
+_PACKAGES = ("application", "domain", "entrypoints", "infrastructure")
+_compiled = False
+
+
 def _cli_env() -> dict[str, str]:
+    """The CLI's environment, with the project's bytecode compiled as in the image.
+
+    The image's pip compiles every module at install, and its task root is
+    read-only. A development tree run with PYTHONDONTWRITEBYTECODE (as the image
+    and this machine set it) has no bytecode for the project's own modules, so
+    every start would compile them from source: about half a second that no
+    deployed cold start pays. compileall writes their ``__pycache__`` once
+    (ignored by git); imports then read it as the image's do.
+    """
+    global _compiled
     env = dict(os.environ)
     # The URL is given on the command line; the config is the repository's.
     env.pop("DATALAKEP_WAREHOUSE", None)
     env["DATALAKEP_CONFIG"] = str(ROOT / "config" / "datalakep.yaml")
+    if not _compiled:
+        packages = [str(ROOT / name) for name in _PACKAGES]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+        _compiled = True
     return env
 
 

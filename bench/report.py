@@ -227,6 +227,8 @@ def summarise_latency(measurements: Sequence[Measurement]) -> dict[str, Any]:
             "min_ms": _ms(parts.get("min_s")),
             "max_ms": _ms(parts.get("max_s")),
             "cpu_median_ms": _ms(parts.get("cpu_s")),
+            "parent_cpu_median_ms": _ms(parts.get("parent_cpu_s")),
+            "child_cpu_median_ms": _ms(parts.get("child_cpu_s")),
             "first_call_ms": _ms(parts.get("first_s")),
             "handler_import_s": _round(parts.get("init_s")),
             "peak_rss_mb": _round(m.peak_rss_mb, 1),
@@ -417,7 +419,9 @@ def print_latency(latency: dict[str, Any], out: TextIO) -> None:
             print(
                 f"  {name:<20} median {_fmt(found['median_ms'], '.1f')} ms "
                 f"(min {_fmt(found['min_ms'], '.1f')}, max {_fmt(found['max_ms'], '.1f')}; "
-                f"CPU {_fmt(found['cpu_median_ms'], '.1f')} ms; first call "
+                f"CPU {_fmt(found['cpu_median_ms'], '.1f')} ms = parent "
+                f"{_fmt(found['parent_cpu_median_ms'], '.1f')} + parser child "
+                f"{_fmt(found['child_cpu_median_ms'], '.1f')}; first call "
                 f"{_fmt(found['first_call_ms'], '.0f')} ms; handler import "
                 f"{_fmt(found['handler_import_s'], '.2f')} s)",
                 file=out,

@@ -104,6 +104,11 @@ class SqlWarehouse(Generic[S, P]):
     instance are serialised; instances and processes coordinate through the engine's
     lock for a load, so two loads of one version end as one load and one skip.
 
+    ``ensure_table`` reads the catalog once per table and connection: a warm Lambda
+    container loading small files paid 5-6 ms a file re-checking a table it had just
+    checked. A table changed behind our back then fails the next load, which makes
+    the following ``ensure_table`` check it again and name the drift.
+
     ``on_merged`` runs inside the load's transaction after the rows are merged and
     before the ledger row: what raises there rolls the whole load back.
     """
@@ -123,6 +128,10 @@ class SqlWarehouse(Generic[S, P]):
         self._retry = retry or RetryPolicy()
         self._on_merged = on_merged
         self._ledger_ready = False
+        # (table, its DDL) found to match on this connection: checked once, not on every
+        # file. Forgotten on reconnect, on close and when a load into the table fails,
+        # so a table changed behind our back is checked again before the next load.
+        self._tables_checked: set[tuple[str, str]] = set()
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -140,6 +149,9 @@ class SqlWarehouse(Generic[S, P]):
 
     def ensure_table(self, contract: TableContract) -> None:
         ddl = self._engine.create_table_sql(contract)
+        checked = (contract.name, ddl)
+        if checked in self._tables_checked:
+            return
         expected = drift.expected_columns(contract)
 
         def work(s: S) -> None:
@@ -148,6 +160,8 @@ class SqlWarehouse(Generic[S, P]):
                 self._engine.table_ready(s, contract)
 
         self._run("ensure_table", work, contract.name)
+        with self._lock:
+            self._tables_checked.add(checked)
 
     def loaded_tables(self, source_uri: str, source_version: str) -> frozenset[str]:
         query = ledger_sql.loaded_tables_sql(self._dialect, self._ledger)
@@ -161,8 +175,14 @@ class SqlWarehouse(Generic[S, P]):
             raise ValueError(f"table {contract.name}: the rows lack columns {missing}")
         # Contract order: a bulk load may map columns by position.
         rows = request.rows.select(list(contract.column_names))
-        with self._engine.prepared(rows) as prepared:
-            return self._run("load", lambda s: self._load_once(s, request, prepared), contract.name)
+        try:
+            with self._engine.prepared(rows) as prepared:
+                return self._run(
+                    "load", lambda s: self._load_once(s, request, prepared), contract.name
+                )
+        except Exception:
+            self._forget_table(contract.name)
+            raise
 
     def record(self, entry: LedgerEntry) -> None:
         if LoadStatus(entry.status) is LoadStatus.LOADED:
@@ -192,6 +212,7 @@ class SqlWarehouse(Generic[S, P]):
         with self._lock:
             self._engine.close()
             self._ledger_ready = False
+            self._tables_checked.clear()
 
     # ------------------------------------------------------------ reading
 
@@ -246,6 +267,8 @@ class SqlWarehouse(Generic[S, P]):
                         self._ledger_ready = True
                     return work(s)
             except WarehouseUnavailableError as exc:
+                # The next session may be a new connection, even to another server.
+                self._tables_checked.clear()
                 if attempt == policy.attempts:
                     raise WarehouseUnavailableError(
                         f"{self.where}: {what}{_of(table)} failed after {attempt} "
@@ -297,6 +320,10 @@ class SqlWarehouse(Generic[S, P]):
             drift.check_drift(table, expected, found, dialect)
         except Exception as exc:
             raise exc from failure
+
+    def _forget_table(self, table: str) -> None:
+        with self._lock:
+            self._tables_checked = {c for c in self._tables_checked if c[0] != table}
 
     def _create_or_check(
         self, s: S, table: str, ddl: str, expected: Sequence[drift.ColumnShape]

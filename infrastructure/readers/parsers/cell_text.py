@@ -33,7 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 TEXT = pa.string()
-_NULL_TEXT = pa.scalar(None, TEXT)
+# Not pa.scalar(None, ...): at import time, that would make pyarrow probe for
+# pandas (and import it where installed) in every process that imports the readers.
+_NULL_TEXT = pa.nulls(1, TEXT)[0]
 # Beyond 2**53 a double no longer holds every integer, so printing it as one
 # would invent digits.
 _EXACT_INT_LIMIT = float(2**53)

@@ -189,6 +189,27 @@ def test_a_workbook_left_early_stops_its_child(tmp_path: Path) -> None:
     assert _children() == 0
 
 
+class _DeafToClose(_Misbehaving):
+    """A parser that never finishes closing: its child ignores the parent's "close"."""
+
+    @contextmanager
+    def _open(self) -> Iterator[Workbook]:
+        yield self
+        time.sleep(3600)  # asleep, so RLIMIT_CPU never ends it
+
+
+def test_a_child_that_does_not_leave_when_asked_is_killed_and_reaped(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+    info = info_for(path)
+    reader = IsolatedWorkbookReader(parser=_DeafToClose("sleep"))
+
+    with reader.open(LocalFile(path, info.size), info) as workbook:
+        assert workbook.preview("Evil", 5).rows == (("a",),)
+
+    # Killed once the reap's bound passed, then reaped: no zombie, no orphan.
+    assert _children() == 0
+
+
 _SPINNING_PARENT = """
 import sys
 from pathlib import Path

@@ -16,19 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 import pyarrow as pa
 import pytest
 
 from application.ports import LoadReceipt, LoadRequest, Warehouse
 from domain.arrow_types import arrow_schema
 from domain.contracts import Column, LoadMode, TableContract, contract_from_mapping
-from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
+from domain.errors import (
+    DatalakepError,
+    SchemaDriftError,
+    TerminalError,
+    WarehouseUnavailableError,
+)
 from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, SourceOrder
 from domain.types import ColumnType
 from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
 from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
 from tests.fakes.warehouse import InMemoryWarehouse
-from tests.support.postgres import fresh_database, url_credentials
+from tests.support.postgres import PostgresServer, fresh_database, url_credentials
 from tests.support.redshift import redshift_through_proxy
 from tests.support.warehouse_rows import FailNextMerge, table_rows
 
@@ -732,3 +738,29 @@ def test_an_existing_ledger_gains_the_report_column_and_keeps_its_rows(
             "new": (LoadStatus.REJECTED, "s3://r.xlsx"),
             "old": (LoadStatus.LOADED, None),
         }
+
+
+# ---------------------------------------------------------------- PostgreSQL only
+
+
+def test_a_table_changed_behind_the_warehouse_is_checked_again_once_a_load_into_it_fails(
+    postgres: PostgresServer,
+) -> None:
+    # A table found to match is not checked on every file (issue 16); a load that
+    # fails must make the next ensure_table look at the catalog again.
+    with fresh_database(postgres, "recheck") as url:
+        warehouse = PostgresWarehouse(url_credentials(url))
+        try:
+            load(warehouse, make_request(PEOPLE, [person(1)]))
+            with psycopg.connect(url, autocommit=True) as con:
+                con.execute("DROP TABLE people")
+                con.execute("CREATE TABLE people (id integer PRIMARY KEY)")
+
+            with pytest.raises(DatalakepError):
+                load(warehouse, make_request(PEOPLE, [person(2)], version="v2"))
+            with pytest.raises(SchemaDriftError) as caught:
+                warehouse.ensure_table(PEOPLE)
+        finally:
+            warehouse.close()
+
+    assert "column name: missing in table" in str(caught.value)
