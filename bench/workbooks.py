@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
-GENERATOR = ROOT / "infrastructure" / "sample.py"
+GENERATOR = ROOT / "devtools" / "sample.py"
 TABLE = "train_data"
 # The Kaggle files live outside the repository, in the shared/ folder beside the
 # checkout (CI lays a copy there too); $DATALAKEP_TITANIC names another place.
