@@ -14,7 +14,6 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from application.events import uris_named
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
 from application.log_context import bound
 from application.ports import Message, MessageSource
@@ -110,7 +109,7 @@ class QueueWorker:
         """Handle one message; its heartbeat (``alive``) stops before it is deleted or released."""
         try:
             with alive:
-                result = self._handler.execute(HandleEvent(message.body))
+                result = self._handler.execute(HandleEvent(message.event))
         except TransientError as error:
             delay = self._backoff(message.receive_count)
             stats.retried += 1
@@ -180,7 +179,7 @@ class QueueWorker:
         and a message id means nothing to whoever uploaded it. A release at the
         queue's maxReceiveCount is the last: SQS then moves it to the DLQ.
         """
-        sources = uris_named(message.body)
+        sources = message.event.uris
         log.log(
             level,
             "%s (attempt %s): %s; visible again in %ss",

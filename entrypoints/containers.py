@@ -14,8 +14,6 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from application.events import OwnOutputs, SourceRule
-from application.events import rules_from_config as source_rules_from_config
 from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile, IngestSettings
@@ -36,6 +34,8 @@ from application.tables import InitializeTables, ShowHistory
 from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
+from domain.events import OwnOutputs, SourceRule
+from domain.events import rules_from_config as source_rules_from_config
 from domain.routing import Router, rules_from_config
 
 ROOT = Path(__file__).resolve().parents[1]

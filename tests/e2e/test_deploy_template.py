@@ -26,8 +26,8 @@ import yaml
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from application.events import parse_event
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import parse_event
 from infrastructure.sample import generate_passengers, write_workbook
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from application.events import ObjectCreated
+from domain.events import ObjectCreated
 from entrypoints.demo import BUCKET
+from infrastructure.aws.events import notification
 from infrastructure.sample import generate_passengers
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
@@ -33,13 +34,15 @@ KEY_NAME = "stale/passengers"
 
 def _event(response: dict[str, object], key: str, size: int) -> str:
     """The notification real S3 sends for a put to a versioned bucket."""
-    return ObjectCreated(
-        bucket=BUCKET,
-        key=key,
-        size=size,
-        etag=str(response["ETag"]).strip('"'),
-        version_id=str(response["VersionId"]),
-    ).as_notification()
+    return notification(
+        ObjectCreated(
+            bucket=BUCKET,
+            key=key,
+            size=size,
+            etag=str(response["ETag"]).strip('"'),
+            version_id=str(response["VersionId"]),
+        )
+    )
 
 
 def test_an_event_for_a_replaced_version_never_loads_it(
