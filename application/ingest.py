@@ -126,7 +126,7 @@ class IngestPassengerFile:
         run = _Run(info=info, started_at=started)
         try:
             with (
-                self._files.fetch(info.uri) as local,
+                self._files.fetch(info) as local,
                 self._reader.open(local, info) as workbook,
             ):
                 self._ingest_workbook(command, run, workbook)

@@ -40,8 +40,12 @@ class FileSource(Protocol):
         """
         ...
 
-    def fetch(self, uri: str) -> AbstractContextManager[LocalFile]:
-        """The object's bytes as a local file, removed (if temporary) on exit."""
+    def fetch(self, info: ObjectInfo) -> AbstractContextManager[LocalFile]:
+        """The bytes of the version ``info`` (from ``head``) names, as a local file.
+
+        Removed (if temporary) on exit. Raises TerminalError when that version
+        is gone, so what is loaded is always what ``info`` describes.
+        """
         ...
 
 
