@@ -25,13 +25,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    wait_seconds: int = 20
-    max_messages: int = 10
-    base_backoff_s: int = 5
-    max_backoff_s: int = 900
+    """The ``worker:`` section of the config, which states every default once."""
+
+    wait_seconds: int
+    max_messages: int
+    base_backoff_s: int
+    max_backoff_s: int
     # A poison message is released after this long, so it reaches the DLQ
     # after maxReceiveCount tries without spinning.
-    poison_backoff_s: int = 30
+    poison_backoff_s: int
 
 
 @dataclass
@@ -49,12 +51,12 @@ class QueueWorker:
         self,
         messages: MessageSource,
         handler: HandleStorageEvent,
-        settings: WorkerSettings | None = None,
+        settings: WorkerSettings,
         stop: threading.Event | None = None,
     ) -> None:
         self._messages = messages
         self._handler = handler
-        self._settings = settings or WorkerSettings()
+        self._settings = settings
         self.stop = stop or threading.Event()
 
     def run(self, until_empty: bool = False) -> WorkerStats:

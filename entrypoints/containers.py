@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -276,16 +277,40 @@ def build_queue(queue_url: str | None, visibility_timeout: int | None) -> Messag
         return None
     from infrastructure.aws.sqs_messages import SqsMessageSource
 
-    return SqsMessageSource(queue_url, visibility_timeout=visibility_timeout or 900)
+    timeout = shipped_worker_setting("visibility_timeout", visibility_timeout)
+    return SqsMessageSource(queue_url, visibility_timeout=timeout)
+
+
+def shipped_worker_setting(name: str, value: Any) -> int:
+    """``value``, else the shipped config's ``worker.<name>``: the one place defaults are stated.
+
+    A user's config may leave the worker section out (``datalakep init`` does).
+    """
+    if value is None:
+        value = (load_config_file(DEFAULT_CONFIG).get("worker") or {}).get(name)
+    if value is None:
+        raise ConfigurationError(f"worker.{name} is not set in the config")
+    return int(value)
+
+
+# The worker: keys that are not WorkerSettings fields (the container reads them elsewhere).
+_WORKER_KEYS_ELSEWHERE = frozenset(
+    {"queue_url", "visibility_timeout", "dlq_url", "dlq_hold_seconds"}
+)
 
 
 def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
+    """The ``worker:`` section, strictly: every setting stated (the YAML holds the defaults).
+
+    An unknown key is a typo that would otherwise fall silently back to a
+    default, so it is a configuration error naming it.
+    """
     worker = worker or {}
-    return WorkerSettings(
-        wait_seconds=int(worker.get("wait_seconds", 20)),
-        max_backoff_s=int(worker.get("max_backoff_s", 900)),
-        poison_backoff_s=int(worker.get("poison_backoff_s", 30)),
-    )
+    names = [f.name for f in fields(WorkerSettings)]
+    unknown = sorted(set(worker) - set(names) - _WORKER_KEYS_ELSEWHERE)
+    if unknown:
+        raise ConfigurationError(f"unknown key(s) under worker: {', '.join(unknown)}")
+    return WorkerSettings(**{n: shipped_worker_setting(n, worker.get(n)) for n in names})
 
 
 def build_outcome_listeners(
@@ -385,7 +410,8 @@ def build_dead_letters(dlq_url: str | None, hold_seconds: int | None) -> DeadLet
         )
     from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
 
-    return SqsDeadLetterQueue(dlq_url, hold_seconds=int(hold_seconds or 120))
+    hold = shipped_worker_setting("dlq_hold_seconds", hold_seconds)
+    return SqsDeadLetterQueue(dlq_url, hold_seconds=hold)
 
 
 class ReconcileContainer(AwsCore):

@@ -43,7 +43,8 @@ class SqsMessageSource:
         self,
         queue_url: str,
         client: Any | None = None,
-        visibility_timeout: int = 300,
+        *,
+        visibility_timeout: int,
         heartbeat_every: float | None = None,
     ) -> None:
         if not 0 < visibility_timeout <= MAX_VISIBILITY_SECONDS:
@@ -176,7 +177,7 @@ class SqsDeadLetterQueue:
     larger DLQ fails the peek with SQS's OverLimit error.
     """
 
-    def __init__(self, queue_url: str, client: Any | None = None, hold_seconds: int = 120) -> None:
+    def __init__(self, queue_url: str, client: Any | None = None, *, hold_seconds: int) -> None:
         self._queue = SqsMessageSource(queue_url, client, visibility_timeout=hold_seconds)
         self._hold_seconds = hold_seconds
 

@@ -11,13 +11,14 @@ import pytest
 from application.handle_event import HandleEvent, HandleStorageEvent
 from application.outcomes import FileStatus, outcome_of
 from application.results import IngestResult, Outcome, SheetResult
-from application.worker import QueueWorker, WorkerSettings
+from application.worker import QueueWorker
 from domain.errors import TransientError, UnreadableFileError, WarehouseUnavailableError
 from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.routing import Router
 from infrastructure.aws.events import decode
 from infrastructure.memory.messages import InMemoryMessageSource
 from infrastructure.memory.outcomes import InMemoryOutcomes
+from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -142,7 +143,7 @@ def test_every_release_names_the_object_the_attempt_and_the_delay(
     queue.put(StorageEvent((obj,)))
     queue.put(decode("not json"))
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
-    worker = QueueWorker(queue, handler(harness, outcomes), WorkerSettings(wait_seconds=0))
+    worker = QueueWorker(queue, handler(harness, outcomes), worker_settings(wait_seconds=0))
 
     worker.run(until_empty=True)
 

@@ -8,12 +8,13 @@ import pytest
 
 from application.handle_event import HandleStorageEvent
 from application.reconcile import MissingObject, Reconcile, ReconcileBucket, ReconcileResult
-from application.worker import QueueWorker, WorkerSettings
+from application.worker import QueueWorker
 from domain.errors import ConfigurationError
 from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.ledger import LoadStatus
 from infrastructure.aws.events import decode, notification
 from infrastructure.memory.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
+from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -45,7 +46,7 @@ class Setup:
 
     def work(self) -> None:
         handler = HandleStorageEvent(self.harness.use_case, self.harness.files, ALLOWED)
-        QueueWorker(self.queue, handler, WorkerSettings(wait_seconds=0)).run(until_empty=True)
+        QueueWorker(self.queue, handler, worker_settings(wait_seconds=0)).run(until_empty=True)
 
 
 @pytest.fixture

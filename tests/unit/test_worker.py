@@ -12,7 +12,7 @@ import pytest
 
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
 from application.ports import Message
-from application.worker import QueueWorker, WorkerSettings
+from application.worker import QueueWorker
 from domain.errors import TransientError, WarehouseUnavailableError
 from domain.events import ObjectCreated, OwnOutputs, SourceRule, StorageEvent
 from domain.ledger import LoadStatus
@@ -20,6 +20,7 @@ from domain.source import ObjectInfo
 from infrastructure.aws.events import decode, notification
 from infrastructure.memory.messages import InMemoryMessageSource
 from infrastructure.memory.outcomes import InMemoryOutcomes
+from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -74,7 +75,7 @@ def test_worker_deletes_only_after_commit_and_retries_transient_errors(harness: 
     for key in ("incoming/1.xlsx", "incoming/2.xlsx"):
         queue.put(StorageEvent((drop(harness, key),)))
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0))
 
     first = worker.run(until_empty=True)
 
@@ -95,7 +96,7 @@ def test_poison_messages_reach_the_dlq_without_blocking_others(harness: Harness)
     queue = InMemoryMessageSource(max_receive_count=3, dlq=dlq)
     queue.put(decode("this is not json"))
     queue.put(StorageEvent((drop(harness, "incoming/good.xlsx"),)))
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0))
 
     for _ in range(5):
         worker.run(until_empty=True)
@@ -110,7 +111,7 @@ def test_a_redelivered_message_is_a_skip(harness: Harness) -> None:
     event = StorageEvent((drop(harness, "incoming/a.xlsx"),))
     queue.put(event)
     queue.put(event)  # at-least-once delivery
-    QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0)).run(until_empty=True)
+    QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0)).run(until_empty=True)
     assert [e.status for e in harness.warehouse.ledger] == [LoadStatus.LOADED, LoadStatus.SKIPPED]
     assert len(harness.warehouse.rows("train_data")) == 3
 
@@ -119,7 +120,7 @@ def test_stop_finishes_the_current_message_and_returns_the_rest(harness: Harness
     queue = InMemoryMessageSource()
     for key in ("incoming/1.xlsx", "incoming/2.xlsx"):
         queue.put(StorageEvent((drop(harness, key),)))
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0))
     original = harness.use_case.execute
 
     def execute_then_stop(command):  # type: ignore[no-untyped-def]
@@ -147,7 +148,7 @@ def test_messages_waiting_in_a_batch_are_kept_alive_until_their_turn(harness: Ha
         return original(command)
 
     harness.use_case.execute = execute  # type: ignore[method-assign]
-    stats = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0)).run(
+    stats = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0)).run(
         until_empty=True
     )
 
@@ -173,7 +174,7 @@ def test_any_exception_releases_only_its_message_and_the_worker_carries_on(
         return original(command)
 
     harness.use_case.execute = execute  # type: ignore[method-assign]
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0, max_messages=1))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0, max_messages=1))
 
     stats = worker.run(until_empty=True)
 
@@ -207,7 +208,7 @@ def test_an_unreachable_queue_is_polled_again_not_the_end_of_the_worker(
 ) -> None:
     queue = _FlakyQueue()
     queue.put(StorageEvent((drop(harness, "incoming/a.xlsx"),)))
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0, base_backoff_s=0))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0, base_backoff_s=0))
 
     stats = worker.run(until_empty=True)
 

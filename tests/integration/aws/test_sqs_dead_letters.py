@@ -50,7 +50,7 @@ def test_a_peek_sees_every_message_once_and_hands_them_all_back(aws: str) -> Non
 def test_a_second_peek_sees_the_same_messages(aws: str) -> None:
     url = make_queue("dlq")
     aws_client("sqs").send_message(QueueUrl=url, MessageBody="{poison")
-    dlq = SqsDeadLetterQueue(url)
+    dlq = SqsDeadLetterQueue(url, hold_seconds=120)
 
     first, second = dlq.peek(), dlq.peek()
 
@@ -59,7 +59,7 @@ def test_a_second_peek_sees_the_same_messages(aws: str) -> None:
 
 
 def test_an_empty_queue_peeks_as_nothing(aws: str) -> None:
-    assert SqsDeadLetterQueue(make_queue("dlq")).peek() == []
+    assert SqsDeadLetterQueue(make_queue("dlq"), hold_seconds=120).peek() == []
 
 
 class _RedeliveringClient:

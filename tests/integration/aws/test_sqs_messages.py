@@ -123,12 +123,14 @@ def test_messages_received_too_often_move_to_the_dead_letter_queue(aws: str) -> 
 
 
 def test_sqs_errors_are_classified(aws: str) -> None:
-    missing = SqsMessageSource(f"{aws}/123456789012/no-such-queue")
+    missing = SqsMessageSource(f"{aws}/123456789012/no-such-queue", visibility_timeout=30)
     with pytest.raises(TerminalError) as caught:
         missing.send(EVENT)
     assert caught.value.code == "sqs_error"
 
-    dead = SqsMessageSource("http://127.0.0.1:9/1/q", client=_fresh_client("http://127.0.0.1:9"))
+    dead = SqsMessageSource(
+        "http://127.0.0.1:9/1/q", client=_fresh_client("http://127.0.0.1:9"), visibility_timeout=30
+    )
     with pytest.raises(TransientError):
         dead.receive(wait_seconds=0)
 

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import ConfigurationError
+from entrypoints.containers import build_queue, build_worker_settings
+from infrastructure.aws.sqs_messages import SqsMessageSource
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_worker_section_left_out_takes_every_setting_from_the_shipped_yaml() -> None:
+    settings = build_worker_settings(None)
+
+    # config/datalakep.yaml states these, and nothing else does.
+    assert (settings.wait_seconds, settings.max_messages, settings.max_backoff_s) == (20, 10, 900)
+    assert (settings.base_backoff_s, settings.poison_backoff_s) == (5, 30)
+
+
+def test_a_setting_given_wins_over_the_shipped_one() -> None:
+    assert build_worker_settings({"wait_seconds": 0, "dlq_url": None}).wait_seconds == 0
+
+
+def test_an_unknown_worker_key_is_a_configuration_error_naming_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_worker_settings({"wait_second": 5})
+
+    assert "wait_second" in str(caught.value)
+
+
+def test_the_queue_takes_the_shipped_visibility_timeout_when_none_is_set() -> None:
+    queue = build_queue("http://127.0.0.1:9/1/q", None)
+
+    assert isinstance(queue, SqsMessageSource) and queue._visibility_timeout == 900
