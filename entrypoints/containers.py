@@ -225,9 +225,6 @@ def cli_container(config_file: str | None = None, warehouse_url: str | None = No
 # ------------------------------------------------------------------ AWS mode
 
 
-DEFAULT_REJECTS_PREFIX = "rejects/"
-
-
 def build_source_rules(items: list[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
     """Config's aws.sources, plus $DATALAKEP_ALLOWED_SOURCES ("bucket/prefix,bucket2").
 
@@ -253,7 +250,8 @@ def build_own_outputs(rejects_prefix: str | None, staging: Mapping[str, Any] | N
     rules: tuple[SourceRule, ...] = ()
     if staging and staging.get("bucket") and staging.get("prefix"):
         rules = (SourceRule(str(staging["bucket"]), str(staging["prefix"])),)
-    return OwnOutputs(prefixes=(rejects_prefix or DEFAULT_REJECTS_PREFIX,), staging=rules)
+    prefix = str(shipped_setting("aws", "rejects_prefix", rejects_prefix))
+    return OwnOutputs(prefixes=(prefix,), staging=rules)
 
 
 def build_s3_files() -> FileSource:
@@ -268,7 +266,7 @@ def build_s3_reports(prefix: str | None) -> RejectsReportWriter:
     from infrastructure.aws.s3_reports import S3RejectsReportWriter
 
     return S3RejectsReportWriter(
-        Path(tempfile.gettempdir()), prefix=prefix or DEFAULT_REJECTS_PREFIX
+        Path(tempfile.gettempdir()), prefix=str(shipped_setting("aws", "rejects_prefix", prefix))
     )
 
 
@@ -277,20 +275,21 @@ def build_queue(queue_url: str | None, visibility_timeout: int | None) -> Messag
         return None
     from infrastructure.aws.sqs_messages import SqsMessageSource
 
-    timeout = shipped_worker_setting("visibility_timeout", visibility_timeout)
+    timeout = int(shipped_setting("worker", "visibility_timeout", visibility_timeout))
     return SqsMessageSource(queue_url, visibility_timeout=timeout)
 
 
-def shipped_worker_setting(name: str, value: Any) -> int:
-    """``value``, else the shipped config's ``worker.<name>``: the one place defaults are stated.
+def shipped_setting(section: str, name: str, value: Any) -> Any:
+    """``value``, else the shipped config's ``<section>.<name>``: defaults are stated only there.
 
-    A user's config may leave the worker section out (``datalakep init`` does).
+    A user's config may leave a section out (``datalakep init`` copies the
+    shipped file, but older configs predate some settings).
     """
     if value is None:
-        value = (load_config_file(DEFAULT_CONFIG).get("worker") or {}).get(name)
+        value = (load_config_file(DEFAULT_CONFIG).get(section) or {}).get(name)
     if value is None:
-        raise ConfigurationError(f"worker.{name} is not set in the config")
-    return int(value)
+        raise ConfigurationError(f"{section}.{name} is not set in the config")
+    return value
 
 
 # The worker: keys that are not WorkerSettings fields (the container reads them elsewhere).
@@ -310,7 +309,7 @@ def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
     unknown = sorted(set(worker) - set(names) - _WORKER_KEYS_ELSEWHERE)
     if unknown:
         raise ConfigurationError(f"unknown key(s) under worker: {', '.join(unknown)}")
-    return WorkerSettings(**{n: shipped_worker_setting(n, worker.get(n)) for n in names})
+    return WorkerSettings(**{n: int(shipped_setting("worker", n, worker.get(n))) for n in names})
 
 
 def build_outcome_listeners(
@@ -332,7 +331,8 @@ def build_outcome_listeners(
     if topic_arn:
         from infrastructure.aws.sns_outcomes import SnsOutcomeNotifier
 
-        listeners.append(SnsOutcomeNotifier(topic_arn, int(report_url_seconds or 0)))
+        url_seconds = shipped_setting("aws", "outcome_report_url_seconds", report_url_seconds)
+        listeners.append(SnsOutcomeNotifier(topic_arn, report_url_seconds=int(url_seconds)))
     return tuple(listeners)
 
 
@@ -410,7 +410,7 @@ def build_dead_letters(dlq_url: str | None, hold_seconds: int | None) -> DeadLet
         )
     from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
 
-    hold = shipped_worker_setting("dlq_hold_seconds", hold_seconds)
+    hold = int(shipped_setting("worker", "dlq_hold_seconds", hold_seconds))
     return SqsDeadLetterQueue(dlq_url, hold_seconds=hold)
 
 

@@ -59,7 +59,8 @@ class SnsOutcomeNotifier:
     def __init__(
         self,
         topic_arn: str,
-        report_url_seconds: int = 0,
+        *,
+        report_url_seconds: int,
         client: Any | None = None,
         s3_client: Any | None = None,
     ) -> None:
