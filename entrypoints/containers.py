@@ -7,7 +7,7 @@ functions, so building a container costs nothing until a provider is used.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
@@ -254,29 +254,41 @@ def build_own_outputs(rejects_prefix: str | None, staging: Mapping[str, Any] | N
     return OwnOutputs(prefixes=(prefix,), staging=rules)
 
 
-def build_s3_files() -> FileSource:
+def build_aws_client(service: str) -> Any:
+    """A boto3 client; the containers hold one per service as a Singleton."""
+    from infrastructure.aws.clients import aws_client
+
+    return aws_client(service)
+
+
+def build_s3_files(client: Any) -> FileSource:
     from infrastructure.aws.s3_files import S3FileSource
 
-    return S3FileSource()
+    return S3FileSource(client)
 
 
-def build_s3_reports(prefix: str | None) -> RejectsReportWriter:
+def build_s3_reports(prefix: str | None, client: Any) -> RejectsReportWriter:
     import tempfile
 
     from infrastructure.aws.s3_reports import S3RejectsReportWriter
 
     return S3RejectsReportWriter(
-        Path(tempfile.gettempdir()), prefix=str(shipped_setting("aws", "rejects_prefix", prefix))
+        Path(tempfile.gettempdir()),
+        prefix=str(shipped_setting("aws", "rejects_prefix", prefix)),
+        client=client,
     )
 
 
-def build_queue(queue_url: str | None, visibility_timeout: int | None) -> MessageSource | None:
+def build_queue(
+    queue_url: str | None, visibility_timeout: int | None, client: Callable[[], Any]
+) -> MessageSource | None:
+    """The queue at ``queue_url``, if one is configured; ``client`` is made only then."""
     if not queue_url:
         return None
     from infrastructure.aws.sqs_messages import SqsMessageSource
 
     timeout = int(shipped_setting("worker", "visibility_timeout", visibility_timeout))
-    return SqsMessageSource(queue_url, visibility_timeout=timeout)
+    return SqsMessageSource(queue_url, client(), visibility_timeout=timeout)
 
 
 def shipped_setting(section: str, name: str, value: Any) -> Any:
@@ -316,6 +328,8 @@ def build_outcome_listeners(
     metrics: Mapping[str, Any] | bool | None,
     topic_arn: str | None,
     report_url_seconds: int | None,
+    sns_client: Callable[[], Any],
+    s3_client: Callable[[], Any],
 ) -> tuple[OutcomeListener, ...]:
     """EMF metrics unless ``metrics: false``; SNS notifications when a topic is set."""
     listeners: list[OutcomeListener] = []
@@ -332,15 +346,26 @@ def build_outcome_listeners(
         from infrastructure.aws.sns_outcomes import SnsOutcomeNotifier
 
         url_seconds = shipped_setting("aws", "outcome_report_url_seconds", report_url_seconds)
-        listeners.append(SnsOutcomeNotifier(topic_arn, report_url_seconds=int(url_seconds)))
+        listeners.append(
+            SnsOutcomeNotifier(
+                topic_arn,
+                report_url_seconds=int(url_seconds),
+                client=sns_client(),
+                s3_client=s3_client(),
+            )
+        )
     return tuple(listeners)
 
 
 class AwsCore(Core):
     """S3 in, S3 rejects reports out: what the Lambda and the worker share."""
 
-    files = providers.Singleton(build_s3_files)
-    reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix)
+    # Made when first needed (boto3 is imported then), shared by every adapter here.
+    s3_client = providers.Singleton(build_aws_client, "s3")
+    sqs_client = providers.Singleton(build_aws_client, "sqs")
+    sns_client = providers.Singleton(build_aws_client, "sns")
+    files = providers.Singleton(build_s3_files, s3_client)
+    reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix, s3_client)
     sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
     own_outputs = providers.Singleton(
         build_own_outputs, Core.config.aws.rejects_prefix, Core.config.warehouse.staging
@@ -350,6 +375,8 @@ class AwsCore(Core):
         Core.config.metrics,
         Core.config.aws.outcome_topic_arn,
         Core.config.aws.outcome_report_url_seconds,
+        sns_client.provider,
+        s3_client.provider,
     )
     ingest = ingest_factory(files, reports, providers.Object(None), outcomes)
 
@@ -364,7 +391,10 @@ def build_capacity(files: FileSource) -> LocalCapacity:
 
 class LambdaContainer(AwsCore):
     hand_off = providers.Singleton(
-        build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
+        build_queue,
+        Core.config.aws.worker_queue_url,
+        Core.config.worker.visibility_timeout,
+        AwsCore.sqs_client.provider,
     )
     capacity = providers.Singleton(build_capacity, AwsCore.files)
     handle_event = providers.Factory(
@@ -381,7 +411,10 @@ class LambdaContainer(AwsCore):
 
 class WorkerContainer(AwsCore):
     messages = providers.Singleton(
-        build_queue, Core.config.worker.queue_url, Core.config.worker.visibility_timeout
+        build_queue,
+        Core.config.worker.queue_url,
+        Core.config.worker.visibility_timeout,
+        AwsCore.sqs_client.provider,
     )
     handle_event = providers.Factory(
         HandleStorageEvent,
@@ -397,13 +430,15 @@ class WorkerContainer(AwsCore):
     )
 
 
-def build_s3_listing() -> ObjectListing:
+def build_s3_listing(client: Any) -> ObjectListing:
     from infrastructure.aws.s3_files import S3FileSource
 
-    return S3FileSource()
+    return S3FileSource(client)
 
 
-def build_dead_letters(dlq_url: str | None, hold_seconds: int | None) -> DeadLetterQueue:
+def build_dead_letters(
+    dlq_url: str | None, hold_seconds: int | None, client: Callable[[], Any]
+) -> DeadLetterQueue:
     if not dlq_url:
         raise ConfigurationError(
             "reconcile needs the dead-letter queue's URL: --dlq-url, or worker.dlq_url in config"
@@ -411,18 +446,24 @@ def build_dead_letters(dlq_url: str | None, hold_seconds: int | None) -> DeadLet
     from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
 
     hold = int(shipped_setting("worker", "dlq_hold_seconds", hold_seconds))
-    return SqsDeadLetterQueue(dlq_url, hold_seconds=hold)
+    return SqsDeadLetterQueue(dlq_url, client(), hold_seconds=hold)
 
 
 class ReconcileContainer(AwsCore):
     """`datalakep reconcile`: the bucket against the ledger and the DLQ."""
 
-    listing = providers.Singleton(build_s3_listing)
+    listing = providers.Singleton(build_s3_listing, AwsCore.s3_client)
     dead_letters = providers.Singleton(
-        build_dead_letters, Core.config.worker.dlq_url, Core.config.worker.dlq_hold_seconds
+        build_dead_letters,
+        Core.config.worker.dlq_url,
+        Core.config.worker.dlq_hold_seconds,
+        AwsCore.sqs_client.provider,
     )
     queue = providers.Singleton(
-        build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
+        build_queue,
+        Core.config.aws.worker_queue_url,
+        Core.config.worker.visibility_timeout,
+        AwsCore.sqs_client.provider,
     )
     reconcile = providers.Factory(
         Reconcile,

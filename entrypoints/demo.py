@@ -55,14 +55,11 @@ def local_aws() -> Iterator[str]:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
     )
-    from infrastructure.aws.clients import aws_client
 
-    aws_client.cache_clear()
     try:
         yield endpoint
     finally:
         server.stop()
-        aws_client.cache_clear()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
