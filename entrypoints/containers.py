@@ -304,23 +304,10 @@ def shipped_setting(section: str, name: str, value: Any) -> Any:
     return value
 
 
-# The worker: keys that are not WorkerSettings fields (the container reads them elsewhere).
-_WORKER_KEYS_ELSEWHERE = frozenset(
-    {"queue_url", "visibility_timeout", "dlq_url", "dlq_hold_seconds"}
-)
-
-
 def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
-    """The ``worker:`` section, strictly: every setting stated (the YAML holds the defaults).
-
-    An unknown key is a typo that would otherwise fall silently back to a
-    default, so it is a configuration error naming it.
-    """
+    """The ``worker:`` section, each setting missing there taken from the shipped YAML."""
     worker = worker or {}
     names = [f.name for f in fields(WorkerSettings)]
-    unknown = sorted(set(worker) - set(names) - _WORKER_KEYS_ELSEWHERE)
-    if unknown:
-        raise ConfigurationError(f"unknown key(s) under worker: {', '.join(unknown)}")
     return WorkerSettings(**{n: int(shipped_setting("worker", n, worker.get(n))) for n in names})
 
 
@@ -475,8 +462,35 @@ class ReconcileContainer(AwsCore):
     )
 
 
+# Sections whose every key the shipped config states, so any other key is a typo.
+_CLOSED_SECTIONS = ("aws", "worker")
+# Set by the entrypoints from flags and the environment, never written in a file.
+_RUNTIME_KEYS = {"worker": frozenset({"queue_url"})}
+
+
+def check_known_keys(data: Mapping[str, Any], path: Path) -> None:
+    """Refuse keys the shipped config does not know: a typo must not fall back to a default.
+
+    Top-level sections, and the keys of the sections listed in ``_CLOSED_SECTIONS``.
+    """
+    shipped = load_config_file(DEFAULT_CONFIG)
+    unknown = [str(k) for k in data if k not in shipped]
+    for section in _CLOSED_SECTIONS:
+        given = data.get(section)
+        if isinstance(given, Mapping):
+            known = set(shipped.get(section) or {}) | _RUNTIME_KEYS.get(section, frozenset())
+            unknown += [f"{section}.{k}" for k in given if k not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: unknown setting(s): {', '.join(unknown)}", path=str(path), keys=unknown
+        )
+
+
 def _configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
-    container.config.from_dict(load_config_file(config_path(config_file)))
+    path = config_path(config_file)
+    data = load_config_file(path)
+    check_known_keys(data, path)
+    container.config.from_dict(data)
     url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
     if url:
         container.config.warehouse.url.from_value(url)
