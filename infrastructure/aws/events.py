@@ -116,18 +116,7 @@ def _s3_record(record: Mapping[str, Any], objects: list[ObjectCreated], ignored:
     if not name.startswith("ObjectCreated:"):
         ignored.append(f"{name or 'unnamed event'} for s3://{bucket}/{key}")
         return
-    objects.append(
-        ObjectCreated(
-            bucket=bucket,
-            key=key,
-            size=_int(obj.get("size")),
-            etag=_etag(obj.get("eTag")),
-            version_id=_opt(obj.get("versionId")),
-            sequencer=_opt(obj.get("sequencer")),
-            event_name=name,
-            event_time=_time(record.get("eventTime")),
-        )
-    )
+    objects.append(_created(bucket, key, obj, ("eTag", "versionId"), name, record.get("eventTime")))
 
 
 def _eventbridge(doc: Mapping[str, Any], objects: list[ObjectCreated], ignored: list[str]) -> None:
@@ -143,17 +132,29 @@ def _eventbridge(doc: Mapping[str, Any], objects: list[ObjectCreated], ignored: 
         ignored.append(f"{kind} for s3://{bucket}/{key}")
         return
     # EventBridge carries the key as stored, not URL-encoded.
-    objects.append(
-        ObjectCreated(
-            bucket=bucket,
-            key=key,
-            size=_int(obj.get("size")),
-            etag=_etag(obj.get("etag")),
-            version_id=_opt(obj.get("version-id")),
-            sequencer=_opt(obj.get("sequencer")),
-            event_name="ObjectCreated:" + str(detail.get("reason", "PutObject")),  # type: ignore[union-attr]
-            event_time=_time(doc.get("time")),
-        )
+    name = "ObjectCreated:" + str(detail.get("reason", "PutObject"))  # type: ignore[union-attr]
+    objects.append(_created(bucket, key, obj, ("etag", "version-id"), name, doc.get("time")))
+
+
+def _created(
+    bucket: str,
+    key: str,
+    obj: Mapping[str, Any],
+    spelling: tuple[str, str],
+    event_name: str,
+    event_time: Any,
+) -> ObjectCreated:
+    """The object an event names; ``spelling`` is the format's (ETag, version id) field names."""
+    etag_field, version_field = spelling
+    return ObjectCreated(
+        bucket=bucket,
+        key=key,
+        size=_int(obj.get("size")),
+        etag=_etag(obj.get(etag_field)),
+        version_id=_opt(obj.get(version_field)),
+        sequencer=_opt(obj.get("sequencer")),
+        event_name=event_name,
+        event_time=_time(event_time),
     )
 
 
