@@ -1,4 +1,4 @@
-"""Commands and results of the ingestion use case."""
+"""Commands and results of the ingest and validate use cases."""
 
 from __future__ import annotations
 
@@ -12,21 +12,21 @@ from domain.rejects import CellReject
 @dataclass(frozen=True)
 class IngestFile:
     uri: str
-    # Validate only: no table is created, no row or ledger row written, and no
-    # rejects report unless report_dry_run (an uploader checking a file first).
-    dry_run: bool = False
-    report_dry_run: bool = False
-
-    @property
-    def writes_report(self) -> bool:
-        return not self.dry_run or self.report_dry_run
-
     # From the storage event, where it has them: the version it announced and that
     # event's sequencer, which orders versions of one key exactly.
     version: str | None = None
     sequencer: str | None = None
     # When the S3 event said the object was created (naive UTC), for the lag metric.
     event_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CheckFile:
+    """Validate ``uri`` as ingest would, loading nothing (an uploader checking a file first)."""
+
+    uri: str
+    # Write the annotated rejects report too (`validate --report DIR`).
+    write_report: bool = False
 
 
 class Outcome(StrEnum):

@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,30 +110,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+@dataclass(frozen=True)
+class _Plan:
+    """The run's settings, each resolved once from the flags and the mode's defaults."""
+
+    sizes: list[int]
+    repeat: int
+    baseline_rows: int | None
+    timeout: float | None
+    warm_runs: int
+    cold_runs: int
+
+
+def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
     if args.full and args.rows is not None:
         parser.error("--full and --rows are exclusive")
     if args.full:
         sizes = [DEFAULT_ROWS, FULL_ROWS]
     else:
         sizes = [args.rows or (SMOKE_ROWS if args.smoke else DEFAULT_ROWS)]
-    repeat = args.repeat or (1 if args.smoke else 3)
+    smoke = args.smoke
     baseline_rows = args.baseline_rows
-    if baseline_rows is None and args.smoke:
+    if baseline_rows is None and smoke:
         baseline_rows = SMOKE_BASELINE_ROWS
-    timeout = args.timeout or (SMOKE_TIMEOUT_S if args.smoke else None)
-    warm_runs = args.warm_runs or (SMOKE_WARM_RUNS if args.smoke else latency.WARM_RUNS)
     cold_runs = args.cold_runs
     if cold_runs is None:
-        cold_runs = SMOKE_COLD_RUNS if args.smoke else latency.COLD_RUNS
+        cold_runs = SMOKE_COLD_RUNS if smoke else latency.COLD_RUNS
+    plan = _Plan(
+        sizes=sizes,
+        repeat=args.repeat or (1 if smoke else 3),
+        baseline_rows=baseline_rows,
+        timeout=args.timeout or (SMOKE_TIMEOUT_S if smoke else None),
+        warm_runs=args.warm_runs or (SMOKE_WARM_RUNS if smoke else latency.WARM_RUNS),
+        cold_runs=cold_runs,
+    )
     if not all(1 <= rows <= XLSX_MAX_ROWS for rows in sizes):
         parser.error(f"--rows must be between 1 and {XLSX_MAX_ROWS:,} (one xlsx sheet)")
-    if min(repeat, warm_runs) < 1 or cold_runs < 0:
+    if min(plan.repeat, plan.warm_runs) < 1 or cold_runs < 0:
         parser.error("--repeat and --warm-runs must be at least 1, --cold-runs at least 0")
     if baseline_rows is not None and not 1 <= baseline_rows <= max(sizes):
         parser.error("--baseline-rows must be between 1 and --rows")
+    return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    plan = _plan(parser, args)
+    sizes, repeat, baseline_rows = plan.sizes, plan.repeat, plan.baseline_rows
+    timeout, warm_runs, cold_runs = plan.timeout, plan.warm_runs, plan.cold_runs
     with_baseline = not args.skip_baseline
 
     inputs = []

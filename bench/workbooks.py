@@ -3,7 +3,7 @@
 Two kinds: generated ones of any size (below), and Kaggle's own train.csv (891
 rows) written as .xlsx, the small file whose latency the benchmark measures.
 
-The generator is datalakeP's own (``infrastructure.sample``): realistic null
+The generator is datalakeP's own (``devtools.sample``): realistic null
 ratios (Age ~20%, Cabin ~77%), names full of commas, quotes and parentheses. A
 1M-row workbook takes about a minute to write, so each file is cached under a
 name that carries the row count, the seed and a digest of the generator's source:
@@ -116,7 +116,7 @@ def ensure_kaggle_train() -> Workbook:
 def _from_csv(csv: Path, xlsx: Path, meta: Path) -> None:
     import pyarrow.csv as pa_csv
 
-    from infrastructure.sample import write_workbook
+    from devtools.sample import write_workbook
 
     table = pa_csv.read_csv(csv)
     tmp_xlsx = xlsx.with_name(xlsx.stem + ".tmp.xlsx")
@@ -134,7 +134,7 @@ def _generate(
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
 
-    from infrastructure.sample import generate_passengers, write_workbook
+    from devtools.sample import generate_passengers, write_workbook
 
     table = generate_passengers(TABLE, prefix_of or rows, seed=seed)
     if prefix_of:

@@ -17,7 +17,8 @@ def arrow_type(ctype: ColumnType) -> pa.DataType:
     if kind is TypeKind.BIGINT:
         return pa.int64()
     if kind is TypeKind.DECIMAL:
-        assert ctype.precision is not None and ctype.scale is not None
+        assert ctype.precision is not None
+        assert ctype.scale is not None
         return pa.decimal128(ctype.precision, ctype.scale)
     if kind is TypeKind.DOUBLE:
         return pa.float64()

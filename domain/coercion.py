@@ -195,7 +195,8 @@ def _decimal_from_float(
 
 
 def _decimal(text: pa.Array, ctype: ColumnType, rounding: Rounding | None) -> Coerced:
-    assert ctype.precision is not None and ctype.scale is not None
+    assert ctype.precision is not None
+    assert ctype.scale is not None
     limit = _decimal_limit(ctype)
     if ctype.precision <= _FLOAT_SAFE_PRECISION:
         ok = _bad(pc.match_substring_regex(text, _NUMBER))
@@ -279,7 +280,8 @@ def _settle_decimals(
 
 def _decimal_limit(ctype: ColumnType) -> int:
     """The first magnitude a decimal(p, s) cannot hold."""
-    assert ctype.precision is not None and ctype.scale is not None
+    assert ctype.precision is not None
+    assert ctype.scale is not None
     return int(10 ** (ctype.precision - ctype.scale))
 
 
@@ -293,7 +295,8 @@ def _decimal_places(text: pa.Array) -> pa.Array:
     whole = pc.utf8_length(pc.struct_field(parts, "whole"))
     zeros = pc.utf8_length(pc.struct_field(parts, "zeros"))
     fraction = pc.utf8_length(pc.struct_field(parts, "fraction"))
-    exponent_text = pc.struct_field(parts, "exponent")
+    # Arrow's integer parser refuses a leading "+" ("1E+2" is a number all the same).
+    exponent_text = pc.utf8_ltrim(pc.struct_field(parts, "exponent"), "+")
     exponent = pc.cast(pc.if_else(pc.equal(exponent_text, ""), "0", exponent_text), pa.int64())
     # "120" needs -1 places before its exponent, "0.91" two.
     mantissa = pc.cast(pc.if_else(pc.greater(fraction, 0), fraction, pc.negate(zeros)), pa.int64())

@@ -8,7 +8,7 @@ with the table and column it concerns.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -62,6 +62,14 @@ class TableContract:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_columns()
+        self._check_keys()
+        if not 0.0 <= self.max_reject_ratio <= 1.0:
+            raise ConfigurationError(
+                f"table {self.name}: max_reject_ratio must be within 0..1", table=self.name
+            )
+
+    def _check_columns(self) -> None:
         names = [c.name for c in self.columns]
         problem = identifier_problem(self.name)
         if problem is not None:
@@ -88,6 +96,9 @@ class TableContract:
                 seen[key] = column.name
         if len({n.casefold() for n in names}) != len(names):
             raise ConfigurationError(f"table {self.name}: duplicate column names", table=self.name)
+
+    def _check_keys(self) -> None:
+        names = [c.name for c in self.columns]
         for key in self.primary_key:
             if key not in names:
                 raise ConfigurationError(
@@ -105,10 +116,6 @@ class TableContract:
         if self.load_mode is LoadMode.UPSERT and not self.primary_key:
             raise ConfigurationError(
                 f"table {self.name}: load_mode upsert needs a primary_key", table=self.name
-            )
-        if not 0.0 <= self.max_reject_ratio <= 1.0:
-            raise ConfigurationError(
-                f"table {self.name}: max_reject_ratio must be within 0..1", table=self.name
             )
 
     @property
@@ -132,7 +139,7 @@ class Catalog:
 
     tables: Mapping[str, TableContract]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[TableContract]:
         return iter(self.tables.values())
 
     def __len__(self) -> int:

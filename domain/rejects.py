@@ -63,6 +63,16 @@ class SheetRejects:
     # The ledger row of the load or refusal this sheet belongs to.
     load_id: str | None = None
 
+    @classmethod
+    def refusal(
+        cls, sheet: str | None, table: str | None, error: str, *, load_id: str
+    ) -> SheetRejects:
+        """A sheet (or, with ``sheet`` None, the whole file) refused before any row was read.
+
+        There are no rows or header to show, only why: the report's summary names it.
+        """
+        return cls(sheet or "", table, (), 0, (), sheet_error=error, load_id=load_id)
+
 
 @dataclass(frozen=True)
 class RejectsReport:

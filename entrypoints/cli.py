@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +22,15 @@ from domain.ledger import LoadStatus
 from domain.printable import printable
 
 if TYPE_CHECKING:
+    from application.results import IngestResult, SheetResult
     from application.tables import HistoryQuery
     from domain.ledger import LedgerEntry
+    from entrypoints.cli_output import TerminalProgress
+    from entrypoints.containers import CliContainer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # As a shell reports a process ended by SIGINT or SIGPIPE.
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
-DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
@@ -119,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     with_config(ingest)
     with_warehouse(ingest)
     ingest.add_argument("--json", action="store_true", help="one JSON object per sheet")
-    ingest.set_defaults(run=_ingest, dry_run=False, report=None)
+    ingest.set_defaults(run=_ingest)
 
     validate = commands.add_parser(
         "validate", help="dry run: check files, load nothing (exit codes as ingest)"
@@ -133,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="write the annotated rejects workbook (and CSV) into DIR",
     )
-    validate.set_defaults(run=_ingest, dry_run=True, warehouse=None)
+    validate.set_defaults(run=_validate)
 
     init = commands.add_parser(
         "init", help="start a project: config/datalakep.yaml and a .gitignore for data/"
@@ -202,18 +204,6 @@ def _parser() -> argparse.ArgumentParser:
     with_warehouse(reconcile)
     reconcile.set_defaults(run=_reconcile)
 
-    demo = commands.add_parser(
-        "demo", help="local AWS (moto): S3 -> SQS -> worker -> DuckDB, end to end"
-    )
-    with_config(demo)
-    demo.add_argument(
-        "--warehouse",
-        metavar="URL",
-        default=None,
-        help=f"default: a fresh {DEMO_WAREHOUSE}",
-    )
-    demo.set_defaults(run=_demo)
-
     contract = commands.add_parser("contract", help="table contracts")
     contract_commands = contract.add_subparsers(dest="contract_command", required=True)
     infer = contract_commands.add_parser(
@@ -234,16 +224,6 @@ def _parser() -> argparse.ArgumentParser:
     with_config(infer)
     infer.set_defaults(run=_contract_infer)
 
-    sample = commands.add_parser(
-        "sample", help="write synthetic rows for a configured table, drawn from its contract"
-    )
-    sample.add_argument("--table", default="train_data", help="any table in the config")
-    sample.add_argument("--rows", type=int, default=1000)
-    sample.add_argument("--out", required=True, type=Path, metavar="FILE")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--start-id", type=int, default=1, help="first key (PassengerId)")
-    with_config(sample)
-    sample.set_defaults(run=_sample)
     return parser
 
 
@@ -273,39 +253,71 @@ def _expand(sources: Sequence[str]) -> list[str]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from application.results import IngestFile, SheetResult
-    from entrypoints.cli_output import (
-        TerminalProgress,
-        print_json_lines,
-        print_results,
-        sheet_json,
-    )
+    from application.results import IngestFile
     from entrypoints.containers import cli_container
 
     container = cli_container(args.config, args.warehouse)
-    if args.report is not None:
+    progress = _terminal_progress(container)
+    use_case = container.ingest()
+    return _each_file(
+        args, container, progress, lambda uri: use_case.execute(IngestFile(uri)), dry_run=False
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """The dry run; its container never resolves the warehouse or any secret."""
+    from application.results import CheckFile
+    from entrypoints.containers import cli_container
+
+    container = cli_container(args.config)
+    write_report = args.report is not None
+    if write_report:
         container.config.rejects.directory.from_value(str(args.report))
+    progress = _terminal_progress(container)
+    use_case = container.validate()
+    return _each_file(
+        args,
+        container,
+        progress,
+        lambda uri: use_case.execute(CheckFile(uri, write_report=write_report)),
+        dry_run=True,
+    )
+
+
+def _terminal_progress(container: CliContainer) -> TerminalProgress:
+    from entrypoints.cli_output import TerminalProgress
+
     progress = TerminalProgress()
     container.progress.override(progress)
-    use_case = container.ingest()
+    return progress
+
+
+def _each_file(
+    args: argparse.Namespace,
+    container: CliContainer,
+    progress: TerminalProgress,
+    execute: Callable[[str], IngestResult],
+    *,
+    dry_run: bool,
+) -> int:
+    """Run ``execute`` on every source, print the sheets and choose the exit code."""
+    from entrypoints.cli_output import print_json_lines, print_results, sheet_json
+
     results: list[SheetResult] = []
     try:
         for source in _expand(args.sources):
             progress.start_file()
-            command = IngestFile(
-                source, dry_run=args.dry_run, report_dry_run=args.report is not None
-            )
-            result = use_case.execute(command)
+            result = execute(source)
             progress.finish()
             if args.json:
-                print_json_lines(sheet_json(s, dry_run=args.dry_run) for s in result.sheets)
+                print_json_lines(sheet_json(s, dry_run=dry_run) for s in result.sheets)
                 sys.stdout.flush()
             results.extend(result.sheets)
     finally:
         progress.finish()
         container.shutdown_resources()
     if not args.json:
-        print_results(results, sys.stdout, dry_run=args.dry_run)
+        print_results(results, sys.stdout, dry_run=dry_run)
     # One rule for ingest and validate: rejected rows alone are no failure.
     return EXIT_FAILED if any(r.refused for r in results) else EXIT_OK
 
@@ -497,18 +509,6 @@ def _reconcile(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.missing and not sent else EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from entrypoints.demo import run_demo
-
-    url = args.warehouse
-    if url is None:
-        # A fresh warehouse each time, so the demo always shows loads, not skips.
-        path = Path(DEMO_WAREHOUSE.removeprefix("duckdb:///"))
-        path.unlink(missing_ok=True)
-        url = DEMO_WAREHOUSE
-    return run_demo(url, args.config)
-
-
 def _contract_infer(args: argparse.Namespace) -> int:
     from application.infer import InferContract
     from entrypoints.containers import cli_container, user_config_path
@@ -551,36 +551,6 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _sample(args: argparse.Namespace) -> int:
-    from entrypoints.cli_output import TerminalProgress
-    from entrypoints.containers import cli_container
-    from infrastructure.sample import TABLES, generate_passengers, generate_rows, write_workbook
-
-    if args.rows < 0:
-        raise ConfigurationError("--rows must be zero or more")
-    contract = cli_container(args.config).catalog().get(args.table)
-    progress = TerminalProgress()
-    progress.start_file()
-    name = str(args.out)
-    progress.stage(name, None, "generating", 0, args.rows)
-    if args.table in TABLES:
-        # The Titanic tables' own generator: Kaggle's null ratios and awkward names.
-        table = generate_passengers(args.table, args.rows, seed=args.seed, start_id=args.start_id)
-    else:
-        table = generate_rows(contract, args.rows, seed=args.seed, start_id=args.start_id)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        write_workbook(
-            table,
-            args.out,
-            progress=lambda done: progress.stage(name, None, "writing", done, args.rows),
-        )
-    finally:
-        progress.finish()
-    print(f"wrote {args.rows} {args.table} rows to {args.out}")
-    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from dependency_injector import containers, providers
 
 from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
-from application.ingest import IngestPassengerFile, IngestSettings
+from application.ingest import IngestPassengerFile
+from application.pipeline import IngestSettings
 from application.ports import (
     DeadLetterQueue,
     FileSource,
@@ -32,6 +33,7 @@ from application.ports import (
 )
 from application.reconcile import Reconcile
 from application.tables import InitializeTables, ShowHistory
+from application.validate import ValidateFile
 from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
@@ -152,7 +154,7 @@ def build_local_reports(directory: str | None) -> RejectsReportWriter:
     return LocalRejectsReportWriter(Path(directory or "data/rejects"))
 
 
-def build_local_files() -> Any:
+def build_local_files() -> FileSource:
     from infrastructure.files.local import LocalFileSource
 
     return LocalFileSource()
@@ -204,6 +206,16 @@ class CliContainer(Core):
 
     # The CLI's outcome is its output and its log line; no metrics or notifications.
     ingest = ingest_factory(files, reports, progress, providers.Object(()))
+    # No warehouse: a dry run must not connect to it or read its secret.
+    validate = providers.Factory(
+        ValidateFile,
+        files=files,
+        reader=Core.reader,
+        router=Core.router,
+        reports=reports,
+        settings=Core.settings,
+        progress=progress,
+    )
     init_tables = providers.Factory(
         InitializeTables, catalog=Core.catalog, warehouse=Core.warehouse
     )

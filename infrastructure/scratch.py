@@ -25,7 +25,7 @@ from domain.errors import TransientError, UnreadableFileError
 log = logging.getLogger(__name__)
 
 _OWNED = re.compile(r"datalakep-(\d+)-")
-SHM = Path("/dev/shm")
+SHM = Path("/dev/shm")  # noqa: S108 - the shared-memory mount itself, not a temp file name
 # Room kept free beside a scratch file in /dev/shm: other programs share it, and
 # a tmpfs that fills up fails whoever writes next, not only us.
 SHM_HEADROOM = 0.25

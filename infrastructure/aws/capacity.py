@@ -17,8 +17,8 @@ from typing import Protocol
 from domain.errors import DatalakepError
 from domain.printable import printable
 from domain.source import ObjectInfo
-from infrastructure.readers.guards import SUPPORTED, FileKind
-from infrastructure.readers.scratch_estimate import ScratchEstimate, estimate, unzipped
+from infrastructure.readers.guards.checks import SUPPORTED, FileKind
+from infrastructure.readers.guards.scratch_estimate import ScratchEstimate, estimate, unzipped
 from infrastructure.scratch import SHM_HEADROOM, free_bytes, shm_dir, spool_dir
 
 log = logging.getLogger(__name__)

@@ -4,12 +4,12 @@
 container type, encryption, zip bombs) before any parser touches the bytes.
 """
 
-from infrastructure.readers.csv_reader import ArrowCsvWorkbookReader, CsvWorkbook
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
-from infrastructure.readers.excel import FastexcelWorkbook, FastexcelWorkbookReader
-from infrastructure.readers.guards import FileKind, inspect_file
+from infrastructure.readers.guards.checks import FileKind, inspect_file
 from infrastructure.readers.limits import ReaderLimits
-from infrastructure.readers.xls import XlrdWorkbookReader, XlsWorkbook
+from infrastructure.readers.parsers.csv_reader import ArrowCsvWorkbookReader, CsvWorkbook
+from infrastructure.readers.parsers.excel import FastexcelWorkbook, FastexcelWorkbookReader
+from infrastructure.readers.parsers.xls import XlrdWorkbookReader, XlsWorkbook
 
 __all__ = [
     "ArrowCsvWorkbookReader",

@@ -6,11 +6,11 @@ from contextlib import AbstractContextManager
 
 from application.ports import LocalFile, Workbook
 from domain.source import ObjectInfo
-from infrastructure.readers.csv_reader import ArrowCsvWorkbookReader
-from infrastructure.readers.excel import FastexcelWorkbookReader
-from infrastructure.readers.guards import FileKind, inspect_file
+from infrastructure.readers.guards.checks import FileKind, inspect_file
 from infrastructure.readers.limits import ReaderLimits
-from infrastructure.readers.xls import XlrdWorkbookReader
+from infrastructure.readers.parsers.csv_reader import ArrowCsvWorkbookReader
+from infrastructure.readers.parsers.excel import FastexcelWorkbookReader
+from infrastructure.readers.parsers.xls import XlrdWorkbookReader
 
 
 class FileTypeWorkbookReader:

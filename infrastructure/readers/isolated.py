@@ -53,9 +53,9 @@ from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.failures import unreadable
-from infrastructure.readers.guards import SUPPORTED, FileKind, check_extent
+from infrastructure.readers.guards.checks import SUPPORTED, FileKind, check_extent
+from infrastructure.readers.guards.scratch_estimate import estimate
 from infrastructure.readers.limits import MB, ReaderLimits
-from infrastructure.readers.scratch_estimate import estimate
 from infrastructure.scratch import place, scratch_prefix
 
 log = logging.getLogger(__name__)

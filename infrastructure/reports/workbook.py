@@ -46,7 +46,7 @@ _MAX_TITLE_CHARS = 31
 # Excel refuses "History" as a sheet title, and "summary" is ours.
 _RESERVED_TITLES = frozenset({"history", REPORT_SUMMARY_SHEET})
 _INVALID_TITLE_CHARS = re.compile(r"[\[\]:*?/\\]")
-# The text forms readers give typed cells (infrastructure/readers/cell_text.py).
+# The text forms readers give typed cells (infrastructure/readers/parsers/cell_text.py).
 _INTEGER = re.compile(r"-?(0|[1-9]\d*)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")

@@ -20,14 +20,14 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from devtools.demo import BUCKET, PREFIX, create_stack
+from devtools.sample import generate_passengers, write_workbook
 from domain.events import ObjectCreated
 from domain.ledger import LoadStatus
 from entrypoints.containers import AwsCore, worker_container
-from entrypoints.demo import BUCKET, PREFIX, create_stack
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.events import notification
 from infrastructure.aws.s3_files import S3FileSource
-from infrastructure.sample import generate_passengers, write_workbook
 from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.e2e
@@ -111,7 +111,8 @@ def test_a_direct_event_for_foreign_objects_makes_no_s3_request(
         summary = lambda_module.handler(s3_event(*FOREIGN), None)
 
     assert requests.urls == []
-    assert summary["files"] == [] and summary["rows_loaded"] == 0
+    assert summary["files"] == []
+    assert summary["rows_loaded"] == 0
     assert sorted(summary["ignored"]) == sorted(
         f"{o.uri}: not an allowed bucket/prefix" for o in FOREIGN
     )
@@ -203,8 +204,10 @@ def test_an_empty_allow_list_stops_the_worker_reconcile_and_the_lambda_init(
         importlib.reload(module)
 
     assert (worker, reconcile) == (2, 2)
-    assert errors.count("aws.sources") == 2 and errors.count("DATALAKEP_ALLOWED_SOURCES") == 2
-    assert "aws.sources" in str(init.value) and "DATALAKEP_ALLOWED_SOURCES" in str(init.value)
+    assert errors.count("aws.sources") == 2
+    assert errors.count("DATALAKEP_ALLOWED_SOURCES") == 2
+    assert "aws.sources" in str(init.value)
+    assert "DATALAKEP_ALLOWED_SOURCES" in str(init.value)
     # Nothing was consumed: S3's test event is still waiting.
     attributes = aws_client("sqs").get_queue_attributes(
         QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]

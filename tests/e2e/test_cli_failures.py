@@ -22,13 +22,14 @@ CONFIG = ROOT / "config" / "datalakep.yaml"
 def cli_process(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DATALAKEP_CONFIG", None)
-    return subprocess.Popen(
+    process: subprocess.Popen[str] = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", *args],
         cwd=cwd,
         env=env,
         text=True,
         **kwargs,  # type: ignore[call-overload]
     )
+    return process
 
 
 def test_a_yaml_syntax_error_names_file_line_and_column(
@@ -41,7 +42,8 @@ def test_a_yaml_syntax_error_names_file_line_and_column(
 
     assert code == 2
     err = capsys.readouterr().err
-    assert f"{config}, line 5, column 1:" in err and "Traceback" not in err
+    assert f"{config}, line 5, column 1:" in err
+    assert "Traceback" not in err
 
 
 def test_an_unknown_type_names_its_table_and_column(
@@ -91,7 +93,8 @@ def test_output_cut_short_by_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         "validate", str(tmp_path), "--json", cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     process.stdout.readline()
     process.stdout.close()  # what `| head -1` does
 

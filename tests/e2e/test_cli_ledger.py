@@ -79,7 +79,8 @@ def test_history_filters_show_and_the_report_name_the_same_load(
 
     assert len(history()) == 3
     [refused] = history("--status", "rejected")
-    assert name(refused["source"]) == "all bad.csv" and refused["error"]
+    assert name(refused["source"]) == "all bad.csv"
+    assert refused["error"]
     [one_bad] = history("--source", "*/one?20bad.csv")  # local sources are file:// URIs
     assert one_bad["load_id"] == ingested["one bad.csv"]["load_id"]
     assert one_bad["rejects_report"] == ingested["one bad.csv"]["rejects_report"]

@@ -99,7 +99,8 @@ def test_empty_and_ignored_sheets_leave_a_loaded_file_at_exit_0(
     assert all(x["error_code"] is None and x["source"] == book.as_uri() for x in lines)
     assert ledger(db) == [("loaded", "train_data", '["Passengers"]')]
     code, lines = run_json(capsys, "validate", str(book))
-    assert code == 0 and {x["status"] for x in lines} == {"valid", "empty", "ignored"}
+    assert code == 0
+    assert {x["status"] for x in lines} == {"valid", "empty", "ignored"}
 
 
 def test_an_age_of_0_9167_is_rejected_unless_the_contract_rounds(
@@ -162,7 +163,8 @@ def test_missing_corrupt_and_good_files_are_named_by_one_uri_form(
     assert by_source[good.as_uri()] == ("loaded", None)
     assert by_source[missing.as_uri()] == ("failed", "not_found")
     status, error_code = by_source[broken.as_uri()]
-    assert status == "failed" and error_code is not None
+    assert status == "failed"
+    assert error_code is not None
     assert all("error_code" in x for x in lines)
 
 

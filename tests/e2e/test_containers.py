@@ -11,9 +11,9 @@ import yaml
 from application.ingest import IngestPassengerFile
 from application.tables import InitializeTables, InitTables, ShowHistory
 from entrypoints.containers import cli_container
-from infrastructure.memory.secrets import InMemorySecretProvider
-from infrastructure.memory.warehouse import InMemoryWarehouse
 from tests.conftest import CONFIG
+from tests.fakes.secrets import InMemorySecretProvider
+from tests.fakes.warehouse import InMemoryWarehouse
 from tests.support.postgres import PostgresServer, fresh_database
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ def test_worker_and_lambda_containers_build(
     from application.handle_event import HandleStorageEvent
     from application.worker import QueueWorker
     from entrypoints.containers import lambda_container, worker_container
-    from infrastructure.memory.messages import InMemoryMessageSource
+    from tests.fakes.messages import InMemoryMessageSource
 
     monkeypatch.setenv("DATALAKEP_WAREHOUSE", f"duckdb:///{tmp_path / 'x.duckdb'}")
     monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", "inbox/incoming/")

@@ -27,7 +27,7 @@ TITANIC3 = ["pclass", "survived", "name", "sex", "age", "sibsp", "parch", "ticke
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The shipped text itself (comments and all): --write must keep every line of it.
     config = isolated_project(tmp_path, monkeypatch)
     config.write_text(CONFIG.read_text())
@@ -75,17 +75,17 @@ def titanic3(titanic: Path, path: Path) -> int:
     ("name", "rows"), [("train", 891), ("test", 418), ("gender_submission", 418)]
 )
 def test_the_inferred_contract_loads_each_kaggle_file_with_no_rejects(
-    titanic: Path, tmp_path: Path, _isolated: Path, capsys: pytest.CaptureFixture[str],
+    titanic: Path, tmp_path: Path, isolated_config: Path, capsys: pytest.CaptureFixture[str],
     name: str, rows: int,
 ) -> None:  # fmt: skip
     source = tmp_path / f"{name}.csv"
     source.write_bytes((titanic / f"{name}.csv").read_bytes())
-    before = _isolated.read_text()
+    before = isolated_config.read_text()
 
     code, out = cli(capsys, "contract", "infer", str(source), "--table", f"my_{name}", "--write")
 
     assert code == 0, out
-    after = _isolated.read_text()
+    after = isolated_config.read_text()
     diff = difflib.ndiff(before.splitlines(), after.splitlines())
     assert not [line for line in diff if line.startswith("- ")]  # the file was only added to
     config = yaml.safe_load(after)
@@ -100,7 +100,7 @@ def test_the_inferred_contract_loads_each_kaggle_file_with_no_rejects(
 
 
 def test_a_titanic3_workbook_gets_precise_types_and_loads_whole(
-    titanic: Path, tmp_path: Path, _isolated: Path, capsys: pytest.CaptureFixture[str]
+    titanic: Path, tmp_path: Path, isolated_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = tmp_path / "titanic3.xlsx"
     rows = titanic3(titanic, source)
@@ -112,12 +112,16 @@ def test_a_titanic3_workbook_gets_precise_types_and_loads_whole(
     types = {c["name"]: c["type"] for c in table["columns"]}
     assert types["age"] == "decimal(6,4)"  # 0.9167 keeps its four decimals
     assert types["fare"] == "decimal(7,4)"
-    assert types["ticket"].startswith("varchar(") and types["boat"].startswith("varchar(")
-    assert types["body"] == "integer" and types["pclass"] == "integer"
-    assert "home.dest" in types and "Ticket_2" in types
+    assert types["ticket"].startswith("varchar(")
+    assert types["boat"].startswith("varchar(")
+    assert types["body"] == "integer"
+    assert types["pclass"] == "integer"
+    assert "home.dest" in types
+    assert "Ticket_2" in types
     sex = next(c for c in table["columns"] if c["name"] == "sex")
     assert (sex["nullable"], sex["allowed"]) == (False, ["female", "male"])
-    assert table["load_mode"] == "append" and "primary_key" not in table
+    assert table["load_mode"] == "append"
+    assert "primary_key" not in table
     assert "# no column is filled and unique in every row" in printed
 
     code, _ = cli(capsys, "contract", "infer", str(source), "--allowed", "--write")
@@ -131,12 +135,12 @@ def test_a_titanic3_workbook_gets_precise_types_and_loads_whole(
 
 
 def test_write_refuses_a_table_that_exists(
-    titanic: Path, tmp_path: Path, _isolated: Path, capsys: pytest.CaptureFixture[str]
+    titanic: Path, tmp_path: Path, isolated_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _isolated.read_text()
+    before = isolated_config.read_text()
     code = main(
         ["contract", "infer", str(titanic / "train.csv"), "--table", "train_data", "--write"]
     )
     assert code == 2
     assert "already has a table train_data" in capsys.readouterr().err
-    assert _isolated.read_text() == before
+    assert isolated_config.read_text() == before

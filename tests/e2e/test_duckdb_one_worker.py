@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entrypoints.demo import BUCKET, create_stack
+from devtools.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from tests.conftest import CONFIG
 
@@ -67,7 +67,9 @@ def test_a_second_worker_on_one_duckdb_file_exits_2_consuming_nothing(
         holder.communicate(timeout=30)
 
     assert second.returncode == 2, err
-    assert "DuckDB allows one writer" in err and "PostgreSQL or Redshift" in err
-    assert str(database) in err and out == ""
+    assert "DuckDB allows one writer" in err
+    assert "PostgreSQL or Redshift" in err
+    assert str(database) in err
+    assert out == ""
     assert took < 15  # start-up only: no poll, no retry
     assert _counts(second_queue) == (1, 0)  # its message was never received

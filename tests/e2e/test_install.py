@@ -83,3 +83,5 @@ def test_a_wheel_installed_outside_the_repo_works(tmp_path: Path, titanic: Path)
     assert "would load 891 rows" in out
     assert Path(where.strip()).is_relative_to(site / "datalakep_config")
     assert not (user / "data").exists()
+    # Developer tools and the fakes stay out of the product.
+    assert not {"devtools", "tests"} & {p.name for p in site.iterdir()}

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.demo import BUCKET, create_stack
 from entrypoints.containers import DEFAULT_CONFIG
-from entrypoints.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from tests.e2e.workbooks import passenger_csv
 from tests.support.emf import emf_problems
@@ -57,7 +57,7 @@ def bodies(start: int, tmp_path: Path) -> dict[str, bytes]:
 
 def subscribe(topic: str, name: str, raw: bool, policy: dict[str, Any] | None = None) -> str:
     sqs, sns = aws_client("sqs"), aws_client("sns")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -69,7 +69,8 @@ def subscribe(topic: str, name: str, raw: bool, policy: dict[str, Any] | None = 
 
 
 def drain(url: str) -> list[dict[str, Any]]:
-    sqs, found = aws_client("sqs"), []
+    sqs = aws_client("sqs")
+    found: list[dict[str, Any]] = []
     while True:
         batch = sqs.receive_message(
             QueueUrl=url,
@@ -204,7 +205,8 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
     )
     logs = check_run(out, err, list(FILES))
     worker_ids = {line.get("worker") for line in logs if line.get("logger") == "datalakep.outcome"}
-    assert len(worker_ids) == 1 and None not in worker_ids
+    assert len(worker_ids) == 1
+    assert None not in worker_ids
     assert "worker: 4 messages, 4 deleted" in out[-1]["message"]
 
     # SNS: one message per file outcome of both runs, in its envelope with attributes.
@@ -222,7 +224,9 @@ def test_worker_and_lambda_write_json_lines_metrics_and_notifications(
     assert (one_bad["rows_loaded"], one_bad["rows_rejected"]) == (9, 1)
     assert [r["column"] for r in one_bad["first_rejects"]] == ["Sex"]
     assert one_bad["rejects_report"].startswith(f"s3://{BUCKET}/rejects/incoming/ok/")
-    with urllib.request.urlopen(one_bad["rejects_report_url"]) as response:
+    url = one_bad["rejects_report_url"]
+    assert url.startswith("http://127.0.0.1:")  # a presigned URL on the local moto server
+    with urllib.request.urlopen(url) as response:  # noqa: S310 - http to moto, checked above
         assert response.read(2) == b"PK"  # the annotated workbook, with no credentials
 
     # A raw subscription filtered on status gets only the rejections.

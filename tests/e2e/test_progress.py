@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.sample import generate_passengers, write_workbook
+from devtools.sample import generate_passengers, write_workbook
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,8 @@ def test_on_a_terminal_ingest_shows_a_bar_with_rows_read_and_loaded(
     assert process.wait(timeout=60) == 0
     screen = shown.decode()
 
-    assert "█" in screen and "\r" in screen
+    assert "█" in screen
+    assert "\r" in screen
     assert f"{ROWS:,} rows read" in screen
     assert f"{ROWS:,} of {ROWS:,} loaded into train_data" in screen
     assert "█" * 24 in screen  # the bar filled

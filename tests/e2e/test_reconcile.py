@@ -9,8 +9,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 
+from devtools.demo import BUCKET, create_stack
 from entrypoints.cli import main
-from entrypoints.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.events import parse_event
 from tests.e2e.test_aws_mode import ledger, run_worker, upload
@@ -140,8 +140,10 @@ def test_reconcile_finds_the_lost_object_and_enqueue_gets_it_loaded(
     code, sent, _ = reconcile(capsys, db, dlq, "--enqueue", "--queue-url", queue)
     stats = run_worker(queue, db)
 
-    assert code == 0 and [(s["source"], s["enqueued"]) for s in sent] == [(lost_uri, True)]
-    assert stats.files == 1 and stats.retried == 0
+    assert code == 0
+    assert [(s["source"], s["enqueued"]) for s in sent] == [(lost_uri, True)]
+    assert stats.files == 1
+    assert stats.retried == 0
     assert sorted(ledger(db)) == [
         (f"s3://{BUCKET}/{INGESTED}", "loaded"),
         (lost_uri, "loaded"),
@@ -167,13 +169,16 @@ def test_the_table_output_names_the_missing_object(
     out = capsys.readouterr().out
     assert code == 1
     assert f"s3://{BUCKET}/{LOST}  {current_version(LOST)}" in out
-    assert "1 of 1 object(s) missing" in out and "none sent (--enqueue sends them)" in out
+    assert "1 of 1 object(s) missing" in out
+    assert "none sent (--enqueue sends them)" in out
 
 
 def test_without_a_dlq_or_with_enqueue_but_no_queue_it_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATALAKEP_WORKER_QUEUE_URL", raising=False)
+    # Sources allowed, so what is refused is the missing DLQ or queue.
+    monkeypatch.setenv("DATALAKEP_ALLOWED_SOURCES", f"{BUCKET}/incoming/")
     warehouse = ["--warehouse", f"duckdb:///{tmp_path / 'wh.duckdb'}"]
 
     no_dlq = main(["reconcile", "--bucket", BUCKET, *warehouse])

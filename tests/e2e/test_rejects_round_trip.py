@@ -16,8 +16,8 @@ import duckdb
 import openpyxl
 import pytest
 
+from devtools.sample import generate_passengers
 from domain.rejects import REPORT_ERRORS_COLUMN, REPORT_ROW_COLUMN
-from infrastructure.sample import generate_passengers
 from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +84,8 @@ def test_fixing_the_flagged_cells_loads_exactly_the_fixed_rows_by_key(
 
     assert data.parent.sheetnames == ["summary", "Sheet"]
     header = [c.value for c in data[1]]
-    assert header[0] == REPORT_ROW_COLUMN and header[-1] == REPORT_ERRORS_COLUMN
+    assert header[0] == REPORT_ROW_COLUMN
+    assert header[-1] == REPORT_ERRORS_COLUMN
     assert header[1:-1] == list(passengers[0])  # the original header
     fare = [r[header.index("Fare")] for r in data.iter_rows(min_row=2, values_only=True)]
     assert -5 in fare  # a number, not the text "'-5"

@@ -1,4 +1,4 @@
-"""`datalakep sample` for any configured table: rows its own contract accepts, every one."""
+"""`python -m devtools.sample` for any configured table: rows its contract accepts, every one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.cli import main
+from devtools.sample import main as sample
 from tests.support.cli import ingest_json, isolated_project
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def test_sample_rows_for_any_table_load_without_a_reject(
     isolated_project(tmp_path, monkeypatch, readings=READINGS)
     out = tmp_path / f"readings{suffix}"
 
-    assert main(["sample", "--table", "readings", "--rows", "1000", "--out", str(out)]) == 0
+    assert sample(["--table", "readings", "--rows", "1000", "--out", str(out)]) == 0
     capsys.readouterr()
     code, [result] = ingest_json(capsys, tmp_path / "w.duckdb", out)
 
@@ -50,6 +50,6 @@ def test_sample_rows_for_any_table_load_without_a_reject(
 
 
 def test_sample_names_the_tables_it_knows(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["sample", "--table", "nope", "--out", "x.xlsx"])
+    code = sample(["--table", "nope", "--out", "x.xlsx"])
     assert code == 2
     assert "no contract for table 'nope'; known: gender_submission" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entrypoints.demo import BUCKET, create_stack
+from devtools.demo import BUCKET, create_stack
 from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.e2e

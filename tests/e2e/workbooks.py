@@ -31,7 +31,8 @@ def write_kaggle(
     if fmt == "ods":
         if title:
             raise ValueError("title rows are written for xlsx and xls only")
-        frame.to_excel(out, sheet_name="Passengers", index=False, engine="odf")
+        # pandas-stubs lists only openpyxl and xlsxwriter; pandas writes .ods with odf.
+        frame.to_excel(out, sheet_name="Passengers", index=False, engine="odf")  # type: ignore[arg-type]
         return out
     with pd.ExcelWriter(out, engine="openpyxl") as writer:
         frame.to_excel(writer, sheet_name="Passengers", index=False, startrow=start)

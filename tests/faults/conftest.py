@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from entrypoints.demo import BUCKET, create_stack
+from devtools.demo import BUCKET, create_stack
 from infrastructure.aws.clients import aws_client
 from tests.faults.harness import Audit, Stack, write_config
 from tests.support.postgres import PostgresServer, fresh_database

@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import yaml
 
 from application.worker import WorkerStats
+from devtools.demo import BUCKET, PREFIX
+from devtools.sample import generate_passengers, write_workbook
 from domain.events import MalformedEventError
-from entrypoints.demo import BUCKET, PREFIX
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.events import parse_event
-from infrastructure.sample import generate_passengers, write_workbook
 from tests.conftest import CONFIG
 from tests.integration.readers.builders import write_xlsx
 

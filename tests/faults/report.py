@@ -68,7 +68,8 @@ def from_figures(tests: Iterable[dict[str, Any]]) -> list[Row]:
 def from_junit(path: Path, prefix: str = HOSTILE_SOURCE) -> list[Row]:
     """One row per test module under ``prefix``: the count of its tests and failures."""
     rows: dict[str, Row] = {}
-    for case in ElementTree.parse(path).getroot().iter("testcase"):
+    # Our own pytest's JUnit report, not untrusted input.
+    for case in ElementTree.parse(path).getroot().iter("testcase"):  # noqa: S314
         module = case.get("classname", "")
         if not module.startswith(prefix):
             continue

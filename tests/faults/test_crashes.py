@@ -107,7 +107,8 @@ def test_sigkill_anywhere_loses_and_duplicates_nothing(
     assert seams == [p.split(":")[0] for p in plan]
     assert found.problems(files) == []
     assert found.rows_loaded == found.rows_expected == sum(f.valid for f in files)
-    assert found.dlq == 0 and depth(stack.queue) == 0
+    assert found.dlq == 0
+    assert depth(stack.queue) == 0
     assert {e.status for e in found.ledger} <= {"loaded", "skipped"}
     # A rejects report is as durable as the rows: whole for every file with rejects.
     reports = {f.key: rejects_reports(f) for f in files if f.rejected}

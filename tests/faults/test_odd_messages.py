@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.demo import BUCKET
 from domain.events import ObjectCreated
-from entrypoints.demo import BUCKET
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.events import notification, parse_event
 from tests.faults.conftest import Figures, MakeStack

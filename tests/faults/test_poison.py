@@ -62,8 +62,10 @@ def test_poison_goes_to_the_dlq_and_a_good_file_after_it_loads_first(
     figures.record(found, runs=sent + 1)
     # The good file loaded in the first pass, while every poison message still waited.
     assert first_pass.problems([good]) == []
-    assert poison_waiting == len(POISON) and first_pass.dlq == 0
+    assert poison_waiting == len(POISON)
+    assert first_pass.dlq == 0
     assert found.problems([good]) == []
     assert sorted(dlq_bodies(stack.dlq)) == sorted(POISON)
-    assert found.dlq == len(POISON) and depth(stack.queue) == 0
+    assert found.dlq == len(POISON)
+    assert depth(stack.queue) == 0
     assert [(e.source_uri, e.status) for e in found.ledger] == [(good.uri, "loaded")]

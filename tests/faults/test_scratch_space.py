@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.demo import PREFIX
+from devtools.demo import PREFIX
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     ROOT,
@@ -105,7 +105,9 @@ def test_a_full_tmp_releases_the_message_and_leaves_nothing(
 
     assert code == 0, err  # released with a backoff: neither deleted nor fatal
     assert "scratch_full" in err or "bytes free in" in err, err
-    assert left == "" and depth(stack.queue) == 1 and depth(stack.dlq) == 0
+    assert left == ""
+    assert depth(stack.queue) == 1
+    assert depth(stack.dlq) == 0
     drain(stack)  # on a disk with room, it loads
     found = audit(stack, [file])
     figures.record(found, runs=1)

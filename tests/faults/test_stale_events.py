@@ -12,10 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.demo import BUCKET
+from devtools.sample import generate_passengers
 from domain.events import ObjectCreated
-from entrypoints.demo import BUCKET
 from infrastructure.aws.events import notification
-from infrastructure.sample import generate_passengers
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     audit,
@@ -80,7 +80,8 @@ def test_an_event_for_a_replaced_version_never_loads_it(
     assert sorted(_names(stack.database)) == sorted(
         str(n) for n in generate_passengers("train_data", 2000, seed=2).column("Name").to_pylist()
     )
-    assert found.dlq == 0 and depth(stack.queue) == 0
+    assert found.dlq == 0
+    assert depth(stack.queue) == 0
 
 
 def _names(database: str) -> list[str]:

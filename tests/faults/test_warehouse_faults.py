@@ -109,9 +109,12 @@ def test_an_outage_releases_messages_with_backoff_and_they_load_after_it(
     found = audit(stack, files)
     figures.record(found, runs=len(files))
     retries = _retries(log)
-    assert code == 0 and proxy.cut >= 1
+    assert code == 0
+    assert proxy.cut >= 1
     # During the outage: nothing deleted, nothing dead-lettered, nothing half-written.
-    assert waiting == 2 and during.dlq == 0 and during.partial_rows == 0
+    assert waiting == 2
+    assert during.dlq == 0
+    assert during.partial_rows == 0
     assert during.loaded_sources == {files[0].uri}
     # Each release waited at least a second, named the file, said why, and stayed below
     # the DLQ's count.
@@ -119,7 +122,8 @@ def test_an_outage_releases_messages_with_backoff_and_they_load_after_it(
     assert all(any(f.uri in line for f in files[1:]) for _, line, _ in retries)
     assert all("Connection refused" in why or "closed" in why for _, why, _ in retries)
     per_message = {mid: sum(1 for m, _, _ in retries if m == mid) for mid, _, _ in retries}
-    assert len(per_message) == 2 and max(per_message.values()) < MAX_RECEIVES
+    assert len(per_message) == 2
+    assert max(per_message.values()) < MAX_RECEIVES
     assert found.problems(files) == []
     assert found.rows_loaded == found.rows_expected == 6000
     assert found.dlq == 0
@@ -164,11 +168,13 @@ def test_terminal_errors_are_recorded_reported_and_acknowledged_once(
          (good.uri, "loaded")]
     )  # fmt: skip
     drift_error = next(e.error for e in found.ledger if e.source_uri == drift.uri)
-    assert drift_error and "Nom" in drift_error
+    assert drift_error
+    assert "Nom" in drift_error
     assert {f.key: rejects_reports(f) for f in files[:3]} == {
         f.key: {".csv", ".xlsx"} for f in files[:3]
     }
-    assert found.dlq == 0 and depth(stack.queue) == 0
+    assert found.dlq == 0
+    assert depth(stack.queue) == 0
     with psycopg.connect(stack.database) as con:
         kept = con.execute('SELECT "PassengerId", "Nom" FROM test_data').fetchall()
     assert kept == [(1, "kept")]
@@ -180,4 +186,6 @@ def test_make_file_plants_exactly_the_rejected_rows(tmp_path: Path) -> None:
 
     path, source = make_file(tmp_path, "x", "gender_submission", 50, 1, seed=1, rejected=4)
     survived = pacsv.read_csv(path).column("Survived").to_pylist()
-    assert source.valid == 46 and survived[:4] == [7] * 4 and set(survived[4:]) <= {0, 1}
+    assert source.valid == 46
+    assert survived[:4] == [7] * 4
+    assert set(survived[4:]) <= {0, 1}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from application.ports import Warehouse
-from infrastructure.memory.warehouse import InMemoryWarehouse
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.sql import ddl
 from infrastructure.warehouse.sql_warehouse import SqlWarehouse
+from tests.fakes.warehouse import InMemoryWarehouse
 
 
 def table_rows(warehouse: Warehouse, table: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 
@@ -8,19 +8,20 @@ import pytest
 
 from application.ingest import IngestPassengerFile
 from application.ports import OutcomeListener
-from application.results import IngestFile, IngestResult
+from application.results import CheckFile, IngestFile, IngestResult
+from application.validate import ValidateFile
 from domain.routing import Router
-from infrastructure.memory.files import InMemoryFileSource
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
-from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import InMemoryWorkbookReader
+from tests.fakes.files import InMemoryFileSource
+from tests.fakes.reports import InMemoryRejectsReportWriter
+from tests.fakes.warehouse import InMemoryWarehouse
+from tests.fakes.workbooks import InMemoryWorkbookReader
 
 pytestmark = pytest.mark.unit
 
-TRAIN_HEADER = [
+TRAIN_HEADER = (
     "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age",
     "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
-]  # fmt: skip
+)  # fmt: skip
 
 
 def passenger(pid: int, **overrides: object) -> list[object]:
@@ -41,17 +42,22 @@ class Harness:
     warehouse: InMemoryWarehouse
     reports: InMemoryRejectsReportWriter
     use_case: IngestPassengerFile
+    validator: ValidateFile
 
     def drop(
-        self, uri: str, sheets: dict[str, Sequence[Sequence[object]]], version: str | None = None
+        self, uri: str, sheets: Mapping[str, Sequence[Sequence[object]]], version: str | None = None
     ) -> None:
         """Put a workbook in the source, as an upload would."""
         body = repr(sheets).encode()
         self.files.put(uri, body, version)
         self.reader.add(uri, sheets)
 
-    def ingest(self, uri: str, dry_run: bool = False) -> IngestResult:
-        return self.use_case.execute(IngestFile(uri, dry_run=dry_run))
+    def ingest(self, uri: str) -> IngestResult:
+        return self.use_case.execute(IngestFile(uri))
+
+    def validate(self, uri: str, *, write_report: bool = False) -> IngestResult:
+        """The dry run on the same fakes: what ingest would do, loading nothing."""
+        return self.validator.execute(CheckFile(uri, write_report=write_report))
 
 
 @pytest.fixture
@@ -75,4 +81,5 @@ def make_harness(router: Router, outcomes: Sequence[OutcomeListener] = ()) -> Ha
         new_id=lambda: f"load-{next(ids)}",
         outcomes=outcomes,
     )
-    return Harness(files, reader, warehouse, reports, use_case)
+    validator = ValidateFile(files, reader, router, reports, new_id=lambda: f"load-{next(ids)}")
+    return Harness(files, reader, warehouse, reports, use_case, validator)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 def run(
     type_text: str,
-    cells: list[str | None],
+    cells: Sequence[str | None],
     date_1904: bool = False,
     rounding: Rounding | None = None,
 ) -> tuple[list[object], dict[RejectReason, list[int]]]:
@@ -80,6 +81,13 @@ def test_decimal_places_are_counted_without_trailing_zeros_or_binary_noise(
     coerced = coerce(pa.array(cells), ColumnType.parse("decimal(15,2)"))
     assert not any(p.mask.true_count for p in coerced.problems)
     assert coerced.values.null_count == 0
+
+
+def test_a_decimal_with_a_signed_exponent_is_a_number() -> None:
+    # hypothesis found "1E+0" in a decimal column failing the whole file.
+    values, bad = run("decimal(10,4)", ["0E+0", "1E+2", "1.5E-2", "+2.5E+1"])
+    assert values == [Decimal("0"), Decimal("100"), Decimal("0.015"), Decimal("25")]
+    assert bad == {}
 
 
 @pytest.mark.parametrize(
@@ -204,7 +212,8 @@ def test_varchar_counts_utf8_bytes_and_char_refuses_multibyte() -> None:
 
 def test_whitespace_only_cells_are_empty() -> None:
     values, bad = run("varchar(5)", ["  ", " a ", None])
-    assert values == [None, "a", None] and bad == {}
+    assert values == [None, "a", None]
+    assert bad == {}
 
 
 def test_text_keeps_its_spaces_when_trimming_is_off() -> None:

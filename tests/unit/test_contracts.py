@@ -47,8 +47,10 @@ def test_shipped_contracts_fit_the_kaggle_files(catalog: Catalog) -> None:
     assert catalog.get("test_data").column_names == tuple(
         c for c in train.column_names if c != "Survived"
     )
-    assert train.primary_key == ("PassengerId",) and train.load_mode is LoadMode.UPSERT
-    assert train.column("Fare").max is None and train.column("Age").min == Decimal(0)
+    assert train.primary_key == ("PassengerId",)
+    assert train.load_mode is LoadMode.UPSERT
+    assert train.column("Fare").max is None
+    assert train.column("Age").min == Decimal(0)
     assert train.max_reject_ratio == 0.10
 
 
@@ -68,7 +70,8 @@ def test_a_new_table_is_yaml_only() -> None:
         }
     )
     cabins = catalog.get("cabins")
-    assert cabins.load_mode is LoadMode.REPLACE and cabins.max_reject_ratio == 0
+    assert cabins.load_mode is LoadMode.REPLACE
+    assert cabins.max_reject_ratio == 0
     assert cabins.column("Deck").header_keys == {"deck", "lvl"}
 
 

@@ -40,7 +40,8 @@ def test_the_image_installs_only_what_pyproject_and_the_lock_name() -> None:
     assert "uv export --frozen --no-dev --no-emit-project" in " ".join(instructions("RUN"))
     for flag in ("--no-deps", "--require-hashes", "--only-binary=:all:", "-r /tmp/requirements"):
         assert flag in locked, (flag, locked)
-    assert "--no-deps" in project and project.endswith(" ."), project
+    assert "--no-deps" in project, project
+    assert project.endswith(" ."), project
 
 
 def test_dockerignore_drops_no_copied_source() -> None:

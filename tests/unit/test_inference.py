@@ -64,7 +64,8 @@ def test_nullable_key_and_allowed_come_from_the_data() -> None:
 def test_without_a_unique_filled_column_rows_are_appended() -> None:
     inferred = infer_contract(sheet(a=["1", "1"], b=["x", None]), "t")
     assert (inferred.contract.load_mode, inferred.contract.primary_key) == (LoadMode.APPEND, ())
-    assert inferred.note is not None and "no primary key" in inferred.note
+    assert inferred.note is not None
+    assert "no primary key" in inferred.note
 
 
 def test_repeated_and_unnamed_header_cells() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.readers.inflate import member_chunks
+from infrastructure.readers.guards.inflate import member_chunks
 
 XML = b"<row r='1'><c r='A1'><v>1</v></c></row>" * 20_000 + os.urandom(50_000)
 

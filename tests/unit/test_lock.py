@@ -36,7 +36,8 @@ MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 def image_python() -> tuple[int, int]:
     found = re.findall(r"^FROM public\.ecr\.aws/lambda/python:(\d+)\.(\d+)", _dockerfile(), re.M)
-    assert found and len(set(found)) == 1, f"one Lambda Python base expected, got {found}"
+    assert found, f"one Lambda Python base expected, got {found}"
+    assert len(set(found)) == 1, f"one Lambda Python base expected, got {found}"
     major, minor = found[0]
     return int(major), int(minor)
 
@@ -78,7 +79,9 @@ def environment(python: tuple[int, int], machine: str) -> dict[str, str]:
 
 
 def _locked(name: str, version: str | None) -> dict[str, Any]:
-    found = [p for p in PACKAGES if p["name"] == name and version in (None, p["version"])]
+    found: list[dict[str, Any]] = [
+        p for p in PACKAGES if p["name"] == name and version in (None, p["version"])
+    ]
     assert len(found) == 1, f"{name} {version}: {len(found)} locked entries"
     return found[0]
 

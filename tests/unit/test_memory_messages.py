@@ -4,7 +4,7 @@ import pytest
 
 from domain.errors import TerminalError
 from domain.events import ObjectCreated, StorageEvent
-from infrastructure.memory.messages import InMemoryMessageSource
+from tests.fakes.messages import InMemoryMessageSource
 
 pytestmark = pytest.mark.unit
 
@@ -21,10 +21,12 @@ def test_a_received_message_is_in_flight_until_deleted() -> None:
 
     assert (message.id, message.event, message.receive_count) == (put.id, event("a"), 1)
     assert queue.receive() == []
-    assert queue.visible == [] and queue.in_flight == [message]
+    assert queue.visible == []
+    assert queue.in_flight == [message]
     queue.delete(message)
     queue.delete(message)  # repeated deletes are accepted, as in SQS
-    assert queue.pending() == [] and queue.deleted == [message.id]
+    assert queue.pending() == []
+    assert queue.deleted == [message.id]
 
 
 def test_receive_honours_the_batch_size_in_order() -> None:
@@ -45,7 +47,8 @@ def test_release_records_the_delay_and_redelivers_with_a_new_receipt() -> None:
     [second] = queue.receive()
 
     assert queue.released == [(first.id, 30)]
-    assert second.id == first.id and second.receive_count == 2
+    assert second.id == first.id
+    assert second.receive_count == 2
     assert second.receipt != first.receipt
     assert queue.pending() == [second]
 
@@ -85,7 +88,8 @@ def test_without_a_dlq_a_poison_message_is_dropped() -> None:
     queue.release(message, 0)
 
     assert queue.receive() == []
-    assert queue.dropped == [message.id] and queue.pending() == []
+    assert queue.dropped == [message.id]
+    assert queue.pending() == []
 
 
 def test_send_enqueues_and_keep_alive_records_heartbeats() -> None:
@@ -97,5 +101,6 @@ def test_send_enqueues_and_keep_alive_records_heartbeats() -> None:
     with queue.keep_alive(message):
         pass
 
-    assert queue.sent == [handed_off] and message.event.objects == (handed_off,)
+    assert queue.sent == [handed_off]
+    assert message.event.objects == (handed_off,)
     assert queue.heartbeats == [message.id]

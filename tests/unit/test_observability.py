@@ -33,14 +33,16 @@ def test_a_json_line_is_one_line_with_the_context_fields_and_escaped_controls() 
     with bound(message_id="m-1", source="s3://b/old"), bound(source=f"s3://b/{HOSTILE}"):
         line = formatter.format(record(f"cell {HOSTILE}", rows_loaded=3, unrelated="x"))
 
-    assert "\n" not in line and "\r" not in line
+    assert "\n" not in line
+    assert "\r" not in line
     assert not any(ch in line for ch in "\x00\x1b\x7f\x85\u2028\u2029")
     doc = json.loads(line)
     assert doc["message"] == f"cell {HOSTILE}"  # escaped, not lost
     assert doc["source"] == f"s3://b/{HOSTILE}"  # the innermost binding wins
     assert (doc["message_id"], doc["worker"], doc["rows_loaded"]) == ("m-1", "host:1", 3)
     assert "unrelated" not in doc
-    assert {"timestamp", "level", "logger"} <= doc.keys() and doc["level"] == "INFO"
+    assert {"timestamp", "level", "logger"} <= doc.keys()
+    assert doc["level"] == "INFO"
     assert datetime.fromisoformat(doc["timestamp"]).tzinfo is not None
     assert current() == {}
 
@@ -56,7 +58,9 @@ def test_text_lines_escape_controls_but_keep_a_traceback() -> None:
     text = TextFormatter().format(rec)
     first, *trace = text.split("\n")
     assert first.endswith(f"bad {printable(HOSTILE)} [source=s3://b/k]")
-    assert "\\n" in first and "\\x1b" in first and "\\u2028" in first
+    assert "\\n" in first
+    assert "\\x1b" in first
+    assert "\\u2028" in first
     assert trace[-1] == "ValueError: boom"
 
 

@@ -16,8 +16,8 @@ from domain.errors import TransientError, UnreadableFileError, WarehouseUnavaila
 from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.routing import Router
 from infrastructure.aws.events import decode
-from infrastructure.memory.messages import InMemoryMessageSource
-from infrastructure.memory.outcomes import InMemoryOutcomes
+from tests.fakes.messages import InMemoryMessageSource
+from tests.fakes.outcomes import InMemoryOutcomes
 from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
 
@@ -94,11 +94,15 @@ def test_each_file_status_is_one_outcome_line_and_one_listener_call(
     assert [(r.source, r.status) for r in lines] == expected  # type: ignore[attr-defined]
     first = outcomes.outcomes[0]
     assert (first.rows_read, first.rows_loaded, first.rows_rejected) == (11, 10, 1)
-    assert first.tables == ("train_data",) and first.version == "v1"
-    assert first.rejects_report is not None and first.load_ids
+    assert first.tables == ("train_data",)
+    assert first.version == "v1"
+    assert first.rejects_report is not None
+    assert first.load_ids
     assert [r.column for r in first.first_rejects] == ["Sex"]
-    assert first.event_time == EVENT_TIME and (first.event_lag_seconds or 0) > 0
-    assert outcomes.outcomes[1].reason is not None and "rejected" in outcomes.outcomes[1].reason
+    assert first.event_time == EVENT_TIME
+    assert (first.event_lag_seconds or 0) > 0
+    assert outcomes.outcomes[1].reason is not None
+    assert "rejected" in outcomes.outcomes[1].reason
     assert outcomes.outcomes[2].error_code == "encrypted_workbook"
     assert lines[0].load_id == first.load_ids[0]  # type: ignore[attr-defined]
 
@@ -107,7 +111,7 @@ def test_a_dry_run_and_a_retried_file_have_no_outcome_yet(
     harness: Harness, outcomes: InMemoryOutcomes
 ) -> None:
     obj = drop(harness, "incoming/a.xlsx", [passenger(1)])
-    harness.ingest(obj.uri, dry_run=True)
+    harness.validate(obj.uri)
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
     with pytest.raises(TransientError):
         handler(harness, outcomes).execute(HandleEvent(StorageEvent((obj,))))
@@ -148,12 +152,15 @@ def test_every_release_names_the_object_the_attempt_and_the_delay(
     worker.run(until_empty=True)
 
     releases = [r for r in caplog.records if r.name == "application.worker"]
-    retry = next(r for r in releases if r.error_code == "warehouse_unavailable")  # type: ignore[attr-defined]
-    assert retry.source == obj.uri and retry.attempt == 1  # type: ignore[attr-defined]
-    assert retry.delay_seconds == queue.released[0][1]  # type: ignore[attr-defined]
-    assert "s3://inbox/incoming/a b.xlsx (attempt 1)" in retry.getMessage()
+    record = next(r for r in releases if vars(r).get("error_code") == "warehouse_unavailable")
+    retry = vars(record)
+    assert retry["source"] == obj.uri
+    assert retry["attempt"] == 1
+    assert retry["delay_seconds"] == queue.released[0][1]
+    assert "s3://inbox/incoming/a b.xlsx (attempt 1)" in record.getMessage()
     poison = [r for r in releases if r.error_code == "malformed_event"]  # type: ignore[attr-defined]
-    assert poison and all(r.levelno == logging.ERROR for r in poison)
+    assert poison
+    assert all(r.levelno == logging.ERROR for r in poison)
     assert all(r.message_id and isinstance(r.delay_seconds, int) for r in releases)  # type: ignore[attr-defined]
     assert outcomes.statuses() == [(obj.uri, "loaded")]
 

@@ -37,10 +37,10 @@ from domain.contracts import (
 from domain.rejects import RejectReason
 from domain.routing import Router
 from domain.types import INTEGER_BOUNDS, ColumnType, TypeKind
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
-from infrastructure.memory.warehouse import InMemoryWarehouse
-from infrastructure.memory.workbooks import as_text
 from tests.conftest import CONFIG
+from tests.fakes.reports import InMemoryRejectsReportWriter
+from tests.fakes.warehouse import InMemoryWarehouse
+from tests.fakes.workbooks import as_text
 from tests.unit.conftest import TRAIN_HEADER, make_harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -478,13 +478,15 @@ def violations(contract: TableContract, row: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def type_problem(ctype: ColumnType, value: object) -> str | None:
+# The oracle: one branch per type kind, read side by side with the contract types.
+def type_problem(ctype: ColumnType, value: object) -> str | None:  # noqa: C901
     kind = ctype.kind
     if kind in INTEGER_BOUNDS:
         low, high = INTEGER_BOUNDS[kind]
         return None if type(value) is int and low <= value <= high else f"not a {ctype}"
     if kind is TypeKind.DECIMAL:
-        assert ctype.precision is not None and ctype.scale is not None
+        assert ctype.precision is not None
+        assert ctype.scale is not None
         if not isinstance(value, Decimal) or not value.is_finite():
             return "not a decimal"
         exponent = value.as_tuple().exponent

@@ -13,7 +13,7 @@ from domain.errors import ConfigurationError
 from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.ledger import LoadStatus
 from infrastructure.aws.events import decode, notification
-from infrastructure.memory.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
+from tests.fakes.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
 from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
@@ -168,7 +168,8 @@ def test_without_enqueue_nothing_is_sent(setup: Setup, harness: Harness) -> None
 
     result = setup.run()
 
-    assert len(result.missing) == 1 and result.enqueued == 0
+    assert len(result.missing) == 1
+    assert result.enqueued == 0
     assert setup.queue.sent == []
 
 

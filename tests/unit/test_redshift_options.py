@@ -14,7 +14,7 @@ from infrastructure.warehouse import redshift_errors as errors
 from infrastructure.warehouse.credentials import Credentials
 from infrastructure.warehouse.factory import warehouse_from_url
 from infrastructure.warehouse.redshift_options import RedshiftOptions, Staging
-from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
 from infrastructure.warehouse.retry import RetryPolicy
 
 pytestmark = pytest.mark.unit
@@ -29,9 +29,11 @@ def test_defaults_are_the_safe_ones() -> None:
     assert (o.ssl, o.sslmode, o.iam, o.table_options) == (True, "verify-full", False, True)
     assert (o.copy_threshold_rows, o.staging, o.retry.attempts) == (100_000, None, 4)
     kwargs = o.connect_kwargs(CREDS)
-    assert kwargs["ssl"] is True and kwargs["sslmode"] == "verify-full"
+    assert kwargs["ssl"] is True
+    assert kwargs["sslmode"] == "verify-full"
     assert kwargs["password"] == "pw-secret-123"
-    assert "iam" not in kwargs and "timeout" not in kwargs
+    assert "iam" not in kwargs
+    assert "timeout" not in kwargs
 
 
 def test_iam_settings_reach_the_driver_only_with_iam_on() -> None:
@@ -46,8 +48,11 @@ def test_iam_settings_reach_the_driver_only_with_iam_on() -> None:
     )
 
     assert "cluster_identifier" not in off
-    assert on["iam"] is True and on["cluster_identifier"] == "c1" and on["region"] == "eu-west-1"
-    assert on["is_serverless"] is False and on["db_groups"] == ["etl", "readers"]
+    assert on["iam"] is True
+    assert on["cluster_identifier"] == "c1"
+    assert on["region"] == "eu-west-1"
+    assert on["is_serverless"] is False
+    assert on["db_groups"] == ["etl", "readers"]
     assert "password" not in on
 
 
@@ -129,10 +134,12 @@ def test_dropped_connections_are_recognised(exc: Exception) -> None:
 def test_other_server_errors_are_neither() -> None:
     exc = fault(C="22001", M="value too long for type character varying(5)")
 
-    assert not errors.is_serialization_failure(exc) and not errors.is_dropped_connection(exc)
+    assert not errors.is_serialization_failure(exc)
+    assert not errors.is_dropped_connection(exc)
     assert errors.describe(exc) == "value too long for type character varying(5) [SQLSTATE 22001]"
     login = InterfaceError({"S": "FATAL", "C": "28000", "M": "no"})
-    assert errors.is_authentication_failure(login) and not errors.is_dropped_connection(login)
+    assert errors.is_authentication_failure(login)
+    assert not errors.is_dropped_connection(login)
 
 
 def test_a_redshift_url_builds_the_adapter_without_connecting() -> None:
@@ -143,6 +150,7 @@ def test_a_redshift_url_builds_the_adapter_without_connecting() -> None:
     )
 
     assert isinstance(warehouse, RedshiftWarehouse)
+    assert isinstance(warehouse._engine, RedshiftEngine)
     assert warehouse._engine._con is None  # nothing is opened until the first call
     assert warehouse._engine._credentials == Credentials(
         "cluster.example.invalid", 5439, "dev", "loader", "pw-secret-123"
@@ -156,6 +164,7 @@ def test_the_default_port_is_5439() -> None:
     warehouse = warehouse_from_url("redshift://loader@cluster.example.invalid/dev")
 
     assert isinstance(warehouse, RedshiftWarehouse)
+    assert isinstance(warehouse._engine, RedshiftEngine)
     assert warehouse._engine._credentials.port == 5439
 
 

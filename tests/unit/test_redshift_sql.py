@@ -70,7 +70,8 @@ def test_create_table_carries_diststyle_distkey_sortkey_and_encode_auto() -> Non
     assert statement.endswith(" ENCODE AUTO")
     tree = parse(statement.removesuffix(" ENCODE AUTO"))
 
-    assert isinstance(tree, exp.Create) and tree.args["exists"]
+    assert isinstance(tree, exp.Create)
+    assert tree.args["exists"]
     assert tree.this.this.name == "people"
     defs = {c.name: c for c in tree.this.expressions if isinstance(c, exp.ColumnDef)}
     assert list(defs) == ["id", "Name", "day", "_load_id", "_loaded_at"]
@@ -200,7 +201,8 @@ def test_lock_and_drop_quote_their_table() -> None:
     # sqlglot keeps LOCK as an opaque command: check its text.
     assert redshift_sql.lock_sql("My Ledger") == 'LOCK "My Ledger"'
     drop = parse(redshift_sql.drop_table_sql(HOSTILE))
-    assert isinstance(drop, exp.Drop) and drop.args["exists"]
+    assert isinstance(drop, exp.Drop)
+    assert drop.args["exists"]
     assert drop.find(exp.Table).name == HOSTILE  # type: ignore[union-attr]
 
 
@@ -227,10 +229,12 @@ def test_key_checks_look_for_repeats_and_in_append_mode_for_loaded_keys() -> Non
     append = redshift_sql.key_checks_sql(contract(mode=LoadMode.APPEND), "stage")
     keyless = TableContract("t", (col("a", "integer"),), (), LoadMode.APPEND)
 
-    assert len(upsert) == 1 and len(append) == 2
+    assert len(upsert) == 1
+    assert len(append) == 2
     assert redshift_sql.key_checks_sql(keyless, "stage") == ()
     repeats = parse(upsert[0][1])
-    assert isinstance(repeats, exp.Select) and repeats.args["having"] is not None
+    assert isinstance(repeats, exp.Select)
+    assert repeats.args["having"] is not None
     joined = parse(append[1][1])
     assert [t.name for t in joined.find_all(exp.Table)] == ["people", "stage"]
 

@@ -20,5 +20,5 @@ def test_nothing_is_encoded() -> None:
 
 @pytest.mark.parametrize("uri", ["src/key", "s3://", "s3://bucket", "s3://bucket/", "s3:///key"])
 def test_anything_else_is_refused(uri: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="s3:// URI"):
         parse_s3_uri(uri)

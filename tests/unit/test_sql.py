@@ -166,7 +166,8 @@ def test_append_only_inserts_and_replace_deletes_everything_first() -> None:
     [(insert, _)] = merge.merge_statements(append, "stg", LINEAGE, DUCKDB)
     (delete, _), (insert_after, _) = merge.merge_statements(replace, "stg", LINEAGE, DUCKDB)
 
-    assert insert.startswith('INSERT INTO "t" (') and "?" in insert
+    assert insert.startswith('INSERT INTO "t" (')
+    assert "?" in insert
     assert delete == 'DELETE FROM "t"'
     assert insert_after == insert
 
@@ -198,14 +199,15 @@ def test_history_orders_newest_first_and_checks_the_limit() -> None:
         "ORDER BY finished_at DESC, load_id LIMIT 10"
     )
     for bad in (-1, 1.5, True, "10"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="history limit"):
             ledger_sql.history_sql(DUCKDB, limit=bad)  # type: ignore[arg-type]
 
 
 def test_committed_loads_are_the_loaded_rows_of_every_version_of_the_source_and_table() -> None:
     query = ledger_sql.committed_loads_sql(POSTGRES, "ledger")
     assert 'FROM "ledger" WHERE source_uri = %s AND table_name = %s' in query
-    assert "status = 'loaded'" in query and "source_version =" not in query
+    assert "status = 'loaded'" in query
+    assert "source_version =" not in query
 
 
 def test_a_ledger_entry_survives_params_and_back() -> None:
@@ -227,9 +229,12 @@ def test_a_ledger_entry_survives_params_and_back() -> None:
     params = ledger_sql.ledger_params(entry)
     back = ledger_sql.ledger_entry(params)
 
-    assert params[4] == '["A", "B \\"é\\""]' and params[5] == "rejected"
-    assert back.started_at == datetime(2026, 1, 1, 12) and back.sheets == entry.sheets
-    assert back.error is not None and len(back.error.encode()) <= 65535
+    assert params[4] == '["A", "B \\"é\\""]'
+    assert params[5] == "rejected"
+    assert back.started_at == datetime(2026, 1, 1, 12)
+    assert back.sheets == entry.sheets
+    assert back.error is not None
+    assert len(back.error.encode()) <= 65535
     assert back.error == "é" * 32767  # cut on a character boundary
     assert utc_now().tzinfo is None
     assert abs(utc_now() - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)

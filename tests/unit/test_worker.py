@@ -18,8 +18,8 @@ from domain.events import ObjectCreated, OwnOutputs, SourceRule, StorageEvent
 from domain.ledger import LoadStatus
 from domain.source import ObjectInfo
 from infrastructure.aws.events import decode, notification
-from infrastructure.memory.messages import InMemoryMessageSource
-from infrastructure.memory.outcomes import InMemoryOutcomes
+from tests.fakes.messages import InMemoryMessageSource
+from tests.fakes.outcomes import InMemoryOutcomes
 from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
@@ -50,24 +50,29 @@ def test_foreign_buckets_and_prefixes_are_never_read(harness: Harness) -> None:
     foreign = ObjectCreated("evil", "incoming/a.xlsx", version_id="v1")
     for obj in (ObjectCreated("inbox", "other/a.xlsx", version_id="v1"), foreign):
         result = handler(harness).execute(HandleEvent(StorageEvent((obj,))))
-        assert result.disposition is Disposition.ACK and result.results == ()
+        assert result.disposition is Disposition.ACK
+        assert result.results == ()
         assert "not an allowed bucket/prefix" in result.ignored[0]
-    assert harness.files.fetched == [] and harness.reader.opened == []
+    assert harness.files.fetched == []
+    assert harness.reader.opened == []
 
 
 def test_a_stale_event_is_skipped(harness: Harness) -> None:
     old = drop(harness, "incoming/a.xlsx", version="v1")
     drop(harness, "incoming/a.xlsx", version="v2")
     result = handler(harness).execute(HandleEvent(StorageEvent((old,))))
-    assert result.results == () and "stale event" in result.ignored[0]
+    assert result.results == ()
+    assert "stale event" in result.ignored[0]
 
 
 def test_heavy_files_are_handed_to_the_worker_queue(harness: Harness) -> None:
     obj = drop(harness, "incoming/big.xlsx")
     queue = InMemoryMessageSource()
     result = handler(harness, queue).execute(HandleEvent(StorageEvent((obj,)), heavy_file_bytes=50))
-    assert result.forwarded == ("s3://inbox/incoming/big.xlsx",) and result.results == ()
-    assert len(queue.sent) == 1 and harness.warehouse.ledger == []
+    assert result.forwarded == ("s3://inbox/incoming/big.xlsx",)
+    assert result.results == ()
+    assert len(queue.sent) == 1
+    assert harness.warehouse.ledger == []
 
 
 def test_worker_deletes_only_after_commit_and_retries_transient_errors(harness: Harness) -> None:
@@ -130,7 +135,8 @@ def test_stop_finishes_the_current_message_and_returns_the_rest(harness: Harness
     harness.use_case.execute = execute_then_stop  # type: ignore[method-assign]
     stats = worker.run()
 
-    assert stats.deleted == 1 and len(queue.pending()) == 1
+    assert stats.deleted == 1
+    assert len(queue.pending()) == 1
 
 
 def test_messages_waiting_in_a_batch_are_kept_alive_until_their_turn(harness: Harness) -> None:
@@ -212,7 +218,8 @@ def test_an_unreachable_queue_is_polled_again_not_the_end_of_the_worker(
 
     stats = worker.run(until_empty=True)
 
-    assert queue.failed_receives == 1 and stats.deleted == 1
+    assert queue.failed_receives == 1
+    assert stats.deleted == 1
 
 
 def test_one_message_naming_an_object_a_thousand_times_fetches_it_once(harness: Harness) -> None:
@@ -259,11 +266,13 @@ def test_folder_markers_and_the_services_own_outputs_are_acknowledged_unread(
 
     result = use_case.execute(HandleEvent(decode(body)))
 
-    assert result.disposition is Disposition.ACK and result.results == ()
+    assert result.disposition is Disposition.ACK
+    assert result.results == ()
     assert [r.split(": ", 1)[1] for r in result.ignored] == [
         "folder marker", "written by datalakeP", "written by datalakeP"
     ]  # fmt: skip
-    assert harness.files.fetched == [] and harness.warehouse.ledger == []
+    assert harness.files.fetched == []
+    assert harness.warehouse.ledger == []
     written = [r for r in caplog.records if "written by datalakeP" in r.message]
     assert [(r.name, r.levelno) for r in written] == [
         ("application.handle_event", logging.INFO),
@@ -298,7 +307,8 @@ def test_a_file_beyond_the_lambdas_capacity_goes_to_the_worker_queue(harness: Ha
 
     result = use_case.execute(HandleEvent(StorageEvent((obj,)), seconds_left=42.0))
 
-    assert result.forwarded == (obj.uri,) and result.results == ()
+    assert result.forwarded == (obj.uri,)
+    assert result.results == ()
     assert capacity.asked == [(obj.uri, 42.0)]
     assert queue.sent == [obj]
     assert harness.files.fetched == []
@@ -312,4 +322,5 @@ def test_without_a_worker_queue_a_file_beyond_capacity_is_tried_here(harness: Ha
 
     result = use_case.execute(HandleEvent(StorageEvent((obj,)), seconds_left=1.0))
 
-    assert result.forwarded == () and [r.source for r in result.results] == [obj.uri]
+    assert result.forwarded == ()
+    assert [r.source for r in result.results] == [obj.uri]

@@ -36,4 +36,5 @@ def test_an_unknown_key_is_a_configuration_error_naming_it(tmp_path: Path) -> No
 def test_the_queue_takes_the_shipped_visibility_timeout_when_none_is_set() -> None:
     queue = build_queue("http://127.0.0.1:9/1/q", None, lambda: None)
 
-    assert isinstance(queue, SqsMessageSource) and queue._visibility_timeout == 900
+    assert isinstance(queue, SqsMessageSource)
+    assert queue._visibility_timeout == 900

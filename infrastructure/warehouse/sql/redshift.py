@@ -70,17 +70,7 @@ def table_options(contract: TableContract) -> TableOptions:
         return columns[value.casefold()]
 
     distkey = None if raw.get("distkey") is None else column(raw["distkey"], "distkey")
-    diststyle = raw.get("diststyle")
-    if diststyle is not None:
-        if not isinstance(diststyle, str) or diststyle.upper() not in DISTSTYLES:
-            raise _bad(table, f"options.redshift.diststyle must be one of {list(DISTSTYLES)}")
-        diststyle = diststyle.upper()
-    if distkey is not None and diststyle not in (None, "KEY"):
-        raise _bad(table, f"options.redshift: distkey needs diststyle KEY, not {diststyle}")
-    if diststyle == "KEY" and distkey is None:
-        raise _bad(table, "options.redshift: diststyle KEY needs a distkey")
-    if distkey is not None:
-        diststyle = "KEY"
+    diststyle = _diststyle(table, raw.get("diststyle"), distkey)
     sortkey_raw = raw.get("sortkey") or ()
     if isinstance(sortkey_raw, str):
         sortkey_raw = (sortkey_raw,)
@@ -93,6 +83,19 @@ def table_options(contract: TableContract) -> TableOptions:
     if not isinstance(encode_auto, bool):
         raise _bad(table, "options.redshift.encode_auto must be true or false")
     return TableOptions(diststyle, distkey, sortkey, encode_auto)
+
+
+def _diststyle(table: str, diststyle: Any, distkey: str | None) -> str | None:
+    """The distribution style, ``KEY`` exactly when a distkey is given."""
+    if diststyle is not None:
+        if not isinstance(diststyle, str) or diststyle.upper() not in DISTSTYLES:
+            raise _bad(table, f"options.redshift.diststyle must be one of {list(DISTSTYLES)}")
+        diststyle = diststyle.upper()
+    if distkey is not None and diststyle not in (None, "KEY"):
+        raise _bad(table, f"options.redshift: distkey needs diststyle KEY, not {diststyle}")
+    if diststyle == "KEY" and distkey is None:
+        raise _bad(table, "options.redshift: diststyle KEY needs a distkey")
+    return "KEY" if distkey is not None else diststyle
 
 
 def _bad(table: str, message: str) -> ConfigurationError:

@@ -70,7 +70,7 @@ def test_a_source_at_the_bucket_root_and_a_bare_prefix(s3: Any, tmp_path: Path) 
 
 def test_refusals_leave_nothing_behind(aws: str, tmp_path: Path) -> None:
     writer = S3RejectsReportWriter(tmp_path, prefix="rejects/")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an s3:// URI"):
         writer.write(report("file:///tmp/a.csv"))
     with pytest.raises(ConfigurationError, match="NoSuchBucket"):
         writer.write(report("s3://no-such-bucket/a.csv"))
@@ -117,6 +117,8 @@ def test_a_report_key_longer_than_s3_allows_is_shortened_the_same_way_each_time(
 
     assert first == again
     written = keys(s3, "rejects/")
-    assert len(written) == 2 and all(len(k.encode()) <= 1024 for k in written)
+    assert len(written) == 2
+    assert all(len(k.encode()) <= 1024 for k in written)
     assert {k.rsplit(".", 1)[0] for k in written} == {parse_s3_uri(first)[1].rsplit(".", 1)[0]}
-    assert written[0].startswith("rejects/dossier-é/") and written[1].endswith(".rejects.xlsx")
+    assert written[0].startswith("rejects/dossier-é/")
+    assert written[1].endswith(".rejects.xlsx")

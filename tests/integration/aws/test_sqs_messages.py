@@ -47,7 +47,8 @@ def test_send_receive_release_delete(aws: str, caplog: pytest.LogCaptureFixture)
     assert (again.id, again.receive_count) == (first.id, 2)
     assert again.receipt != first.receipt
     assert source.receive(wait_seconds=0) == []
-    assert "body-8f3a" not in caplog.text and again.receipt not in caplog.text
+    assert "body-8f3a" not in caplog.text
+    assert again.receipt not in caplog.text
 
 
 def test_a_release_with_a_delay_hides_the_message_until_then(aws: str) -> None:
@@ -95,8 +96,10 @@ def test_a_heartbeat_on_an_invalid_receipt_stops_quietly(
         time.sleep(0.35)
 
     assert len(beats) == 1
-    assert "m-1" in caplog.text and "ReceiptHandleIsInvalid" in caplog.text
-    assert "receipt-77c1" not in caplog.text and "body-8f3a" not in caplog.text
+    assert "m-1" in caplog.text
+    assert "ReceiptHandleIsInvalid" in caplog.text
+    assert "receipt-77c1" not in caplog.text
+    assert "body-8f3a" not in caplog.text
 
 
 def test_messages_received_too_often_move_to_the_dead_letter_queue(aws: str) -> None:

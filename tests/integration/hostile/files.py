@@ -6,7 +6,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from infrastructure.sample import generate_passengers, write_workbook
+from devtools.sample import generate_passengers, write_workbook
 from tests.integration.readers.builders import inline, write_xlsx
 
 GOOD_ROWS = 50

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
-from infrastructure.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
+from devtools.sample import TRAIN_COLUMNS, generate_passengers, write_workbook
 from tests.integration.readers.builders import inline, write_xlsx
 from tests.support.cli import ingest_json, isolated_project
 
@@ -147,7 +147,8 @@ def test_headers_that_match_no_contract_end_in_routing_errors(
         [result] = results[name]
         assert result["status"] == "rejected", result
         where = f"{result['source']} [sheet {Path(name).stem}]: "
-        assert str(result["source"]).endswith(name) and str(result["error"]).startswith(where)
+        assert str(result["source"]).endswith(name)
+        assert str(result["error"]).startswith(where)
     assert f"extra columns {INJECTION}" in results["injection.csv"][0]["error"]
     # Keywords are labels like any other: they only half-match the notes table.
     assert "closest table notes (header row 1): missing columns id, " in str(
@@ -164,7 +165,8 @@ def test_headers_that_match_no_contract_end_in_routing_errors(
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         }
     assert ledger == [("rejected", 4)]
-    assert "train_data" not in tables and "gender_submission" not in tables
+    assert "train_data" not in tables
+    assert "gender_submission" not in tables
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])

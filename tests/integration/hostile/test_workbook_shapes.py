@@ -8,11 +8,9 @@ import pytest
 
 from domain.errors import UnreadableFileError
 from infrastructure.readers import FileKind, ReaderLimits
-from infrastructure.readers.guards import check_extent
-from tests.integration.readers.builders import info_for, inline, opened, write_xlsx
-
-from .child import read_in_child
-from .files import (
+from infrastructure.readers.guards.checks import check_extent
+from tests.integration.hostile.child import read_in_child
+from tests.integration.hostile.files import (
     equal_header,
     good_workbook,
     long_csv,
@@ -20,7 +18,8 @@ from .files import (
     passengers_sheet,
     xlsm_with_macro,
 )
-from .test_archives_and_xml import assert_refused, assert_survived
+from tests.integration.hostile.test_archives_and_xml import assert_refused, assert_survived
+from tests.integration.readers.builders import info_for, inline, opened, write_xlsx
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,8 @@ def test_as_many_sheets_as_the_limit_allows_are_all_read(tmp_path: Path) -> None
 
     [outcome] = assert_survived(read_in_child(path, good_workbook(tmp_path)), hostile=1)
 
-    assert outcome.ok and len(outcome.rows) == 500, outcome
+    assert outcome.ok, outcome
+    assert len(outcome.rows) == 500, outcome
     assert set(outcome.rows.values()) == {1}
 
 
@@ -201,7 +201,8 @@ def test_a_sheet_without_cell_references_reads_like_any_other(tmp_path: Path) ->
 
     [outcome] = assert_survived(read_in_child(path, good_workbook(tmp_path)), hostile=1)
 
-    assert outcome.ok and outcome.rows == {"Data": 2000}, outcome
+    assert outcome.ok, outcome
+    assert outcome.rows == {"Data": 2000}, outcome
     assert outcome.cells["Data"][:2] == [["1", "1"], ["2", "0"]]
 
 
@@ -213,7 +214,8 @@ def test_a_header_of_16384_equal_labels_reads_in_seconds(tmp_path: Path) -> None
 
     [outcome] = assert_survived(read_in_child(path, good_workbook(tmp_path), timeout=60), hostile=1)
 
-    assert outcome.ok and outcome.rows == {"Wide": 3}, outcome
+    assert outcome.ok, outcome
+    assert outcome.rows == {"Wide": 3}, outcome
     assert len(outcome.headers["Wide"]) == 16_384
     assert set(outcome.headers["Wide"]) == {"x"}
     assert outcome.cells["Wide"][0][:3] == ["2", "2", "2"]

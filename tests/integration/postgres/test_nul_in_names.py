@@ -55,9 +55,12 @@ def test_only_the_sheet_with_a_nul_is_refused_naming_it_and_the_others_load(
     nul_sheet = "ex\x00tra" if where == "sheet name" else "extra"
     assert code == 1  # a sheet was refused
     assert set(by_sheet) == {"gender", nul_sheet}
-    assert by_sheet["gender"]["status"] == "loaded" and loaded == (1,)
+    assert by_sheet["gender"]["status"] == "loaded"
+    assert loaded == (1,)
     refused = by_sheet[nul_sheet]
-    assert refused["status"] == "rejected" and f"[sheet {nul_sheet}]" in refused["error"]
+    assert refused["status"] == "rejected"
+    assert f"[sheet {nul_sheet}]" in refused["error"]
     [(sheets, error)] = [row[1:] for row in ledger if row[0] == "rejected"]
     assert json.loads(sheets) == [nul_sheet]
-    assert "\\x00" in error and "\x00" not in error
+    assert "\\x00" in error
+    assert "\x00" not in error

@@ -660,7 +660,8 @@ def test_a_ledger_of_an_earlier_release_is_migrated_in_place_keeping_its_rows(
         )
     )
     assert columns["source_uri"] == 4096
-    assert columns["source_sequencer"] == 64 and "source_modified_at" in columns
+    assert columns["source_sequencer"] == 64
+    assert "source_modified_at" in columns
     assert columns["rejects_report"] == 1024
 
 

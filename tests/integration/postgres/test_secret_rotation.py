@@ -109,7 +109,8 @@ def test_a_rotated_password_is_read_again_and_the_load_goes_through(
     receipt = warehouse.load(make_request(PEOPLE, [person(2)], version="v2"))
 
     assert receipt.status is LoadStatus.LOADED
-    assert "reading the credentials again" in caplog.text and role.name in caplog.text
+    assert "reading the credentials again" in caplog.text
+    assert role.name in caplog.text
 
     # A half-done rotation: the database changed, the secret did not (yet).
     role.set_password(unknown)
@@ -118,9 +119,12 @@ def test_a_rotated_password_is_read_again_and_the_load_goes_through(
 
     error = caught.value
     assert isinstance(error, TransientError)  # released with backoff, never dead-lettered
-    assert role.name in str(error) and "127.0.0.1" in str(error)
+    assert role.name in str(error)
+    assert "127.0.0.1" in str(error)
     for text in (str(error), repr(error.details), caplog.text):
-        assert first not in text and second not in text and unknown not in text
+        assert first not in text
+        assert second not in text
+        assert unknown not in text
     warehouse.close()
 
 
@@ -137,4 +141,6 @@ def test_the_cli_reports_a_refused_password_as_a_configuration_error(
 
     err = capsys.readouterr().err
     assert code == 2
-    assert "configuration error" in err and role.name in err and wrong not in err
+    assert "configuration error" in err
+    assert role.name in err
+    assert wrong not in err

@@ -10,8 +10,7 @@ import pytest
 from domain.errors import UnreadableFileError
 from domain.sheet import RawSheet
 from infrastructure.readers import ReaderLimits
-
-from .builders import opened
+from tests.integration.readers.builders import opened
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pytest
-import xlwt  # type: ignore[import-untyped]
+import xlwt
 from openpyxl.chart import BarChart, Reference
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
@@ -17,10 +17,8 @@ from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet
 from domain.source import ObjectInfo
 from infrastructure.readers import ReaderLimits
-from infrastructure.readers.excel import _translated
-from tests.integration.readers.builders import text_cells
-
-from .builders import inline, opened, write_xlsx
+from infrastructure.readers.parsers.excel import _translated
+from tests.integration.readers.builders import inline, opened, text_cells, write_xlsx
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import xlrd
-import xlwt  # type: ignore[import-untyped]
+import xlwt
 from odf.opendocument import OpenDocumentSpreadsheet, load
 from odf.table import Table, TableCell, TableRow
 from odf.text import P
@@ -32,8 +32,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from application.ports import LocalFile, Workbook
 from domain.errors import UnreadableFileError
 from entrypoints.containers import build_reader
-
-from .builders import info_for, inline, text_cells, write_xlsx
+from tests.integration.readers.builders import info_for, inline, text_cells, write_xlsx
 
 pytestmark = pytest.mark.integration
 
@@ -200,7 +199,7 @@ def _kinds_workbook(path: Path, *, epoch: dt.datetime | None = None) -> Path:
     ws = wb.active
     ws.title = "Kinds"
     ws.append(["number", "mixed", "flags", "duration", "day", "moment", "time", "label"])
-    rows = [
+    rows: list[list[object]] = [
         [62.203872015950715, 62.203872015950715, True, dt.timedelta(hours=25, minutes=3)],
         [1e-10, "text", 1.5, "n/a"],
         [1 / 3, 1 / 3, False, dt.timedelta(minutes=3)],
@@ -277,7 +276,8 @@ def test_mixed_columns_keep_each_cell_exact(tmp_path: Path, config: dict[str, ob
     # openpyxl writes 62.20387201595072 (16 digits): all of them come back, not 62.203872016.
     assert kinds[(2, 1)] == "62.20387201595072"
     assert [kinds[(r, 2)] for r in range(2, 6)] == ["true", "1.5", "false", "2"]
-    assert kinds[(2, 3)] == "25:03:00" and kinds[(3, 3)] == "n/a"
+    assert kinds[(2, 3)] == "25:03:00"
+    assert kinds[(3, 3)] == "n/a"
     assert kinds[(2, 6)] == "08:30:00"
 
 
@@ -515,7 +515,7 @@ def test_the_shared_package_variants(tmp_path: Path, config: dict[str, object]) 
 
 
 def test_a_canonical_package_is_handed_over_as_it_is(tmp_path: Path) -> None:
-    from infrastructure.readers.xlsx_parts import canonical_copy
+    from infrastructure.readers.guards.xlsx_parts import canonical_copy
 
     assert canonical_copy(_plain(tmp_path / "plain.xlsx")) is None
     assert canonical_copy(VARIANTS["backslashes"](tmp_path / "plain.xlsx", tmp_path / "b.xlsx"))

@@ -10,9 +10,14 @@ import pytest
 
 from domain.errors import UnreadableFileError
 from infrastructure.readers import ReaderLimits
-from tests.integration.readers.builders import text_cells
-
-from .builders import inline, ole2_file, opened, write_ods_xml, write_xlsx
+from tests.integration.readers.builders import (
+    inline,
+    ole2_file,
+    opened,
+    text_cells,
+    write_ods_xml,
+    write_xlsx,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,7 @@ from domain.source import ObjectInfo
 from infrastructure.readers import ReaderLimits
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.isolated import IsolatedWorkbookReader
-
-from .builders import info_for, inline, write_xlsx
+from tests.integration.readers.builders import info_for, inline, write_xlsx
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +105,7 @@ class _Misbehaving:
 
     @contextmanager
     def _open(self) -> Iterator[Workbook]:
-        yield self  # type: ignore[misc]
+        yield self
 
     def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
         return self._open()
@@ -224,7 +223,8 @@ def test_a_parser_child_dies_with_a_worker_killed_mid_parse(tmp_path: Path) -> N
         text=True,
     )
     try:
-        assert worker.stdout is not None and worker.stdout.readline() == "parsing\n"
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == "parsing\n"
         [parser] = [
             int(p)
             for task in Path(f"/proc/{worker.pid}/task").glob("*/children")

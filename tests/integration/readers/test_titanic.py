@@ -9,9 +9,7 @@ import openpyxl
 import pytest
 
 from domain.sheet import RawSheet
-from tests.integration.readers.builders import text_cells
-
-from .builders import opened
+from tests.integration.readers.builders import opened, text_cells
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,8 @@ import pytest
 
 from domain.errors import UnreadableFileError
 from infrastructure.readers import ReaderLimits
-from infrastructure.readers.xlsx_head import head_copy
-from tests.integration.readers.builders import text_cells
-
-from .builders import opened, write_xlsx
+from infrastructure.readers.parsers.xlsx_head import head_copy
+from tests.integration.readers.builders import opened, text_cells, write_xlsx
 
 pytestmark = pytest.mark.integration
 

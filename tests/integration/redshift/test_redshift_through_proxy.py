@@ -26,7 +26,7 @@ from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableE
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
 from infrastructure.warehouse.credentials import Credentials
-from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.postgres.test_postgres_warehouse import OLD_LEDGER
 from tests.integration.redshift.conftest import PASSWORD, MakeWarehouse
@@ -272,7 +272,8 @@ def test_a_server_error_is_terminal_and_loads_nothing(make_warehouse: MakeWareho
 
     assert caught.value.code == "constraint_violation"
     assert "22001" in str(caught.value)
-    assert table_rows(warehouse, "people") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "people") == []
+    assert list(warehouse.history()) == []
 
 
 def test_append_refuses_a_key_already_loaded_though_redshift_would_not(
@@ -301,6 +302,7 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
     warehouse.ensure_table(PEOPLE)
     waits: list[float] = []
     warehouse._retry = replace(warehouse._retry, sleep=waits.append)
+    assert isinstance(warehouse._engine, RedshiftEngine)
     real = warehouse._engine._check_keys
     calls = count()
 
@@ -321,7 +323,8 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
     receipt = warehouse.load(request)
 
     assert receipt == LoadReceipt(LoadStatus.LOADED, request.load_id, 2)
-    assert next(calls) == 2 and len(waits) == 1
+    assert next(calls) == 2
+    assert len(waits) == 1
     assert own(table_rows(warehouse, "people")) == [person(1), person(2)]
     assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
 
@@ -345,7 +348,8 @@ def test_a_conflict_that_persists_is_unavailable_after_the_attempts(
 
     assert next(attempts) == 3
     failing = False
-    assert table_rows(warehouse, "people") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "people") == []
+    assert list(warehouse.history()) == []
 
 
 def test_a_dropped_connection_is_reopened_on_next_use(

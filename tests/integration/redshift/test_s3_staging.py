@@ -9,7 +9,6 @@ Everything around it (upload, the transaction, merge, ledger, deletion) is real.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,7 @@ from domain.ledger import LoadStatus
 from domain.types import ColumnType
 from infrastructure.aws.clients import aws_client
 from infrastructure.warehouse.redshift_options import Staging
-from infrastructure.warehouse.redshift_warehouse import RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
 from infrastructure.warehouse.s3_staging import ParquetStager
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from tests.integration.redshift.conftest import MakeWarehouse
@@ -66,10 +65,10 @@ def typed_rows(n: int) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def s3(aws: str) -> Iterator[Any]:
+def s3(aws: str) -> Any:
     client = aws_client("s3")
     client.create_bucket(Bucket=BUCKET)
-    yield client
+    return client
 
 
 def staged_keys(s3: Any) -> list[str]:
@@ -93,7 +92,8 @@ def test_rows_are_staged_as_parquet_under_the_prefix_and_deleted_after(s3: Any) 
     with stager.staged(table) as uri:
         [key] = staged_keys(s3)
         assert uri == f"s3://{BUCKET}/{key}"
-        assert key.startswith(PREFIX) and key.endswith(".parquet")
+        assert key.startswith(PREFIX)
+        assert key.endswith(".parquet")
         assert read_back(s3, uri).equals(table)
 
     assert staged_keys(s3) == []
@@ -126,7 +126,9 @@ def simulate_copy(
         assert uri.startswith(f"s3://{BUCKET}/{PREFIX}")
         if fail:
             raise fail.pop(0)
-        warehouse._engine._insert_rows(cur, staging, read_back(s3, uri))
+        engine = warehouse._engine
+        assert isinstance(engine, RedshiftEngine)
+        engine._insert_rows(cur, staging, read_back(s3, uri))
 
     monkeypatch.setattr(warehouse._engine, "_copy_into", copy)
     return seen
@@ -149,7 +151,8 @@ def test_a_large_load_goes_through_s3_and_copy_and_leaves_nothing_staged(
 
     receipt = warehouse.load(request_for(TYPED, rows))
 
-    assert receipt.status is LoadStatus.LOADED and receipt.rows_loaded == 25
+    assert receipt.status is LoadStatus.LOADED
+    assert receipt.rows_loaded == 25
     [(uri, statement)] = seen
     assert f"FROM '{uri}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET" in statement
     assert [{c: r[c] for c in TYPED.column_names} for r in table_rows(warehouse, "typed")] == rows
@@ -171,7 +174,8 @@ def test_a_failed_copy_deletes_the_object_and_loads_nothing(
 
     assert caught.value.code == "constraint_violation"
     assert staged_keys(s3) == []
-    assert table_rows(warehouse, "typed") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "typed") == []
+    assert list(warehouse.history()) == []
 
 
 def test_a_retried_copy_reuses_the_one_staged_object(
@@ -187,7 +191,8 @@ def test_a_retried_copy_reuses_the_one_staged_object(
     receipt = warehouse.load(request_for(TYPED, typed_rows(10)))
 
     assert receipt.status is LoadStatus.LOADED
-    assert len(seen) == 2 and seen[0][0] == seen[1][0]
+    assert len(seen) == 2
+    assert seen[0][0] == seen[1][0]
     assert len(table_rows(warehouse, "typed")) == 10
     assert staged_keys(s3) == []
 
@@ -217,4 +222,5 @@ def test_a_missing_bucket_is_a_configuration_error_and_loads_nothing(
     with pytest.raises(ConfigurationError, match="NoSuchBucket"):
         warehouse.load(request_for(TYPED, typed_rows(10)))
 
-    assert table_rows(warehouse, "typed") == [] and list(warehouse.history()) == []
+    assert table_rows(warehouse, "typed") == []
+    assert list(warehouse.history()) == []

@@ -17,7 +17,6 @@ from domain.rejects import (
     RejectsReport,
     SheetRejects,
 )
-from infrastructure.memory.reports import InMemoryRejectsReportWriter
 from infrastructure.reports import local
 from infrastructure.reports.local import (
     CSV_COLUMNS,
@@ -26,6 +25,7 @@ from infrastructure.reports.local import (
     safe_file_name,
 )
 from infrastructure.reports.workbook import typed_value
+from tests.fakes.reports import InMemoryRejectsReportWriter
 
 pytestmark = pytest.mark.integration
 
@@ -116,8 +116,10 @@ def test_the_workbook_shows_each_rejected_row_with_its_bad_cells(
     # by Excel's quote prefix so that a fixed report loads the text verbatim.
     assert rows[1][1:5] == [2, "Cumings, Mrs. John", '=HYPERLINK("http://x","y")', "@SUM(1)"]
     assert rows[2][1:5] == ["+1", "Heikkinen, Miss. Laina", 26, -3]
-    assert ws["D2"].quotePrefix and ws["E2"].quotePrefix
-    assert not ws["B3"].quotePrefix and not ws["E3"].quotePrefix
+    assert ws["D2"].quotePrefix
+    assert ws["E2"].quotePrefix
+    assert not ws["B3"].quotePrefix
+    assert not ws["E3"].quotePrefix
     assert rows[3][2] is None
     assert rows[1][5] == (
         'Age: invalid_type (\'=HYPERLINK("http://x","y")\'); '
@@ -130,7 +132,8 @@ def test_the_workbook_shows_each_rejected_row_with_its_bad_cells(
         for cell in row:
             assert cell.data_type in {"s", "n"}
             if isinstance(cell.value, str) and cell.value[:1] in "=+-@":
-                assert cell.data_type == "s" and (cell.quotePrefix or cell.value == "+1")
+                assert cell.data_type == "s"
+                assert cell.quotePrefix or cell.value == "+1"
 
     bad = {(3, "D"), (3, "E"), (7, "B"), (9, "C")}
     for row_cells in ws.iter_rows(min_row=2):

@@ -25,9 +25,9 @@ from domain.contracts import Column, LoadMode, TableContract, contract_from_mapp
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
 from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, SourceOrder
 from domain.types import ColumnType
-from infrastructure.memory.warehouse import InMemoryWarehouse
 from infrastructure.warehouse.duckdb_warehouse import DuckDbWarehouse
 from infrastructure.warehouse.postgres_warehouse import PostgresWarehouse
+from tests.fakes.warehouse import InMemoryWarehouse
 from tests.support.postgres import fresh_database, url_credentials
 from tests.support.redshift import redshift_through_proxy
 from tests.support.warehouse_rows import FailNextMerge, table_rows
@@ -149,7 +149,7 @@ Arm = Callable[[Exception], None]
 
 
 @pytest.fixture
-def fail_next_load(warehouse: Warehouse, fail_next_merge: FailNextMerge) -> Iterator[Arm]:
+def fail_next_load(warehouse: Warehouse, fail_next_merge: FailNextMerge) -> Arm:
     """Call with an exception: the next load raises it after merging, before commit."""
 
     def arm(error: Exception) -> None:
@@ -158,7 +158,7 @@ def fail_next_load(warehouse: Warehouse, fail_next_merge: FailNextMerge) -> Iter
             return
         fail_next_merge.arm(error)
 
-    yield arm
+    return arm
 
 
 def load(warehouse: Warehouse, request: LoadRequest) -> LoadReceipt:
@@ -244,7 +244,8 @@ def test_a_changed_version_upserts_by_key(warehouse: Warehouse) -> None:
     assert receipt == LoadReceipt(LoadStatus.LOADED, second.load_id, 2)
     rows = {r["id"]: r for r in table_rows(warehouse, "people")}
     assert sorted(rows) == [1, 2, 3, 4]
-    assert rows[2]["name"] == "renamed" and rows[2]["score"] == Decimal("9.99")
+    assert rows[2]["name"] == "renamed"
+    assert rows[2]["score"] == Decimal("9.99")
     assert [rows[i]["_load_id"] for i in (1, 2, 3, 4)] == [
         first.load_id, second.load_id, first.load_id, second.load_id,
     ]  # fmt: skip
@@ -364,7 +365,7 @@ def test_history_is_newest_first_and_honours_the_limit(warehouse: Warehouse) -> 
     assert [e.load_id for e in warehouse.history()] == ["c", "d", "b", "a"]
     assert [e.load_id for e in warehouse.history(limit=2)] == ["c", "d"]
     assert list(warehouse.history(limit=0)) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="history limit"):
         warehouse.history(limit=-1)
 
 
@@ -450,7 +451,7 @@ def test_record_stores_aware_times_as_naive_utc(warehouse: Warehouse) -> None:
 
 
 def test_record_refuses_a_loaded_row(warehouse: Warehouse) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="written by load"):
         warehouse.record(entry("x", T0, LoadStatus.LOADED))
 
 
@@ -673,7 +674,8 @@ def test_duckdb_held_by_another_process_is_unavailable_naming_the_path(tmp_path:
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
         warehouse = DuckDbWarehouse(str(path))
         with pytest.raises(WarehouseUnavailableError) as caught:
             warehouse.history()

@@ -19,14 +19,14 @@ from xml.etree import ElementTree
 from application.ports import LocalFile
 from domain.source import ObjectInfo
 from infrastructure.readers.failures import unreadable
-from infrastructure.readers.inflate import member_chunks
-from infrastructure.readers.limits import MB, ReaderLimits
-from infrastructure.readers.sheet_extent import (
+from infrastructure.readers.guards.inflate import member_chunks
+from infrastructure.readers.guards.sheet_extent import (
     EXCEL_MAX_COLUMNS,
     first_oversized_ods_table,
     first_oversized_sheet,
 )
-from infrastructure.readers.xlsx_parts import Package, xlsx_parts_of
+from infrastructure.readers.guards.xlsx_parts import Package, xlsx_parts_of
+from infrastructure.readers.limits import MB, ReaderLimits
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -33,7 +33,6 @@ from application.ports import LocalFile
 from domain.errors import DatalakepError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import fill_cells, grouped_cells_text, python_cells_text
 from infrastructure.readers.failures import (
     check_sheet_count,
     check_sheet_height,
@@ -41,7 +40,12 @@ from infrastructure.readers.failures import (
     parser_refusal,
 )
 from infrastructure.readers.limits import ReaderLimits
-from infrastructure.readers.raw_sheet import build_raw_sheet
+from infrastructure.readers.parsers.cell_text import (
+    fill_cells,
+    grouped_cells_text,
+    python_cells_text,
+)
+from infrastructure.readers.parsers.raw_sheet import build_raw_sheet
 
 Row = tuple[str | None, ...]
 _T = TypeVar("_T")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from infrastructure.readers.xlsx_parts import xlsx_parts_of
+from infrastructure.readers.guards.xlsx_parts import xlsx_parts_of
 
 _CHUNK = 64 * 1024
 _BACKUP = 4096  # longer than any row start tag

@@ -1,11 +1,14 @@
-"""`datalakep demo`: the whole AWS path on one machine, with moto as AWS.
+"""``python -m devtools.demo``: the whole AWS path on one machine, with moto as AWS.
 
 S3 bucket -> ObjectCreated notification -> SQS queue (with a DLQ) -> the
-worker -> the embedded DuckDB warehouse. Nothing leaves 127.0.0.1.
+worker -> the embedded DuckDB warehouse. Nothing leaves 127.0.0.1. A developer
+tool of the source checkout (scripts/demo), so not a ``datalakep`` command:
+the wheel and the image carry no devtools.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -23,6 +26,7 @@ BUCKET = "datalakep-demo"
 PREFIX = "incoming/"
 # Beside the demo's warehouse (data/demo/warehouse.duckdb), under the working directory.
 REPORTS = Path("data") / "demo" / "rejects"
+DEMO_WAREHOUSE = "duckdb:///data/demo/warehouse.duckdb"
 
 
 @contextmanager
@@ -32,7 +36,7 @@ def local_aws() -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise SystemExit(
-            "datalakep demo needs moto[server]: pip install -e '.[demo]' (scripts/demo does)"
+            "the demo needs moto[server]: pip install -e '.[demo]' (scripts/demo does)"
         ) from None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,7 +112,7 @@ def create_stack(visibility_timeout: int = 60, max_receive_count: int = 5) -> tu
 
 def sample_files(directory: Path) -> list[tuple[Path, str]]:
     """The demo's uploads: (local file, object key)."""
-    from infrastructure.sample import generate_passengers, write_workbook
+    from devtools.sample import generate_passengers, write_workbook
 
     files = []
     for table, rows, start, name in (
@@ -158,9 +162,10 @@ def run_demo(warehouse_url: str, config_file: str | None, out: TextIO | None = N
         queue_url, dlq_url = create_stack()
         out.write(f"bucket s3://{BUCKET}, queue {queue_url} (DLQ after 5 receives)\n\n")
         work = Path(tempfile.mkdtemp(prefix="datalakep-demo-"))
+        s3 = aws_client("s3")  # made after local_aws() points the environment at moto
         try:
             for path, key in sample_files(work):
-                aws_client("s3").upload_file(str(path), BUCKET, key)
+                s3.upload_file(str(path), BUCKET, key)
                 out.write(f"uploaded s3://{BUCKET}/{key}\n")
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -229,3 +234,23 @@ def _queue_depth(url: str) -> int:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return sum(int(v) for v in attributes.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.demo",
+        description="local AWS (moto): S3 -> SQS -> worker -> DuckDB, end to end",
+    )
+    parser.add_argument("--config", metavar="FILE", help="config YAML (default: $DATALAKEP_CONFIG)")
+    parser.add_argument("--warehouse", metavar="URL", help=f"default: a fresh {DEMO_WAREHOUSE}")
+    args = parser.parse_args(argv)
+    url = args.warehouse
+    if url is None:
+        # A fresh warehouse each time, so the demo always shows loads, not skips.
+        Path(DEMO_WAREHOUSE.removeprefix("duckdb:///")).unlink(missing_ok=True)
+        url = DEMO_WAREHOUSE
+    return run_demo(url, args.config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.sheet import RawSheet
-from infrastructure.readers.cell_text import TEXT, ArrowColumn
+from infrastructure.readers.parsers.cell_text import TEXT, ArrowColumn
 
 
 def build_raw_sheet(

@@ -78,28 +78,28 @@ import python_calamine
 from application.ports import LocalFile
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import (
-    TEXT,
-    excel_text,
-    fill_cells,
-    iso_duration_text,
-    python_cells_text,
-)
 from infrastructure.readers.failures import (
     check_sheet_count,
     check_sheet_height,
     no_such_sheet,
     parser_refusal,
 )
-from infrastructure.readers.limits import ReaderLimits
-from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
-from infrastructure.readers.xlsx_head import head_copy
-from infrastructure.readers.xlsx_parts import (
+from infrastructure.readers.guards.xlsx_parts import (
     UNKNOWN,
     canonical_copy,
     read_xlsx_parts,
     xlsx_parts_of,
 )
+from infrastructure.readers.limits import ReaderLimits
+from infrastructure.readers.parsers.cell_text import (
+    TEXT,
+    excel_text,
+    fill_cells,
+    iso_duration_text,
+    python_cells_text,
+)
+from infrastructure.readers.parsers.raw_sheet import build_raw_sheet, empty_raw_sheet
+from infrastructure.readers.parsers.xlsx_head import head_copy
 
 Row = tuple[str | None, ...]
 # Previews are cut at least this deep so the usual preview-then-read of a

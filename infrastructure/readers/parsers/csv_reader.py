@@ -34,10 +34,10 @@ from application.ports import LocalFile
 from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
-from infrastructure.readers.cell_text import TEXT, blank_to_null
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.limits import MB, ReaderLimits
-from infrastructure.readers.raw_sheet import build_raw_sheet, empty_raw_sheet
+from infrastructure.readers.parsers.cell_text import TEXT, blank_to_null
+from infrastructure.readers.parsers.raw_sheet import build_raw_sheet, empty_raw_sheet
 
 if TYPE_CHECKING:
     from _csv import Reader

@@ -41,14 +41,7 @@ def member_chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) 
         and not member.flag_bits & _ENCRYPTED
     )
     if not fast:
-        try:
-            with archive.open(member) as stream:
-                while chunk := stream.read(size):
-                    yield chunk
-        except (NotImplementedError, RuntimeError, EOFError) as exc:
-            # zipfile's words for an unsupported compression method, an
-            # encrypted member and a truncated one: damage, like BadZipFile.
-            raise zipfile.BadZipFile(f"{member.filename}: {exc}") from exc
+        yield from _zipfile_chunks(archive, member, size)
         return
     assert archive.filename is not None  # checked above; for mypy
     with open(archive.filename, "rb") as fh:
@@ -85,3 +78,17 @@ def member_chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) 
                 yield chunk
         if not inflater.eof:
             raise zipfile.BadZipFile(f"{member.filename}: truncated deflate stream")
+
+
+def _zipfile_chunks(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int
+) -> Iterator[bytes]:
+    """zipfile's own inflate: for members ISA-L cannot take from the file directly."""
+    try:
+        with archive.open(member) as stream:
+            while chunk := stream.read(size):
+                yield chunk
+    except (NotImplementedError, RuntimeError, EOFError) as exc:
+        # zipfile's words for an unsupported compression method, an
+        # encrypted member and a truncated one: damage, like BadZipFile.
+        raise zipfile.BadZipFile(f"{member.filename}: {exc}") from exc

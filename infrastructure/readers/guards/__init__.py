@@ -1,0 +1,1 @@
+"""Checks on a file's bytes and zip directory before any parser sees them."""

@@ -1,0 +1,1 @@
+"""Parsers: a file that passed the guards, to RawSheets of text columns."""
