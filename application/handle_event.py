@@ -7,18 +7,11 @@ acknowledge it (rows committed, or nothing to do), or hand it back for retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
-from application.events import (
-    MalformedEventError,
-    ObjectCreated,
-    OwnOutputs,
-    SourceRule,
-    parse_event,
-)
 from application.ingest import IngestPassengerFile
 from application.log_context import bound
 from application.outcomes import FileOutcome, FileStatus, report_outcome
@@ -26,6 +19,7 @@ from application.ports import FileSource, MessageSource, OutcomeListener
 from application.results import IngestFile, IngestResult
 from domain.clock import utc_now
 from domain.errors import TerminalError
+from domain.events import ObjectCreated, OwnOutputs, SourceRule, StorageEvent
 from domain.printable import printable
 from domain.source import ObjectInfo
 
@@ -34,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HandleEvent:
-    payload: str | Mapping[str, Any]
+    event: StorageEvent  # decoded by the adapter that received it
     # Lambda sets these: objects larger, or needing more scratch space or time than
     # the invocation has left, go to the worker queue instead.
     heavy_file_bytes: int | None = None
@@ -92,18 +86,15 @@ class HandleStorageEvent:
 
     def execute(self, command: HandleEvent) -> EventResult:
         """Transient errors propagate: the caller releases the message for retry."""
-        try:
-            event = parse_event(command.payload)
-        except MalformedEventError as error:
+        event = command.event
+        if event.malformed is not None:
             # Retrying cannot fix it; leaving it undeleted lets the queue's
             # redrive policy move it to the DLQ without blocking other messages.
-            log.warning("poison message: %s", printable(error))
-            return EventResult(Disposition.RETRY, error=str(error))
+            log.warning("poison message: %s", printable(event.malformed))
+            return EventResult(Disposition.RETRY, error=event.malformed)
         ignored = list(event.ignored)
         for reason in event.ignored:
             log.info("acknowledged without work: %s", printable(reason))
-        for reason in event.ignored:
-            log.info("acknowledged without work: %s", reason)
         results: list[IngestResult] = []
         forwarded: list[str] = []
         for obj in _distinct(event.objects):
@@ -134,7 +125,7 @@ class HandleStorageEvent:
         elsewhere = self._beyond_reach(info, command)
         if elsewhere is not None and self._hand_off is not None:
             log.info("handing %s to the worker queue: %s", printable(obj.uri), elsewhere)
-            self._hand_off.send(obj.as_notification())
+            self._hand_off.send(obj)
             self._report(obj, FileStatus.HANDED_OFF, elsewhere)
             return None
         if elsewhere is not None:

@@ -31,7 +31,7 @@ class InferTableContract:
 
     def execute(self, command: InferContract) -> InferredContract:
         info = self._files.head(command.uri)
-        with self._files.fetch(info.uri) as local, self._reader.open(local, info) as workbook:
+        with self._files.fetch(info) as local, self._reader.open(local, info) as workbook:
             names = workbook.sheet_names
             sheet = command.sheet if command.sheet is not None else names[0]
             if sheet not in names:

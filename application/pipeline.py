@@ -101,7 +101,7 @@ class SheetPipeline:
     @contextmanager
     def open(self, info: ObjectInfo) -> Iterator[Workbook]:
         """The file fetched and opened; a TerminalError means it is unreadable as a whole."""
-        with self._files.fetch(info.uri) as local, self._reader.open(local, info) as workbook:
+        with self._files.fetch(info) as local, self._reader.open(local, info) as workbook:
             yield workbook
 
     def judge(

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from application.outcomes import FileOutcome
 from domain.contracts import TableContract
+from domain.events import ObjectCreated, StorageEvent
 from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, SourceOrder
 from domain.rejects import RejectsReport
 from domain.sheet import RawSheet, SheetPreview
@@ -39,8 +40,12 @@ class FileSource(Protocol):
         """
         ...
 
-    def fetch(self, uri: str) -> AbstractContextManager[LocalFile]:
-        """The object's bytes as a local file, removed (if temporary) on exit."""
+    def fetch(self, info: ObjectInfo) -> AbstractContextManager[LocalFile]:
+        """The bytes of the version ``info`` (from ``head``) names, as a local file.
+
+        Removed (if temporary) on exit. Raises TerminalError when that version
+        is gone, so what is loaded is always what ``info`` describes.
+        """
         ...
 
 
@@ -211,10 +216,10 @@ class OutcomeListener(Protocol):
 
 @dataclass(frozen=True)
 class Message:
-    """One queue message, as the worker sees it."""
+    """One queue message, as the worker sees it: its event already decoded by the adapter."""
 
     id: str
-    body: str
+    event: StorageEvent
     receipt: str  # opaque handle for delete/release/extend
     receive_count: int = 1
 
@@ -236,8 +241,8 @@ class MessageSource(Protocol):
         """Keep ``message`` invisible to other consumers while the block runs (heartbeat)."""
         ...
 
-    def send(self, body: str) -> None:
-        """Enqueue a new message (the Lambda's hand-off of heavy files to the worker)."""
+    def send(self, event: ObjectCreated) -> None:
+        """Enqueue ``event`` in the queue's own format (the Lambda's hand-off, reconcile)."""
         ...
 
 

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from application.events import MalformedEventError, ObjectCreated, SourceRule, parse_event
 from application.ports import DeadLetterQueue, MessageSource, ObjectListing, Warehouse
 from domain.errors import ConfigurationError
+from domain.events import ObjectCreated, SourceRule
 from domain.printable import printable
 from domain.source import ObjectInfo
 
@@ -104,10 +104,11 @@ class Reconcile:
         messages = self._dead_letters.peek()
         poison = 0
         for message in messages:
-            try:
-                event = parse_event(message.body)
-            except MalformedEventError as error:
-                log.info("DLQ message %s names no object: %s", message.id, printable(error))
+            event = message.event
+            if event.malformed is not None:
+                log.info(
+                    "DLQ message %s names no object: %s", message.id, printable(event.malformed)
+                )
                 poison += 1
                 continue
             for obj in event.objects:
@@ -121,7 +122,7 @@ class Reconcile:
             # No version in the event: the worker then loads whatever version is
             # current when it gets there, where a pinned one overwritten meanwhile
             # would be skipped as stale, its successor's notification maybe lost too.
-            self._queue.send(ObjectCreated(bucket, key, size=info.size).as_notification())
+            self._queue.send(ObjectCreated(bucket, key, size=info.size))
         return len(missing)
 
 

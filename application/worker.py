@@ -14,7 +14,6 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from application.events import uris_named
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
 from application.log_context import bound
 from application.ports import Message, MessageSource
@@ -26,13 +25,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    wait_seconds: int = 20
-    max_messages: int = 10
-    base_backoff_s: int = 5
-    max_backoff_s: int = 900
+    """The ``worker:`` section of the config, which states every default once."""
+
+    wait_seconds: int
+    max_messages: int
+    base_backoff_s: int
+    max_backoff_s: int
     # A poison message is released after this long, so it reaches the DLQ
     # after maxReceiveCount tries without spinning.
-    poison_backoff_s: int = 30
+    poison_backoff_s: int
 
 
 @dataclass
@@ -50,12 +51,12 @@ class QueueWorker:
         self,
         messages: MessageSource,
         handler: HandleStorageEvent,
-        settings: WorkerSettings | None = None,
+        settings: WorkerSettings,
         stop: threading.Event | None = None,
     ) -> None:
         self._messages = messages
         self._handler = handler
-        self._settings = settings or WorkerSettings()
+        self._settings = settings
         self.stop = stop or threading.Event()
 
     def run(self, until_empty: bool = False) -> WorkerStats:
@@ -110,7 +111,7 @@ class QueueWorker:
         """Handle one message; its heartbeat (``alive``) stops before it is deleted or released."""
         try:
             with alive:
-                result = self._handler.execute(HandleEvent(message.body))
+                result = self._handler.execute(HandleEvent(message.event))
         except TransientError as error:
             delay = self._backoff(message.receive_count)
             stats.retried += 1
@@ -180,7 +181,7 @@ class QueueWorker:
         and a message id means nothing to whoever uploaded it. A release at the
         queue's maxReceiveCount is the last: SQS then moves it to the DLQ.
         """
-        sources = uris_named(message.body)
+        sources = message.event.uris
         log.log(
             level,
             "%s (attempt %s): %s; visible again in %ss",

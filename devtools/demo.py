@@ -59,14 +59,11 @@ def local_aws() -> Iterator[str]:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
     )
-    from infrastructure.aws.clients import aws_client
 
-    aws_client.cache_clear()
     try:
         yield endpoint
     finally:
         server.stop()
-        aws_client.cache_clear()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -165,9 +162,10 @@ def run_demo(warehouse_url: str, config_file: str | None, out: TextIO | None = N
         queue_url, dlq_url = create_stack()
         out.write(f"bucket s3://{BUCKET}, queue {queue_url} (DLQ after 5 receives)\n\n")
         work = Path(tempfile.mkdtemp(prefix="datalakep-demo-"))
+        s3 = aws_client("s3")  # made after local_aws() points the environment at moto
         try:
             for path, key in sample_files(work):
-                aws_client("s3").upload_file(str(path), BUCKET, key)
+                s3.upload_file(str(path), BUCKET, key)
                 out.write(f"uploaded s3://{BUCKET}/{key}\n")
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -7,16 +7,15 @@ functions, so building a container costs nothing until a provider is used.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
 
-from application.events import OwnOutputs, SourceRule
-from application.events import rules_from_config as source_rules_from_config
 from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile
@@ -39,6 +38,8 @@ from application.validate import ValidateFile
 from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
+from domain.events import OwnOutputs, SourceRule
+from domain.events import rules_from_config as source_rules_from_config
 from domain.routing import Router, rules_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,9 +262,6 @@ def cli_container(config_file: str | None = None, warehouse_url: str | None = No
 # ------------------------------------------------------------------ AWS mode
 
 
-DEFAULT_REJECTS_PREFIX = "rejects/"
-
-
 def build_source_rules(items: list[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
     """Config's aws.sources, plus $DATALAKEP_ALLOWED_SOURCES ("bucket/prefix,bucket2").
 
@@ -289,46 +287,73 @@ def build_own_outputs(rejects_prefix: str | None, staging: Mapping[str, Any] | N
     rules: tuple[SourceRule, ...] = ()
     if staging and staging.get("bucket") and staging.get("prefix"):
         rules = (SourceRule(str(staging["bucket"]), str(staging["prefix"])),)
-    return OwnOutputs(prefixes=(rejects_prefix or DEFAULT_REJECTS_PREFIX,), staging=rules)
+    prefix = str(shipped_setting("aws", "rejects_prefix", rejects_prefix))
+    return OwnOutputs(prefixes=(prefix,), staging=rules)
 
 
-def build_s3_files() -> FileSource:
+def build_aws_client(service: str) -> Any:
+    """A boto3 client; the containers hold one per service as a Singleton."""
+    from infrastructure.aws.clients import aws_client
+
+    return aws_client(service)
+
+
+def build_s3_files(client: Any) -> FileSource:
     from infrastructure.aws.s3_files import S3FileSource
 
-    return S3FileSource()
+    return S3FileSource(client)
 
 
-def build_s3_reports(prefix: str | None) -> RejectsReportWriter:
+def build_s3_reports(prefix: str | None, client: Any) -> RejectsReportWriter:
     import tempfile
 
     from infrastructure.aws.s3_reports import S3RejectsReportWriter
 
     return S3RejectsReportWriter(
-        Path(tempfile.gettempdir()), prefix=prefix or DEFAULT_REJECTS_PREFIX
+        Path(tempfile.gettempdir()),
+        prefix=str(shipped_setting("aws", "rejects_prefix", prefix)),
+        client=client,
     )
 
 
-def build_queue(queue_url: str | None, visibility_timeout: int | None) -> MessageSource | None:
+def build_queue(
+    queue_url: str | None, visibility_timeout: int | None, client: Callable[[], Any]
+) -> MessageSource | None:
+    """The queue at ``queue_url``, if one is configured; ``client`` is made only then."""
     if not queue_url:
         return None
     from infrastructure.aws.sqs_messages import SqsMessageSource
 
-    return SqsMessageSource(queue_url, visibility_timeout=visibility_timeout or 900)
+    timeout = int(shipped_setting("worker", "visibility_timeout", visibility_timeout))
+    return SqsMessageSource(queue_url, client(), visibility_timeout=timeout)
+
+
+def shipped_setting(section: str, name: str, value: Any) -> Any:
+    """``value``, else the shipped config's ``<section>.<name>``: defaults are stated only there.
+
+    A user's config may leave a section out (``datalakep init`` copies the
+    shipped file, but older configs predate some settings).
+    """
+    if value is None:
+        value = (load_config_file(DEFAULT_CONFIG).get(section) or {}).get(name)
+    if value is None:
+        raise ConfigurationError(f"{section}.{name} is not set in the config")
+    return value
 
 
 def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
+    """The ``worker:`` section, each setting missing there taken from the shipped YAML."""
     worker = worker or {}
-    return WorkerSettings(
-        wait_seconds=int(worker.get("wait_seconds", 20)),
-        max_backoff_s=int(worker.get("max_backoff_s", 900)),
-        poison_backoff_s=int(worker.get("poison_backoff_s", 30)),
-    )
+    names = [f.name for f in fields(WorkerSettings)]
+    return WorkerSettings(**{n: int(shipped_setting("worker", n, worker.get(n))) for n in names})
 
 
 def build_outcome_listeners(
     metrics: Mapping[str, Any] | bool | None,
     topic_arn: str | None,
     report_url_seconds: int | None,
+    sns_client: Callable[[], Any],
+    s3_client: Callable[[], Any],
 ) -> tuple[OutcomeListener, ...]:
     """EMF metrics unless ``metrics: false``; SNS notifications when a topic is set."""
     listeners: list[OutcomeListener] = []
@@ -344,15 +369,27 @@ def build_outcome_listeners(
     if topic_arn:
         from infrastructure.aws.sns_outcomes import SnsOutcomeNotifier
 
-        listeners.append(SnsOutcomeNotifier(topic_arn, int(report_url_seconds or 0)))
+        url_seconds = shipped_setting("aws", "outcome_report_url_seconds", report_url_seconds)
+        listeners.append(
+            SnsOutcomeNotifier(
+                topic_arn,
+                report_url_seconds=int(url_seconds),
+                client=sns_client(),
+                s3_client=s3_client(),
+            )
+        )
     return tuple(listeners)
 
 
 class AwsCore(Core):
     """S3 in, S3 rejects reports out: what the Lambda and the worker share."""
 
-    files = providers.Singleton(build_s3_files)
-    reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix)
+    # Made when first needed (boto3 is imported then), shared by every adapter here.
+    s3_client = providers.Singleton(build_aws_client, "s3")
+    sqs_client = providers.Singleton(build_aws_client, "sqs")
+    sns_client = providers.Singleton(build_aws_client, "sns")
+    files = providers.Singleton(build_s3_files, s3_client)
+    reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix, s3_client)
     sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
     own_outputs = providers.Singleton(
         build_own_outputs, Core.config.aws.rejects_prefix, Core.config.warehouse.staging
@@ -362,6 +399,8 @@ class AwsCore(Core):
         Core.config.metrics,
         Core.config.aws.outcome_topic_arn,
         Core.config.aws.outcome_report_url_seconds,
+        sns_client.provider,
+        s3_client.provider,
     )
     ingest = ingest_factory(files, reports, providers.Object(None), outcomes)
 
@@ -376,7 +415,10 @@ def build_capacity(files: FileSource) -> LocalCapacity:
 
 class LambdaContainer(AwsCore):
     hand_off = providers.Singleton(
-        build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
+        build_queue,
+        Core.config.aws.worker_queue_url,
+        Core.config.worker.visibility_timeout,
+        AwsCore.sqs_client.provider,
     )
     capacity = providers.Singleton(build_capacity, AwsCore.files)
     handle_event = providers.Factory(
@@ -393,7 +435,10 @@ class LambdaContainer(AwsCore):
 
 class WorkerContainer(AwsCore):
     messages = providers.Singleton(
-        build_queue, Core.config.worker.queue_url, Core.config.worker.visibility_timeout
+        build_queue,
+        Core.config.worker.queue_url,
+        Core.config.worker.visibility_timeout,
+        AwsCore.sqs_client.provider,
     )
     handle_event = providers.Factory(
         HandleStorageEvent,
@@ -409,31 +454,40 @@ class WorkerContainer(AwsCore):
     )
 
 
-def build_s3_listing() -> ObjectListing:
+def build_s3_listing(client: Any) -> ObjectListing:
     from infrastructure.aws.s3_files import S3FileSource
 
-    return S3FileSource()
+    return S3FileSource(client)
 
 
-def build_dead_letters(dlq_url: str | None, hold_seconds: int | None) -> DeadLetterQueue:
+def build_dead_letters(
+    dlq_url: str | None, hold_seconds: int | None, client: Callable[[], Any]
+) -> DeadLetterQueue:
     if not dlq_url:
         raise ConfigurationError(
             "reconcile needs the dead-letter queue's URL: --dlq-url, or worker.dlq_url in config"
         )
     from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
 
-    return SqsDeadLetterQueue(dlq_url, hold_seconds=int(hold_seconds or 120))
+    hold = int(shipped_setting("worker", "dlq_hold_seconds", hold_seconds))
+    return SqsDeadLetterQueue(dlq_url, client(), hold_seconds=hold)
 
 
 class ReconcileContainer(AwsCore):
     """`datalakep reconcile`: the bucket against the ledger and the DLQ."""
 
-    listing = providers.Singleton(build_s3_listing)
+    listing = providers.Singleton(build_s3_listing, AwsCore.s3_client)
     dead_letters = providers.Singleton(
-        build_dead_letters, Core.config.worker.dlq_url, Core.config.worker.dlq_hold_seconds
+        build_dead_letters,
+        Core.config.worker.dlq_url,
+        Core.config.worker.dlq_hold_seconds,
+        AwsCore.sqs_client.provider,
     )
     queue = providers.Singleton(
-        build_queue, Core.config.aws.worker_queue_url, Core.config.worker.visibility_timeout
+        build_queue,
+        Core.config.aws.worker_queue_url,
+        Core.config.worker.visibility_timeout,
+        AwsCore.sqs_client.provider,
     )
     reconcile = providers.Factory(
         Reconcile,
@@ -445,8 +499,35 @@ class ReconcileContainer(AwsCore):
     )
 
 
+# Sections whose every key the shipped config states, so any other key is a typo.
+_CLOSED_SECTIONS = ("aws", "worker")
+# Set by the entrypoints from flags and the environment, never written in a file.
+_RUNTIME_KEYS = {"worker": frozenset({"queue_url"})}
+
+
+def check_known_keys(data: Mapping[str, Any], path: Path) -> None:
+    """Refuse keys the shipped config does not know: a typo must not fall back to a default.
+
+    Top-level sections, and the keys of the sections listed in ``_CLOSED_SECTIONS``.
+    """
+    shipped = load_config_file(DEFAULT_CONFIG)
+    unknown = [str(k) for k in data if k not in shipped]
+    for section in _CLOSED_SECTIONS:
+        given = data.get(section)
+        if isinstance(given, Mapping):
+            known = set(shipped.get(section) or {}) | _RUNTIME_KEYS.get(section, frozenset())
+            unknown += [f"{section}.{k}" for k in given if k not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: unknown setting(s): {', '.join(unknown)}", path=str(path), keys=unknown
+        )
+
+
 def _configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
-    container.config.from_dict(load_config_file(config_path(config_file)))
+    path = config_path(config_file)
+    data = load_config_file(path)
+    check_known_keys(data, path)
+    container.config.from_dict(data)
     url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
     if url:
         container.config.warehouse.url.from_value(url)

@@ -12,12 +12,13 @@ import logging
 import os
 from typing import Any
 
-from application.events import uris_named
 from application.handle_event import Disposition, EventResult, HandleEvent
 from application.log_context import bound
 from domain.errors import TransientError
+from domain.events import StorageEvent
 from domain.printable import printable
 from entrypoints.containers import LambdaContainer, lambda_container
+from infrastructure.aws.events import decode
 from infrastructure.observability.logs import configure_logging
 from infrastructure.scratch import sweep_dead
 
@@ -50,10 +51,11 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _sqs_batch(records, context)
     # A direct S3 or EventBridge invocation: a transient error is raised so
     # Lambda's own async retries (and its on-failure destination) apply.
+    decoded = decode(event)
     try:
-        result = container.handle_event().execute(_command(event, context))
+        result = container.handle_event().execute(_command(decoded, context))
     except TransientError as error:
-        _left_for_retry(event, None, f"{printable(error)}; Lambda retries the event", error.code)
+        _left_for_retry(decoded, None, f"{printable(error)}; Lambda retries the event", error.code)
         raise
     if result.disposition is Disposition.RETRY:
         raise RuntimeError(result.error or "event could not be handled")
@@ -86,11 +88,11 @@ def reconcile(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _command(payload: str | dict[str, Any], context: Any) -> HandleEvent:
+def _command(event: StorageEvent, context: Any) -> HandleEvent:
     heavy = container.config.aws.heavy_file_bytes()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return HandleEvent(
-        payload,
+        event,
         heavy_file_bytes=int(heavy) if heavy else None,
         seconds_left=remaining() / 1000 if callable(remaining) else None,
     )
@@ -106,7 +108,7 @@ def _sqs_batch(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
     use_case = container.handle_event()
     for record in records:
         message_id = str(record.get("messageId"))
-        body = str(record.get("body", ""))
+        body = decode(str(record.get("body", "")))
         with bound(message_id=message_id):
             try:
                 result = use_case.execute(_command(body, context))
@@ -143,7 +145,7 @@ def _attempt(record: dict[str, Any]) -> int | None:
 
 
 def _left_for_retry(
-    payload: str | dict[str, Any],
+    event: StorageEvent,
     attempt: int | None,
     why: str,
     error_code: str,
@@ -151,7 +153,7 @@ def _left_for_retry(
     traceback: bool = False,
 ) -> None:
     """Name the objects and the attempt, not only the message."""
-    sources = uris_named(payload)
+    sources = event.uris
     log.log(
         logging.ERROR if traceback else logging.WARNING,
         "%s (attempt %s): %s",

@@ -71,7 +71,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Its secret key, and every Secrets Manager value a test stores in it, are
     registered secrets: no log line may show them.
     """
-    from infrastructure.aws.clients import aws_client
     from tests.support.moto_server import moto_server
 
     # moto accepts any key; a distinctive one can be looked for in logs.
@@ -83,7 +82,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.delenv("AWS_PROFILE", raising=False)
-        aws_client.cache_clear()
         add_harvester(_stored_secret_values)
         try:
             yield endpoint
@@ -92,7 +90,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             for value in _stored_secret_values():
                 register_secret_value(value)
             remove_harvester(_stored_secret_values)
-            aws_client.cache_clear()
 
 
 def _stored_secret_values() -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import lru_cache
 from typing import Any
 
 DEFAULT_REGION = "us-east-1"
@@ -28,8 +27,12 @@ def _silence_wire_logs() -> None:
             logger.setLevel(logging.WARNING)
 
 
-@lru_cache(maxsize=16)
 def aws_client(service: str, region: str | None = None) -> Any:
+    """A new client, configured from the environment as it is now.
+
+    Not cached here: each entrypoint's container holds its clients as
+    Singleton providers, and an adapter built without one makes its own once.
+    """
     import boto3
     from botocore.config import Config
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import re
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,9 +29,6 @@ _CHANGED = frozenset({"412", "PreconditionFailed"})
 # A suffix only helps a person reading the spool dir; odd ones are dropped
 # rather than let a key choose arbitrary file name characters.
 _PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
-# head() and fetch() run one after the other for one file; a few entries per
-# thread are plenty, and the bound keeps a long-lived worker from growing.
-_MAX_PINS = 64
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,7 @@ class _Pin:
     """What a GET must match to return the bytes that head() described."""
 
     version_id: str | None
-    etag: str
+    etag: str | None
     size: int = 0
     # The object carries the metadata datalakeP puts on what it writes itself.
     report: bool = False
@@ -60,23 +55,33 @@ class _Pin:
             report=is_own_output(response.get("Metadata") or {}),
         )
 
+    @classmethod
+    def of_info(cls, info: ObjectInfo) -> _Pin:
+        """The pin of the version ``head`` described in ``info``.
+
+        ``head`` reports the ETag as the version where there is no VersionId.
+        """
+        etag = None if info.etag is None else f'"{info.etag}"'
+        version_id = info.version if info.version not in (None, info.etag) else None
+        return cls(version_id=version_id, etag=etag, size=info.size)
+
     @property
     def version(self) -> str:
-        return self.version_id or self.etag.strip('"')
+        return self.version_id or str(self.etag).strip('"')
 
     def get_args(self) -> dict[str, str]:
         if self.version_id:
             return {"VersionId": self.version_id}
-        return {"IfMatch": self.etag}
+        return {"IfMatch": self.etag} if self.etag else {}
 
 
 class S3FileSource:
     """Reads ``s3://bucket/key`` objects; the version is the S3 VersionId, else the ETag.
 
-    ``fetch`` downloads exactly the version that the same thread's last
-    ``head`` of that URI reported (by VersionId, or If-Match on the ETag), so
-    the bytes loaded always match the version written to the ledger even if
-    the object is overwritten in between.
+    ``fetch`` downloads exactly the version its ObjectInfo (from ``head``)
+    names, by VersionId or If-Match on the ETag, so the bytes loaded always
+    match the version written to the ledger even if the object is overwritten
+    in between.
 
     In a versioned bucket that GET needs s3:GetObjectVersion besides
     s3:GetObject. Without s3:ListBucket, S3 answers 403 rather than 404 for a
@@ -86,7 +91,6 @@ class S3FileSource:
     def __init__(self, client: Any | None = None, spool_dir: Path | None = None) -> None:
         self._client = client
         self._spool_dir = spool_dir
-        self._local = threading.local()
 
     @property
     def client(self) -> Any:
@@ -100,20 +104,21 @@ class S3FileSource:
 
     def head(self, uri: str) -> ObjectInfo:
         bucket, key = _location(uri)
-        pin, size, modified = self._head(bucket, key, uri)
+        pin, modified = self._head(bucket, key, uri)
         return ObjectInfo(
             uri=s3_uri(bucket, key),
-            size=size,
+            size=pin.size,
             version=pin.version,
-            etag=pin.etag.strip('"'),
+            etag=str(pin.etag).strip('"'),
             datalakep_output=pin.report,
             last_modified=modified,
         )
 
     @contextmanager
-    def fetch(self, uri: str) -> Iterator[LocalFile]:
+    def fetch(self, info: ObjectInfo) -> Iterator[LocalFile]:
+        uri = info.uri
         bucket, key = _location(uri)
-        pin = self._pins().get(uri) or self._head(bucket, key, uri)[0]
+        pin = _Pin.of_info(info)
         directory = self._spool_dir or spool_dir()
         free = free_bytes(directory)
         if pin.size > free:
@@ -137,10 +142,7 @@ class S3FileSource:
     def read_range(self, info: ObjectInfo, start: int, length: int) -> bytes:
         """``length`` bytes of the version ``info`` describes, from ``start`` (a ranged GET)."""
         bucket, key = _location(info.uri)
-        pin = _Pin(
-            version_id=info.version if info.version not in (None, info.etag) else None,
-            etag=f'"{info.etag}"',
-        )
+        pin = _Pin.of_info(info)
         end = min(info.size, start + length) - 1
         if end < start:
             return b""
@@ -194,22 +196,10 @@ class S3FileSource:
 
     # ------------------------------------------------------------- internals
 
-    def _pins(self) -> OrderedDict[str, _Pin]:
-        pins: OrderedDict[str, _Pin] | None = getattr(self._local, "pins", None)
-        if pins is None:
-            pins = self._local.pins = OrderedDict()
-        return pins
-
-    def _head(self, bucket: str, key: str, uri: str) -> tuple[_Pin, int, datetime | None]:
+    def _head(self, bucket: str, key: str, uri: str) -> tuple[_Pin, datetime | None]:
         response = _call("head", uri, self.client.head_object, Bucket=bucket, Key=key)
-        pin = _Pin.of(response)
-        pins = self._pins()
-        pins[uri] = pin
-        pins.move_to_end(uri)
-        while len(pins) > _MAX_PINS:
-            pins.popitem(last=False)
         modified = response.get("LastModified")
-        return pin, pin.size, modified if modified is None else utc_naive(modified)
+        return _Pin.of(response), modified if modified is None else utc_naive(modified)
 
     def _download(self, bucket: str, key: str, uri: str, pin: _Pin, spool: IO[bytes]) -> int:
         from botocore.exceptions import BotoCoreError
@@ -260,7 +250,7 @@ def _listed(bucket: str, item: dict[str, Any]) -> ObjectInfo:
         uri=s3_uri(bucket, item["Key"]),
         size=int(item["Size"]),
         version=pin.version,
-        etag=pin.etag.strip('"'),
+        etag=str(pin.etag).strip('"'),
         last_modified=_modified(item),
     )
 

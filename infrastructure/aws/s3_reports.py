@@ -45,9 +45,7 @@ class S3RejectsReportWriter:
     in a private temporary directory under ``local_dir``, removed afterwards.
     """
 
-    def __init__(
-        self, local_dir: Path, prefix: str = "rejects/", client: Any | None = None
-    ) -> None:
+    def __init__(self, local_dir: Path, *, prefix: str, client: Any | None = None) -> None:
         self._local_dir = local_dir
         self._prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
         self._client = client

@@ -59,7 +59,8 @@ class SnsOutcomeNotifier:
     def __init__(
         self,
         topic_arn: str,
-        report_url_seconds: int = 0,
+        *,
+        report_url_seconds: int,
         client: Any | None = None,
         s3_client: Any | None = None,
     ) -> None:
@@ -84,7 +85,7 @@ class SnsOutcomeNotifier:
             "status": {"DataType": "String", "StringValue": outcome.status.value},
             "table": {"DataType": "String", "StringValue": outcome.table or NO_TABLE},
         }
-        client = self._client or self._aws("sns")
+        client = self._client = self._client or self._aws("sns")
         try:
             client.publish(
                 TopicArn=self._topic_arn,
@@ -116,7 +117,7 @@ class SnsOutcomeNotifier:
             bucket, key = parse_s3_uri(location)
         except ValueError:
             return None  # a local report (CLI): nothing to presign
-        client = self._s3_client or self._aws("s3")
+        client = self._s3_client = self._s3_client or self._aws("s3")
         url: str = client.generate_presigned_url(
             "get_object",
             Params={"Bucket": bucket, "Key": key},

@@ -10,7 +10,9 @@ from typing import Any
 
 from application.ports import Message
 from domain.errors import DatalakepError, TerminalError, TransientError
+from domain.events import ObjectCreated
 from infrastructure.aws.errors import error_code, is_transient
+from infrastructure.aws.events import decode, notification
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class SqsMessageSource:
         self,
         queue_url: str,
         client: Any | None = None,
-        visibility_timeout: int = 300,
+        *,
+        visibility_timeout: int,
         heartbeat_every: float | None = None,
     ) -> None:
         if not 0 < visibility_timeout <= MAX_VISIBILITY_SECONDS:
@@ -89,7 +92,8 @@ class SqsMessageSource:
     def release(self, message: Message, delay_seconds: int) -> None:
         self._change_visibility(message, _clamp(delay_seconds, 0, MAX_VISIBILITY_SECONDS))
 
-    def send(self, body: str) -> None:
+    def send(self, event: ObjectCreated) -> None:
+        body = notification(event)
         self._call("send", self.client.send_message, QueueUrl=self.queue_url, MessageBody=body)
 
     @contextmanager
@@ -173,7 +177,7 @@ class SqsDeadLetterQueue:
     larger DLQ fails the peek with SQS's OverLimit error.
     """
 
-    def __init__(self, queue_url: str, client: Any | None = None, hold_seconds: int = 120) -> None:
+    def __init__(self, queue_url: str, client: Any | None = None, *, hold_seconds: int) -> None:
         self._queue = SqsMessageSource(queue_url, client, visibility_timeout=hold_seconds)
         self._hold_seconds = hold_seconds
 
@@ -236,7 +240,7 @@ def _message(item: dict[str, Any]) -> Message:
     attributes = item.get("Attributes", {})
     return Message(
         id=str(item["MessageId"]),
-        body=str(item["Body"]),
+        event=decode(str(item["Body"])),
         receipt=str(item["ReceiptHandle"]),
         receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
     )

@@ -46,7 +46,8 @@ class LocalFileSource:
         )
 
     @contextmanager
-    def fetch(self, uri: str) -> Iterator[LocalFile]:
+    def fetch(self, info: ObjectInfo) -> Iterator[LocalFile]:
+        uri = info.uri
         path = local_path(uri)
         if not path.is_file():
             raise TerminalError(f"{uri}: no such file", code="not_found", source=uri)

@@ -20,12 +20,13 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from application.events import ObjectCreated
 from devtools.demo import BUCKET, PREFIX, create_stack
 from devtools.sample import generate_passengers, write_workbook
+from domain.events import ObjectCreated
 from domain.ledger import LoadStatus
 from entrypoints.containers import AwsCore, worker_container
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import notification
 from infrastructure.aws.s3_files import S3FileSource
 from tests.conftest import CONFIG
 
@@ -81,8 +82,8 @@ def counting_s3(container: AwsCore) -> Iterator[S3Requests]:
         client.meta.events.unregister("before-send.s3", requests)
 
 
-def notification(*objects: ObjectCreated) -> dict[str, Any]:
-    return {"Records": [json.loads(o.as_notification())["Records"][0] for o in objects]}
+def s3_event(*objects: ObjectCreated) -> dict[str, Any]:
+    return {"Records": [json.loads(notification(o))["Records"][0] for o in objects]}
 
 
 def loaded_sources(container: AwsCore) -> list[str]:
@@ -107,7 +108,7 @@ def test_a_direct_event_for_foreign_objects_makes_no_s3_request(
     lambda_module: ModuleType,
 ) -> None:
     with counting_s3(lambda_module.container) as requests:
-        summary = lambda_module.handler(notification(*FOREIGN), None)
+        summary = lambda_module.handler(s3_event(*FOREIGN), None)
 
     assert requests.urls == []
     assert summary["files"] == []
@@ -119,10 +120,10 @@ def test_a_direct_event_for_foreign_objects_makes_no_s3_request(
 
 def test_a_lambda_sqs_batch_reads_only_the_allowed_object(lambda_module: ModuleType) -> None:
     bodies = [
-        json.dumps(notification(*FOREIGN[:2])),
-        json.dumps(notification(FOREIGN[2], ALLOWED, FOREIGN[3])),
+        json.dumps(s3_event(*FOREIGN[:2])),
+        json.dumps(s3_event(FOREIGN[2], ALLOWED, FOREIGN[3])),
         # Wrapped by SNS on the way, as a fan-out topic would deliver it.
-        json.dumps({"Type": "Notification", "Message": json.dumps(notification(*FOREIGN))}),
+        json.dumps({"Type": "Notification", "Message": json.dumps(s3_event(*FOREIGN))}),
     ]
     records = [
         {"eventSource": "aws:sqs", "messageId": f"m-{n}", "body": body}
@@ -145,9 +146,9 @@ def test_the_worker_reads_only_the_allowed_object_and_acks_the_rest(
     queue, dlq = stack
     sqs = aws_client("sqs")
     # Besides the notification S3 itself sent for the allowed upload:
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(notification(*FOREIGN)))
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(s3_event(*FOREIGN)))
     for obj in FOREIGN:
-        sqs.send_message(QueueUrl=queue, MessageBody=obj.as_notification())
+        sqs.send_message(QueueUrl=queue, MessageBody=notification(obj))
     container = worker_container(queue, None, f"duckdb:///{tmp_path / 'wh.duckdb'}")
     container.config.worker.wait_seconds.from_value(1)
     try:
@@ -217,7 +218,7 @@ def test_an_empty_allow_list_stops_the_worker_reconcile_and_the_lambda_init(
 def test_an_event_outside_the_allow_list_is_logged_naming_the_setting(
     lambda_module: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
-    lambda_module.handler(notification(FOREIGN[1]), None)
+    lambda_module.handler(s3_event(FOREIGN[1]), None)
 
     [warning] = [
         r for r in caplog.records if r.levelname == "WARNING" and FOREIGN[1].key in r.getMessage()

@@ -14,12 +14,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from application.events import ObjectCreated, parse_event
 from application.handle_event import HandleEvent
 from devtools.demo import BUCKET, create_stack
 from devtools.sample import generate_passengers, write_workbook
+from domain.events import ObjectCreated
 from entrypoints.containers import worker_container
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import notification, parse_event
 from tests.faults.harness import ROOT, wide_workbook
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +99,7 @@ def test_a_crash_before_delete_redelivers_and_the_reload_is_a_skip(
         assert messages is not None  # a queue URL was given
         handled = container.handle_event()
         for message in messages.receive(10, 1):
-            handled.execute(HandleEvent(message.body))
+            handled.execute(HandleEvent(message.event))
             messages.release(message, 0)  # the visibility timeout runs out
     finally:
         container.shutdown_resources()
@@ -229,13 +230,13 @@ def test_one_bad_record_fails_only_itself_in_a_lambda_sqs_batch(
     upload(tmp_path, "incoming/good.xlsx", start=1)
     aws_client("s3").put_object(Bucket=BUCKET, Key="incoming/corrupt.xlsx", Body=b"PK\x03\x04no")
     nested = "[" * 100_000 + "]" * 100_000
-    infinite = ObjectCreated(BUCKET, "incoming/good.xlsx").as_notification()
+    infinite = notification(ObjectCreated(BUCKET, "incoming/good.xlsx"))
     infinite = infinite.replace('"key"', '"size": 1e999, "key"')
     records = [
         sqs_record("nested", nested),
-        sqs_record("corrupt", ObjectCreated(BUCKET, "incoming/corrupt.xlsx").as_notification()),
+        sqs_record("corrupt", notification(ObjectCreated(BUCKET, "incoming/corrupt.xlsx"))),
         sqs_record("infinite", infinite),
-        sqs_record("good", ObjectCreated(BUCKET, "incoming/good.xlsx").as_notification()),
+        sqs_record("good", notification(ObjectCreated(BUCKET, "incoming/good.xlsx"))),
     ]
 
     response = lambda_module.handler({"Records": records}, LambdaContext(600_000))
@@ -256,7 +257,7 @@ def test_a_lambda_short_of_time_hands_the_file_to_the_worker_queue(
     lambda_module: Any, tmp_path: Path
 ) -> None:
     upload(tmp_path, "incoming/late.xlsx", start=1)
-    event = json.loads(ObjectCreated(BUCKET, "incoming/late.xlsx").as_notification())
+    event = json.loads(notification(ObjectCreated(BUCKET, "incoming/late.xlsx")))
 
     summary = lambda_module.handler(event, LambdaContext(2_000))
 
@@ -287,7 +288,7 @@ def test_a_lambda_with_a_small_tmp_hands_off_or_refuses_the_file_and_never_crash
     env.pop("DATALAKEP_WORKER_QUEUE_URL", None)
     if worker_queue:
         env["DATALAKEP_WORKER_QUEUE_URL"] = heavy
-    event = ObjectCreated(BUCKET, "incoming/wide.xlsx").as_notification()
+    event = notification(ObjectCreated(BUCKET, "incoming/wide.xlsx"))
     script = (
         f"mount -t tmpfs -o size=4m tmpfs {small} && mount -t tmpfs -o size=1m tmpfs /dev/shm"
         ' && "$@"; rc=$?; ls -A "$TMPDIR"; exit $rc'

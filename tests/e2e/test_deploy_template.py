@@ -26,9 +26,9 @@ import yaml
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from application.events import parse_event
 from devtools.sample import generate_passengers, write_workbook
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import parse_event
 
 pytestmark = pytest.mark.e2e
 

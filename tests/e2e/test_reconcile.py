@@ -9,10 +9,10 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from application.events import parse_event
 from devtools.demo import BUCKET, create_stack
 from entrypoints.cli import main
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import parse_event
 from tests.e2e.test_aws_mode import ledger, run_worker, upload
 
 pytestmark = pytest.mark.e2e

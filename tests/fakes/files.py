@@ -42,7 +42,8 @@ class InMemoryFileSource:
             yield self.head(uri)
 
     @contextmanager
-    def fetch(self, uri: str) -> Iterator[LocalFile]:
+    def fetch(self, info: ObjectInfo) -> Iterator[LocalFile]:
+        uri = info.uri
         obj = self.objects.get(uri)
         if obj is None:
             raise TerminalError(f"{uri}: no such object", code="not_found", source=uri)

@@ -15,6 +15,7 @@ from itertools import count
 
 from application.ports import Message
 from domain.errors import TerminalError
+from domain.events import ObjectCreated, StorageEvent
 
 # Shared by every instance: a message keeps its id when it moves to a DLQ, as in SQS.
 _IDS = count(1)
@@ -30,7 +31,7 @@ class InMemoryMessageSource:
         self._in_flight: dict[str, Message] = {}
         self._receipts = count(1)
         self.deleted: list[str] = []
-        self.sent: list[str] = []
+        self.sent: list[ObjectCreated] = []
         self.released: list[tuple[str, int]] = []
         self.heartbeats: list[str] = []
         # Ids under keep_alive right now.
@@ -40,9 +41,9 @@ class InMemoryMessageSource:
 
     # ------------------------------------------------------------- test helpers
 
-    def put(self, body: str) -> Message:
-        """Enqueue ``body`` as never received; returns the stored message."""
-        message = Message(id=f"m-{next(_IDS)}", body=body, receipt="", receive_count=0)
+    def put(self, event: StorageEvent) -> Message:
+        """Enqueue ``event`` as never received; returns the stored message."""
+        message = Message(id=f"m-{next(_IDS)}", event=event, receipt="", receive_count=0)
         self._visible[message.id] = message
         return message
 
@@ -101,9 +102,9 @@ class InMemoryMessageSource:
         finally:
             self.alive.discard(message.id)
 
-    def send(self, body: str) -> None:
-        self.sent.append(body)
-        self.put(body)
+    def send(self, event: ObjectCreated) -> None:
+        self.sent.append(event)
+        self.put(StorageEvent((event,)))
 
     # ------------------------------------------------------------- internals
 

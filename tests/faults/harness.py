@@ -25,11 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from application.events import MalformedEventError, parse_event
 from application.worker import WorkerStats
 from devtools.demo import BUCKET, PREFIX
 from devtools.sample import generate_passengers, write_workbook
+from domain.events import MalformedEventError
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import parse_event
 from tests.conftest import CONFIG
 from tests.integration.readers.builders import write_xlsx
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from application.events import ObjectCreated, parse_event
 from devtools.demo import BUCKET
+from domain.events import ObjectCreated
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import notification, parse_event
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     audit,
@@ -39,7 +40,7 @@ MAX_RECEIVES = 2
 
 
 def size_body(size: str) -> str:
-    record = ObjectCreated(BUCKET, "incoming/sized.xlsx").as_notification()
+    record = notification(ObjectCreated(BUCKET, "incoming/sized.xlsx"))
     return record.replace('"key"', f'"size": {size}, "key"')
 
 
@@ -90,7 +91,7 @@ def test_odd_messages_reach_the_dlq_and_nothing_else_is_lost_or_looped(
         for body in notifications(stack.queue, 3)
         if good.uri not in {o.uri for o in parse_event(body).objects}
     ]
-    record = json.loads(ObjectCreated(BUCKET, good.key, etag=etag).as_notification())
+    record = json.loads(notification(ObjectCreated(BUCKET, good.key, etag=etag)))
     repeated = [
         {**record["Records"][0], "eventTime": f"2026-12-01T00:00:{n % 60:02d}Z"}
         for n in range(1000)

@@ -12,9 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from application.events import ObjectCreated
 from devtools.demo import BUCKET
 from devtools.sample import generate_passengers
+from domain.events import ObjectCreated
+from infrastructure.aws.events import notification
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     audit,
@@ -33,13 +34,15 @@ KEY_NAME = "stale/passengers"
 
 def _event(response: dict[str, object], key: str, size: int) -> str:
     """The notification real S3 sends for a put to a versioned bucket."""
-    return ObjectCreated(
-        bucket=BUCKET,
-        key=key,
-        size=size,
-        etag=str(response["ETag"]).strip('"'),
-        version_id=str(response["VersionId"]),
-    ).as_notification()
+    return notification(
+        ObjectCreated(
+            bucket=BUCKET,
+            key=key,
+            size=size,
+            etag=str(response["ETag"]).strip('"'),
+            version_id=str(response["VersionId"]),
+        )
+    )
 
 
 def test_an_event_for_a_replaced_version_never_loads_it(

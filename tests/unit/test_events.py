@@ -4,13 +4,8 @@ import json
 
 import pytest
 
-from application.events import (
-    MalformedEventError,
-    ObjectCreated,
-    OwnOutputs,
-    SourceRule,
-    parse_event,
-)
+from domain.events import MalformedEventError, ObjectCreated, OwnOutputs, SourceRule
+from infrastructure.aws.events import notification, parse_event
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +136,7 @@ def test_a_huge_integer_size_is_still_a_size() -> None:
 
 def test_hand_off_round_trips_through_a_notification_body() -> None:
     obj = ObjectCreated("inbox", "dir/a b+c ü.xlsx", 12, "e", "v", "s")
-    [again] = parse_event(obj.as_notification()).objects
+    [again] = parse_event(notification(obj)).objects
     assert again == obj
 
 

@@ -8,15 +8,17 @@ from datetime import datetime
 
 import pytest
 
-from application.events import ObjectCreated, SourceRule
 from application.handle_event import HandleEvent, HandleStorageEvent
 from application.outcomes import FileStatus, outcome_of
 from application.results import IngestResult, Outcome, SheetResult
-from application.worker import QueueWorker, WorkerSettings
+from application.worker import QueueWorker
 from domain.errors import TransientError, UnreadableFileError, WarehouseUnavailableError
+from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.routing import Router
+from infrastructure.aws.events import decode
 from tests.fakes.messages import InMemoryMessageSource
 from tests.fakes.outcomes import InMemoryOutcomes
+from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -74,9 +76,9 @@ def test_each_file_status_is_one_outcome_line_and_one_listener_call(
 
     use_case = handler(harness, outcomes, hand_off=queue)
     for obj in (loaded, refused, broken, foreign, stale):
-        use_case.execute(HandleEvent(obj.as_notification()))
-    use_case.execute(HandleEvent(heavy.as_notification(), heavy_file_bytes=50))
-    use_case.execute(HandleEvent(loaded.as_notification()))  # redelivered
+        use_case.execute(HandleEvent(StorageEvent((obj,))))
+    use_case.execute(HandleEvent(StorageEvent((heavy,)), heavy_file_bytes=50))
+    use_case.execute(HandleEvent(StorageEvent((loaded,))))  # redelivered
 
     expected = [
         (loaded.uri, "loaded"),
@@ -112,7 +114,7 @@ def test_a_dry_run_and_a_retried_file_have_no_outcome_yet(
     harness.validate(obj.uri)
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
     with pytest.raises(TransientError):
-        handler(harness, outcomes).execute(HandleEvent(obj.as_notification()))
+        handler(harness, outcomes).execute(HandleEvent(StorageEvent((obj,))))
     assert outcomes.outcomes == []
 
 
@@ -124,7 +126,7 @@ def test_a_failing_listener_is_logged_and_the_others_still_hear(
     use_case = HandleStorageEvent(
         harness.use_case, harness.files, ALLOWED, outcomes=[outcomes, second]
     )
-    use_case.execute(HandleEvent(ObjectCreated("inbox", "other/a.xlsx").as_notification()))
+    use_case.execute(HandleEvent(StorageEvent((ObjectCreated("inbox", "other/a.xlsx"),))))
     assert second.statuses() == [("s3://inbox/other/a.xlsx", "ignored")]
     assert outcomes.outcomes == []
     [warning] = [
@@ -142,10 +144,10 @@ def test_every_release_names_the_object_the_attempt_and_the_delay(
     dlq = InMemoryMessageSource()
     queue = InMemoryMessageSource(max_receive_count=2, dlq=dlq)
     obj = drop(harness, "incoming/a b.xlsx", [passenger(1)])
-    queue.put(obj.as_notification())
-    queue.put("not json")
+    queue.put(StorageEvent((obj,)))
+    queue.put(decode("not json"))
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
-    worker = QueueWorker(queue, handler(harness, outcomes), WorkerSettings(wait_seconds=0))
+    worker = QueueWorker(queue, handler(harness, outcomes), worker_settings(wait_seconds=0))
 
     worker.run(until_empty=True)
 

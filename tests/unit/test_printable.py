@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from application.events import ObjectCreated, SourceRule
 from application.handle_event import HandleEvent, HandleStorageEvent
 from application.results import Outcome, SheetResult
+from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.printable import printable
 from entrypoints.cli_output import print_results
 from tests.unit.conftest import Harness
@@ -48,7 +48,7 @@ def test_a_log_line_about_a_forged_key_stays_one_line(
     caplog.set_level(logging.INFO)
     use_case = HandleStorageEvent(harness.use_case, harness.files, [SourceRule("inbox", "in/")])
 
-    use_case.execute(HandleEvent(ObjectCreated("inbox", f"other/{FORGED}").as_notification()))
+    use_case.execute(HandleEvent(StorageEvent((ObjectCreated("inbox", f"other/{FORGED}"),))))
 
     [record] = [r for r in caplog.records if "outside the allowed sources" in r.getMessage()]
     assert "\n" not in record.getMessage()

@@ -6,13 +6,15 @@ import json
 
 import pytest
 
-from application.events import ObjectCreated, SourceRule, parse_event
 from application.handle_event import HandleStorageEvent
 from application.reconcile import MissingObject, Reconcile, ReconcileBucket, ReconcileResult
-from application.worker import QueueWorker, WorkerSettings
+from application.worker import QueueWorker
 from domain.errors import ConfigurationError
+from domain.events import ObjectCreated, SourceRule, StorageEvent
 from domain.ledger import LoadStatus
+from infrastructure.aws.events import decode, notification
 from tests.fakes.messages import InMemoryDeadLetterQueue, InMemoryMessageSource
+from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -44,7 +46,7 @@ class Setup:
 
     def work(self) -> None:
         handler = HandleStorageEvent(self.harness.use_case, self.harness.files, ALLOWED)
-        QueueWorker(self.queue, handler, WorkerSettings(wait_seconds=0)).run(until_empty=True)
+        QueueWorker(self.queue, handler, worker_settings(wait_seconds=0)).run(until_empty=True)
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def test_only_objects_with_neither_a_ledger_row_nor_a_dead_letter_are_missing(
     harness.drop(rejected, {"S": [["no", "such", "table"], [1, 2, 3]]}, "v1")
     harness.ingest(rejected)
     drop(harness, "incoming/dead.xlsx", version="v7")
-    setup.dlq.put(ObjectCreated("inbox", "incoming/dead.xlsx", version_id="v7").as_notification())
+    setup.dlq.put(StorageEvent((ObjectCreated("inbox", "incoming/dead.xlsx", version_id="v7"),)))
     lost = drop(harness, "incoming/lost one.xlsx", version="v3")
 
     result = setup.run()
@@ -99,15 +101,15 @@ def test_dead_letters_cover_their_object_unless_they_name_another_version(
 ) -> None:
     for key in ("old.xlsx", "any.xlsx", "sns.xlsx", "etag.xlsx"):
         drop(harness, f"incoming/{key}", version="v2")
-    setup.dlq.put(ObjectCreated("inbox", "incoming/old.xlsx", version_id="v1").as_notification())
+    setup.dlq.put(StorageEvent((ObjectCreated("inbox", "incoming/old.xlsx", version_id="v1"),)))
     # No version at all: it stood for whatever version was current then.
-    setup.dlq.put(ObjectCreated("inbox", "incoming/any.xlsx").as_notification())
-    inner = ObjectCreated("inbox", "incoming/sns.xlsx", version_id="v2").as_notification()
-    setup.dlq.put(json.dumps({"Type": "Notification", "Message": inner}))
+    setup.dlq.put(StorageEvent((ObjectCreated("inbox", "incoming/any.xlsx"),)))
+    inner = notification(ObjectCreated("inbox", "incoming/sns.xlsx", version_id="v2"))
+    setup.dlq.put(decode(json.dumps({"Type": "Notification", "Message": inner})))
     # Unversioned buckets: the ETag is the version.
-    setup.dlq.put(ObjectCreated("inbox", "incoming/etag.xlsx", etag="v2").as_notification())
-    setup.dlq.put("{not json")
-    setup.dlq.put(json.dumps({"Event": "s3:TestEvent", "Bucket": "inbox"}))
+    setup.dlq.put(StorageEvent((ObjectCreated("inbox", "incoming/etag.xlsx", etag="v2"),)))
+    setup.dlq.put(decode("{not json"))
+    setup.dlq.put(decode(json.dumps({"Event": "s3:TestEvent", "Bucket": "inbox"})))
 
     result = setup.run()
 
@@ -137,17 +139,17 @@ def test_objects_the_worker_would_ignore_are_counted_apart_and_never_sent(
 
     assert (result.listed, result.outside_sources) == (2, 1)
     assert [m.uri for m in result.missing] == [inside]
-    assert [o.uri for b in setup.queue.sent for o in parse_event(b).objects] == [inside]
+    assert [o.uri for o in setup.queue.sent] == [inside]
 
 
 def test_enqueued_notifications_are_ingested_by_the_worker_and_then_nothing_is_missing(
     setup: Setup, harness: Harness
 ) -> None:
     uris = [drop(harness, key) for key in ("incoming/a b+c.xlsx", "incoming/Übersicht.xlsx")]
-    setup.dlq.put("{poison")
+    setup.dlq.put(decode("{poison"))
 
     first = setup.run(enqueue=True)
-    sent = [o for body in setup.queue.sent for o in parse_event(body).objects]
+    sent = list(setup.queue.sent)
     setup.work()
     second = setup.run()
 
@@ -158,7 +160,7 @@ def test_enqueued_notifications_are_ingested_by_the_worker_and_then_nothing_is_m
     loaded = [e.source_uri for e in harness.warehouse.ledger if e.status is LoadStatus.LOADED]
     assert sorted(loaded) == sorted(uris)
     assert (second.missing, second.in_ledger, second.enqueued) == ((), 2, 0)
-    assert [m.body for m in setup.dlq.visible] == ["{poison"]
+    assert [m.event for m in setup.dlq.visible] == [decode("{poison")]
 
 
 def test_without_enqueue_nothing_is_sent(setup: Setup, harness: Harness) -> None:

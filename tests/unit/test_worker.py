@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from application.events import ObjectCreated, OwnOutputs, SourceRule
 from application.handle_event import Disposition, HandleEvent, HandleStorageEvent
 from application.ports import Message
-from application.worker import QueueWorker, WorkerSettings
+from application.worker import QueueWorker
 from domain.errors import TransientError, WarehouseUnavailableError
+from domain.events import ObjectCreated, OwnOutputs, SourceRule, StorageEvent
 from domain.ledger import LoadStatus
 from domain.source import ObjectInfo
+from infrastructure.aws.events import decode, notification
 from tests.fakes.messages import InMemoryMessageSource
 from tests.fakes.outcomes import InMemoryOutcomes
+from tests.support.worker_settings import worker_settings
 from tests.unit.conftest import TRAIN_HEADER, Harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -38,7 +40,7 @@ def handler(harness: Harness, hand_off: InMemoryMessageSource | None = None) -> 
 
 def test_an_event_ingests_its_object(harness: Harness) -> None:
     obj = drop(harness, "incoming/a b.xlsx")
-    result = handler(harness).execute(HandleEvent(obj.as_notification()))
+    result = handler(harness).execute(HandleEvent(StorageEvent((obj,))))
     assert result.disposition is Disposition.ACK
     assert [s.rows_loaded for r in result.results for s in r.sheets] == [3]
 
@@ -47,7 +49,7 @@ def test_foreign_buckets_and_prefixes_are_never_read(harness: Harness) -> None:
     drop(harness, "other/a.xlsx")
     foreign = ObjectCreated("evil", "incoming/a.xlsx", version_id="v1")
     for obj in (ObjectCreated("inbox", "other/a.xlsx", version_id="v1"), foreign):
-        result = handler(harness).execute(HandleEvent(obj.as_notification()))
+        result = handler(harness).execute(HandleEvent(StorageEvent((obj,))))
         assert result.disposition is Disposition.ACK
         assert result.results == ()
         assert "not an allowed bucket/prefix" in result.ignored[0]
@@ -58,7 +60,7 @@ def test_foreign_buckets_and_prefixes_are_never_read(harness: Harness) -> None:
 def test_a_stale_event_is_skipped(harness: Harness) -> None:
     old = drop(harness, "incoming/a.xlsx", version="v1")
     drop(harness, "incoming/a.xlsx", version="v2")
-    result = handler(harness).execute(HandleEvent(old.as_notification()))
+    result = handler(harness).execute(HandleEvent(StorageEvent((old,))))
     assert result.results == ()
     assert "stale event" in result.ignored[0]
 
@@ -66,9 +68,7 @@ def test_a_stale_event_is_skipped(harness: Harness) -> None:
 def test_heavy_files_are_handed_to_the_worker_queue(harness: Harness) -> None:
     obj = drop(harness, "incoming/big.xlsx")
     queue = InMemoryMessageSource()
-    result = handler(harness, queue).execute(
-        HandleEvent(obj.as_notification(), heavy_file_bytes=50)
-    )
+    result = handler(harness, queue).execute(HandleEvent(StorageEvent((obj,)), heavy_file_bytes=50))
     assert result.forwarded == ("s3://inbox/incoming/big.xlsx",)
     assert result.results == ()
     assert len(queue.sent) == 1
@@ -78,9 +78,9 @@ def test_heavy_files_are_handed_to_the_worker_queue(harness: Harness) -> None:
 def test_worker_deletes_only_after_commit_and_retries_transient_errors(harness: Harness) -> None:
     queue = InMemoryMessageSource()
     for key in ("incoming/1.xlsx", "incoming/2.xlsx"):
-        queue.put(drop(harness, key).as_notification())
+        queue.put(StorageEvent((drop(harness, key),)))
     harness.warehouse.fail_next_load = WarehouseUnavailableError("warehouse down")
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0))
 
     first = worker.run(until_empty=True)
 
@@ -99,24 +99,24 @@ def test_worker_deletes_only_after_commit_and_retries_transient_errors(harness: 
 def test_poison_messages_reach_the_dlq_without_blocking_others(harness: Harness) -> None:
     dlq = InMemoryMessageSource()
     queue = InMemoryMessageSource(max_receive_count=3, dlq=dlq)
-    queue.put("this is not json")
-    queue.put(drop(harness, "incoming/good.xlsx").as_notification())
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0))
+    queue.put(decode("this is not json"))
+    queue.put(StorageEvent((drop(harness, "incoming/good.xlsx"),)))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0))
 
     for _ in range(5):
         worker.run(until_empty=True)
 
     assert queue.pending() == []
-    assert [m.body for m in dlq.pending()] == ["this is not json"]
+    assert [m.event.malformed for m in dlq.pending()] == [decode("this is not json").malformed]
     assert [e.status for e in harness.warehouse.ledger] == [LoadStatus.LOADED]
 
 
 def test_a_redelivered_message_is_a_skip(harness: Harness) -> None:
     queue = InMemoryMessageSource()
-    body = drop(harness, "incoming/a.xlsx").as_notification()
-    queue.put(body)
-    queue.put(body)  # at-least-once delivery
-    QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0)).run(until_empty=True)
+    event = StorageEvent((drop(harness, "incoming/a.xlsx"),))
+    queue.put(event)
+    queue.put(event)  # at-least-once delivery
+    QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0)).run(until_empty=True)
     assert [e.status for e in harness.warehouse.ledger] == [LoadStatus.LOADED, LoadStatus.SKIPPED]
     assert len(harness.warehouse.rows("train_data")) == 3
 
@@ -124,8 +124,8 @@ def test_a_redelivered_message_is_a_skip(harness: Harness) -> None:
 def test_stop_finishes_the_current_message_and_returns_the_rest(harness: Harness) -> None:
     queue = InMemoryMessageSource()
     for key in ("incoming/1.xlsx", "incoming/2.xlsx"):
-        queue.put(drop(harness, key).as_notification())
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0))
+        queue.put(StorageEvent((drop(harness, key),)))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0))
     original = harness.use_case.execute
 
     def execute_then_stop(command):  # type: ignore[no-untyped-def]
@@ -145,7 +145,7 @@ def test_messages_waiting_in_a_batch_are_kept_alive_until_their_turn(harness: Ha
     queue = InMemoryMessageSource()
     keys = ("incoming/1.xlsx", "incoming/2.xlsx", "incoming/3.xlsx")
     for key in keys:
-        queue.put(drop(harness, key).as_notification())
+        queue.put(StorageEvent((drop(harness, key),)))
     seen_alive: list[set[str]] = []
     original = harness.use_case.execute
 
@@ -154,7 +154,7 @@ def test_messages_waiting_in_a_batch_are_kept_alive_until_their_turn(harness: Ha
         return original(command)
 
     harness.use_case.execute = execute  # type: ignore[method-assign]
-    stats = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0)).run(
+    stats = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0)).run(
         until_empty=True
     )
 
@@ -171,7 +171,7 @@ def test_any_exception_releases_only_its_message_and_the_worker_carries_on(
     dlq = InMemoryMessageSource()
     queue = InMemoryMessageSource(max_receive_count=3, dlq=dlq)
     for key in ("incoming/full-disk.xlsx", "incoming/good.xlsx"):
-        queue.put(drop(harness, key).as_notification())
+        queue.put(StorageEvent((drop(harness, key),)))
     original = harness.use_case.execute
 
     def execute(command):  # type: ignore[no-untyped-def]
@@ -180,7 +180,7 @@ def test_any_exception_releases_only_its_message_and_the_worker_carries_on(
         return original(command)
 
     harness.use_case.execute = execute  # type: ignore[method-assign]
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0, max_messages=1))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0, max_messages=1))
 
     stats = worker.run(until_empty=True)
 
@@ -190,7 +190,7 @@ def test_any_exception_releases_only_its_message_and_the_worker_carries_on(
     assert all(delay >= 1 for _, delay in queue.released)  # with a backoff
     assert [e.source_uri for e in harness.warehouse.ledger] == ["s3://inbox/incoming/good.xlsx"]
     full = ObjectCreated("inbox", "incoming/full-disk.xlsx", size=100, version_id="v1")
-    assert [m.body for m in dlq.pending()] == [full.as_notification()]
+    assert [m.event.objects for m in dlq.pending()] == [(full,)]
     tracebacks = [r for r in caplog.records if r.exc_info and "unexpected OSError" in r.message]
     assert len(tracebacks) == stats.retried  # one traceback per failure, logged once
 
@@ -213,8 +213,8 @@ def test_an_unreachable_queue_is_polled_again_not_the_end_of_the_worker(
     harness: Harness,
 ) -> None:
     queue = _FlakyQueue()
-    queue.put(drop(harness, "incoming/a.xlsx").as_notification())
-    worker = QueueWorker(queue, handler(harness), WorkerSettings(wait_seconds=0, base_backoff_s=0))
+    queue.put(StorageEvent((drop(harness, "incoming/a.xlsx"),)))
+    worker = QueueWorker(queue, handler(harness), worker_settings(wait_seconds=0, base_backoff_s=0))
 
     stats = worker.run(until_empty=True)
 
@@ -224,7 +224,7 @@ def test_an_unreachable_queue_is_polled_again_not_the_end_of_the_worker(
 
 def test_one_message_naming_an_object_a_thousand_times_fetches_it_once(harness: Harness) -> None:
     obj = drop(harness, "incoming/a.xlsx")
-    record = json.loads(obj.as_notification())["Records"][0]
+    record = json.loads(notification(obj))["Records"][0]
     # Distinct sequencers and event names: not even parse_event sees them as equal.
     records = [
         {**record, "eventName": f"ObjectCreated:{'Put' if n % 2 else 'Copy'}",
@@ -232,9 +232,9 @@ def test_one_message_naming_an_object_a_thousand_times_fetches_it_once(harness: 
         for n in range(1000)
     ]  # fmt: skip
     other = drop(harness, "incoming/b.xlsx", version="v7")
-    body = json.dumps({"Records": [*records, json.loads(other.as_notification())["Records"][0]]})
+    body = json.dumps({"Records": [*records, json.loads(notification(other))["Records"][0]]})
 
-    result = handler(harness).execute(HandleEvent(body))
+    result = handler(harness).execute(HandleEvent(decode(body)))
 
     assert harness.files.fetched == ["s3://inbox/incoming/a.xlsx", "s3://inbox/incoming/b.xlsx"]
     assert [s.status.value for r in result.results for s in r.sheets] == ["loaded", "loaded"]
@@ -257,14 +257,14 @@ def test_folder_markers_and_the_services_own_outputs_are_acknowledged_unread(
         outcomes=[outcomes],
     )
     body = json.dumps({"Records": [
-        json.loads(o.as_notification())["Records"][0] for o in (
+        json.loads(notification(o))["Records"][0] for o in (
             ObjectCreated("inbox", "incoming/dir/", size=0),
             ObjectCreated("inbox", "rejects/incoming/a.xlsx.0123.rejects.xlsx", size=100),
             ObjectCreated("inbox", "staging/load.parquet", size=100),
         )
     ]})  # fmt: skip
 
-    result = use_case.execute(HandleEvent(body))
+    result = use_case.execute(HandleEvent(decode(body)))
 
     assert result.disposition is Disposition.ACK
     assert result.results == ()
@@ -305,12 +305,12 @@ def test_a_file_beyond_the_lambdas_capacity_goes_to_the_worker_queue(harness: Ha
         harness.use_case, harness.files, ALLOWED, queue, capacity=capacity
     )
 
-    result = use_case.execute(HandleEvent(obj.as_notification(), seconds_left=42.0))
+    result = use_case.execute(HandleEvent(StorageEvent((obj,)), seconds_left=42.0))
 
     assert result.forwarded == (obj.uri,)
     assert result.results == ()
     assert capacity.asked == [(obj.uri, 42.0)]
-    assert queue.sent == [obj.as_notification()]
+    assert queue.sent == [obj]
     assert harness.files.fetched == []
 
 
@@ -320,7 +320,7 @@ def test_without_a_worker_queue_a_file_beyond_capacity_is_tried_here(harness: Ha
         harness.use_case, harness.files, ALLOWED, capacity=_Capacity("needs about 9 s")
     )
 
-    result = use_case.execute(HandleEvent(obj.as_notification(), seconds_left=1.0))
+    result = use_case.execute(HandleEvent(StorageEvent((obj,)), seconds_left=1.0))
 
     assert result.forwarded == ()
     assert [r.source for r in result.results] == [obj.uri]

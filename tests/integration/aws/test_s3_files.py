@@ -7,6 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from domain.errors import TerminalError, TransientError
+from domain.source import ObjectInfo
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.s3_files import S3FileSource
 from infrastructure.aws.s3_uri import s3_uri
@@ -40,7 +41,7 @@ def test_head_and_fetch_odd_keys_through_a_temp_file(s3: Any, tmp_path: Path) ->
         uri = s3_uri("src", key)
 
         info = files.head(uri)
-        with files.fetch(uri) as local:
+        with files.fetch(info) as local:
             assert local.path.read_bytes() == body
             assert local.size == len(body)
             assert local.path.parent == tmp_path
@@ -55,7 +56,8 @@ def test_head_and_fetch_odd_keys_through_a_temp_file(s3: Any, tmp_path: Path) ->
 def test_the_temp_file_is_removed_when_the_block_raises(s3: Any, tmp_path: Path) -> None:
     s3.put_object(Bucket="src", Key="a.csv", Body=b"x")
     files = S3FileSource(spool_dir=tmp_path)
-    with pytest.raises(RuntimeError), files.fetch("s3://src/a.csv") as local:
+    info = files.head("s3://src/a.csv")
+    with pytest.raises(RuntimeError), files.fetch(info) as local:
         assert local.path.exists()
         raise RuntimeError("reader failed")
     assert list(tmp_path.iterdir()) == []
@@ -69,7 +71,7 @@ def test_versioned_bucket_pins_the_version_head_reported(s3: Any, tmp_path: Path
 
     info = files.head("s3://src/v.csv")
     s3.put_object(Bucket="src", Key="v.csv", Body=b"three")
-    with files.fetch("s3://src/v.csv") as local:
+    with files.fetch(info) as local:
         content = local.path.read_bytes()
 
     assert info.version == second
@@ -80,17 +82,18 @@ def test_versioned_bucket_pins_the_version_head_reported(s3: Any, tmp_path: Path
 def test_unversioned_overwrite_between_head_and_fetch_is_transient(s3: Any, tmp_path: Path) -> None:
     s3.put_object(Bucket="src", Key="u.csv", Body=b"one")
     files = S3FileSource(spool_dir=tmp_path)
-    files.head("s3://src/u.csv")
+    info = files.head("s3://src/u.csv")
     s3.put_object(Bucket="src", Key="u.csv", Body=b"two")
 
-    with pytest.raises(TransientError) as caught, files.fetch("s3://src/u.csv"):
+    with pytest.raises(TransientError) as caught, files.fetch(info):
         pass
 
     assert caught.value.code == "version_changed"
     assert list(tmp_path.iterdir()) == []
     # A retry heads afresh and gets the new version.
-    assert files.head("s3://src/u.csv").version == etag(s3, "u.csv")
-    with files.fetch("s3://src/u.csv") as local:
+    again = files.head("s3://src/u.csv")
+    assert again.version == etag(s3, "u.csv")
+    with files.fetch(again) as local:
         assert local.path.read_bytes() == b"two"
 
 
@@ -99,7 +102,7 @@ def test_missing_objects_and_bad_uris_are_terminal(s3: Any) -> None:
     for uri in ("s3://src/nope.csv", "s3://no-such-bucket/a.csv"):
         with pytest.raises(TerminalError) as head:
             files.head(uri)
-        with pytest.raises(TerminalError) as fetch, files.fetch(uri):
+        with pytest.raises(TerminalError) as fetch, files.fetch(ObjectInfo(uri, size=0)):
             pass
         assert head.value.code == fetch.value.code == "not_found", uri
     with pytest.raises(TerminalError) as bad:
@@ -174,7 +177,8 @@ def test_fetch_streams_in_bounded_chunks(s3: Any, tmp_path: Path) -> None:
     s3.put_object(Bucket="src", Key="big.xlsx", Body=b"\x00" * size)
     spy = _ChunkSpy(s3)
 
-    with S3FileSource(spy, spool_dir=tmp_path).fetch("s3://src/big.xlsx") as local:
+    files = S3FileSource(spy, spool_dir=tmp_path)
+    with files.fetch(files.head("s3://src/big.xlsx")) as local:
         assert local.size == local.path.stat().st_size == size
 
     assert sum(spy.chunks) == size

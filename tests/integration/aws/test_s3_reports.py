@@ -69,7 +69,7 @@ def test_a_source_at_the_bucket_root_and_a_bare_prefix(s3: Any, tmp_path: Path) 
 
 
 def test_refusals_leave_nothing_behind(aws: str, tmp_path: Path) -> None:
-    writer = S3RejectsReportWriter(tmp_path)
+    writer = S3RejectsReportWriter(tmp_path, prefix="rejects/")
     with pytest.raises(ValueError, match="not an s3:// URI"):
         writer.write(report("file:///tmp/a.csv"))
     with pytest.raises(ConfigurationError, match="NoSuchBucket"):

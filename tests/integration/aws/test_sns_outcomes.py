@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_missing_topic_is_a_configuration_error_naming_it(aws: str) -> None:
     topic = "arn:aws:sns:us-east-1:123456789012:no-such-topic"
-    notifier = SnsOutcomeNotifier(topic)
+    notifier = SnsOutcomeNotifier(topic, report_url_seconds=0)
     with pytest.raises(ConfigurationError, match="no-such-topic"):
         notifier.file_outcome(FileOutcome(source="s3://b/k.xlsx", status=FileStatus.LOADED))
 

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from domain.errors import TransientError
+from domain.events import ObjectCreated
 from infrastructure.aws.clients import aws_client
+from infrastructure.aws.events import decode, notification
 from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
 
 pytestmark = pytest.mark.integration
@@ -31,14 +33,15 @@ def drain(url: str) -> list[str]:
 
 def test_a_peek_sees_every_message_once_and_hands_them_all_back(aws: str) -> None:
     url = make_queue("dlq")
-    bodies = sorted(f"body {n:02d}" for n in range(25))  # more than one receive brings
+    events = [ObjectCreated("inbox", f"incoming/{n:02d}.xlsx") for n in range(25)]
+    bodies = sorted(notification(e) for e in events)  # more than one receive brings
     for body in bodies:
         aws_client("sqs").send_message(QueueUrl=url, MessageBody=body)
     dlq = SqsDeadLetterQueue(url, hold_seconds=60)
 
     peeked = dlq.peek()
 
-    assert sorted(m.body for m in peeked) == bodies
+    assert sorted(o.key for m in peeked for o in m.event.objects) == [e.key for e in events]
     assert len({m.id for m in peeked}) == 25
     # Visible again at once, not after the 60 s hold.
     assert drain(url) == bodies
@@ -47,16 +50,16 @@ def test_a_peek_sees_every_message_once_and_hands_them_all_back(aws: str) -> Non
 def test_a_second_peek_sees_the_same_messages(aws: str) -> None:
     url = make_queue("dlq")
     aws_client("sqs").send_message(QueueUrl=url, MessageBody="{poison")
-    dlq = SqsDeadLetterQueue(url)
+    dlq = SqsDeadLetterQueue(url, hold_seconds=120)
 
     first, second = dlq.peek(), dlq.peek()
 
-    assert [m.body for m in first] == [m.body for m in second] == ["{poison"]
+    assert [m.event for m in first] == [m.event for m in second] == [decode("{poison")]
     assert [m.id for m in first] == [m.id for m in second]
 
 
 def test_an_empty_queue_peeks_as_nothing(aws: str) -> None:
-    assert SqsDeadLetterQueue(make_queue("dlq")).peek() == []
+    assert SqsDeadLetterQueue(make_queue("dlq"), hold_seconds=120).peek() == []
 
 
 class _RedeliveringClient:

@@ -10,12 +10,14 @@ import pytest
 
 from application.ports import Message
 from domain.errors import TerminalError, TransientError
+from domain.events import ObjectCreated, StorageEvent
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.sqs_messages import SqsMessageSource
 
 pytestmark = pytest.mark.integration
 
-BODY = '{"secret": "body-8f3a"}'
+# The key stands for a body: neither may reach a log line.
+EVENT = ObjectCreated("inbox", "incoming/body-8f3a.xlsx", size=10)
 
 
 def make_queue(name: str, **attributes: str) -> str:
@@ -33,7 +35,7 @@ def count_calls(client: Any, operation: str) -> list[float]:
 def test_send_receive_release_delete(aws: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     source = SqsMessageSource(make_queue("work"), visibility_timeout=30)
-    source.send(BODY)
+    source.send(EVENT)
 
     [first] = source.receive(wait_seconds=0)
     assert source.receive(wait_seconds=0) == []
@@ -41,7 +43,7 @@ def test_send_receive_release_delete(aws: str, caplog: pytest.LogCaptureFixture)
     [again] = source.receive(wait_seconds=0)
     source.delete(again)
 
-    assert (first.body, first.receive_count) == (BODY, 1)
+    assert (first.event.objects, first.receive_count) == ((EVENT,), 1)
     assert (again.id, again.receive_count) == (first.id, 2)
     assert again.receipt != first.receipt
     assert source.receive(wait_seconds=0) == []
@@ -51,7 +53,7 @@ def test_send_receive_release_delete(aws: str, caplog: pytest.LogCaptureFixture)
 
 def test_a_release_with_a_delay_hides_the_message_until_then(aws: str) -> None:
     source = SqsMessageSource(make_queue("work"), visibility_timeout=30)
-    source.send(BODY)
+    source.send(EVENT)
     [message] = source.receive(wait_seconds=0)
 
     source.release(message, 2)
@@ -65,7 +67,7 @@ def test_keep_alive_outlasts_the_visibility_timeout(aws: str) -> None:
     source = SqsMessageSource(url, visibility_timeout=2, heartbeat_every=0.5)
     other = SqsMessageSource(url, client=_fresh_client(), visibility_timeout=2)
     beats = count_calls(source.client, "ChangeMessageVisibility")
-    source.send(BODY)
+    source.send(EVENT)
     [message] = source.receive(wait_seconds=0)
 
     with source.keep_alive(message):
@@ -88,7 +90,7 @@ def test_a_heartbeat_on_an_invalid_receipt_stops_quietly(
 ) -> None:
     source = SqsMessageSource(make_queue("work"), visibility_timeout=2, heartbeat_every=0.1)
     beats = count_calls(source.client, "ChangeMessageVisibility")
-    bogus = Message(id="m-1", body=BODY, receipt="receipt-77c1")
+    bogus = Message(id="m-1", event=StorageEvent(), receipt="receipt-77c1")
 
     with caplog.at_level(logging.WARNING), source.keep_alive(bogus):
         time.sleep(0.35)
@@ -109,7 +111,7 @@ def test_messages_received_too_often_move_to_the_dead_letter_queue(aws: str) -> 
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
     source = SqsMessageSource(make_queue("work", RedrivePolicy=policy), visibility_timeout=30)
     dlq = SqsMessageSource(dlq_url, visibility_timeout=30)
-    source.send(BODY)
+    source.send(EVENT)
 
     counts = []
     for _ in range(2):
@@ -120,16 +122,18 @@ def test_messages_received_too_often_move_to_the_dead_letter_queue(aws: str) -> 
     assert counts == [1, 2]
     assert source.receive(wait_seconds=0) == []
     [dead] = dlq.receive(wait_seconds=0)
-    assert (dead.id, dead.body) == (message.id, BODY)
+    assert (dead.id, dead.event.objects) == (message.id, (EVENT,))
 
 
 def test_sqs_errors_are_classified(aws: str) -> None:
-    missing = SqsMessageSource(f"{aws}/123456789012/no-such-queue")
+    missing = SqsMessageSource(f"{aws}/123456789012/no-such-queue", visibility_timeout=30)
     with pytest.raises(TerminalError) as caught:
-        missing.send(BODY)
+        missing.send(EVENT)
     assert caught.value.code == "sqs_error"
 
-    dead = SqsMessageSource("http://127.0.0.1:9/1/q", client=_fresh_client("http://127.0.0.1:9"))
+    dead = SqsMessageSource(
+        "http://127.0.0.1:9/1/q", client=_fresh_client("http://127.0.0.1:9"), visibility_timeout=30
+    )
     with pytest.raises(TransientError):
         dead.receive(wait_seconds=0)
 

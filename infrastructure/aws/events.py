@@ -2,133 +2,58 @@
 
 S3 can notify directly (Lambda), through SQS, through SNS (raw or enveloped,
 then usually SQS), or through EventBridge. All of them reduce to
-:class:`ObjectCreated`. Parsing is plain JSON work: no boto3 here.
+:class:`domain.events.StorageEvent`; :func:`notification` writes one back.
+Parsing is plain JSON work: no boto3 here. The queue adapter decodes what it
+receives and encodes what it sends, so no use case sees a message body.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
-from domain.errors import TerminalError
-
-
-class MalformedEventError(TerminalError):
-    """Not JSON, or not a shape we know: a poison message."""
-
-    code = "malformed_event"
+from domain.events import MalformedEventError, ObjectCreated, StorageEvent
 
 
-@dataclass(frozen=True)
-class ObjectCreated:
-    bucket: str
-    key: str  # decoded: what S3's API expects
-    size: int | None = None
-    etag: str | None = None
-    version_id: str | None = None
-    sequencer: str | None = None
-    event_name: str = "ObjectCreated:Put"
-    # When S3 created the object (naive UTC), for the event-to-commit lag. Not
-    # part of equality: a multipart upload's two notifications name one object.
-    event_time: datetime | None = field(default=None, compare=False)
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def as_notification(self) -> str:
-        """The event as an S3 notification body, for handing it to another queue."""
-        obj: dict[str, Any] = {"key": _encode_key(self.key)}
-        for name, value in (
-            ("size", self.size),
-            ("eTag", self.etag),
-            ("versionId", self.version_id),
-            ("sequencer", self.sequencer),
-        ):
-            if value is not None:
-                obj[name] = value
-        record: dict[str, Any] = {
-            "eventSource": "aws:s3",
-            "eventName": self.event_name,
-            "s3": {"bucket": {"name": self.bucket}, "object": obj},
-        }
-        if self.event_time is not None:
-            record["eventTime"] = self.event_time.isoformat(timespec="milliseconds") + "Z"
-        return json.dumps({"Records": [record]})
+def notification(obj: ObjectCreated) -> str:
+    """``obj`` as an S3 notification body, for handing it to another queue."""
+    body: dict[str, Any] = {"key": quote_plus(obj.key, safe="/")}
+    for name, value in (
+        ("size", obj.size),
+        ("eTag", obj.etag),
+        ("versionId", obj.version_id),
+        ("sequencer", obj.sequencer),
+    ):
+        if value is not None:
+            body[name] = value
+    record: dict[str, Any] = {
+        "eventSource": "aws:s3",
+        "eventName": obj.event_name,
+        "s3": {"bucket": {"name": obj.bucket}, "object": body},
+    }
+    if obj.event_time is not None:
+        record["eventTime"] = obj.event_time.isoformat(timespec="milliseconds") + "Z"
+    return json.dumps({"Records": [record]})
 
 
-@dataclass(frozen=True)
-class ParsedEvent:
-    objects: tuple[ObjectCreated, ...]
-    ignored: tuple[str, ...] = ()  # why parts were acknowledged without work
+def decode(payload: str | bytes | Mapping[str, Any]) -> StorageEvent:
+    """``payload`` as a StorageEvent; a malformed one says why instead of raising."""
+    try:
+        return parse_event(payload)
+    except MalformedEventError as error:
+        return StorageEvent(malformed=str(error))
 
 
-@dataclass(frozen=True)
-class SourceRule:
-    """An allowed bucket and key prefix (glob-free prefix match, or a glob with *)."""
-
-    bucket: str
-    prefix: str = ""
-
-    def allows(self, bucket: str, key: str) -> bool:
-        if bucket != self.bucket:
-            return False
-        if any(ch in self.prefix for ch in "*?["):
-            return fnmatchcase(key, self.prefix)
-        return key.startswith(self.folder)
-
-    @property
-    def folder(self) -> str:
-        """The prefix as a folder: ``incoming`` allows ``incoming/``, never ``incoming-evil/``.
-
-        People write a folder name; a bare string prefix would also let in every
-        sibling that merely starts with the same letters.
-        """
-        return self.prefix if not self.prefix or self.prefix.endswith("/") else f"{self.prefix}/"
-
-
-def rules_from_config(items: Sequence[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
-    return tuple(SourceRule(str(i["bucket"]), str(i.get("prefix") or "")) for i in items or ())
-
-
-@dataclass(frozen=True)
-class OwnOutputs:
-    """Where the service writes objects of its own: rejects reports, warehouse staging.
-
-    Reports go to the source's bucket, so the rejects prefix is matched in any
-    bucket; staging names its bucket. Ingesting one of these would ingest a
-    report of a report, and so on without end.
-    """
-
-    prefixes: tuple[str, ...] = ()
-    staging: tuple[SourceRule, ...] = ()
-
-    def holds(self, bucket: str, key: str) -> bool:
-        return any(key.startswith(p) for p in self.prefixes if p) or any(
-            rule.allows(bucket, key) for rule in self.staging if rule.prefix
-        )
-
-
-def parse_event(payload: str | bytes | Mapping[str, Any]) -> ParsedEvent:
+def parse_event(payload: str | bytes | Mapping[str, Any]) -> StorageEvent:
     """Every created object named by ``payload``; raises MalformedEventError otherwise."""
     objects: list[ObjectCreated] = []
     ignored: list[str] = []
     _walk(_load(payload), objects, ignored, depth=0)
     unique = tuple(dict.fromkeys(objects))  # multipart uploads can notify twice
-    return ParsedEvent(unique, tuple(ignored))
-
-
-def uris_named(payload: str | bytes | Mapping[str, Any]) -> tuple[str, ...]:
-    """The objects a message names, for log lines about the message; () if it is malformed."""
-    try:
-        return tuple(o.uri for o in parse_event(payload).objects)
-    except MalformedEventError:
-        return ()
+    return StorageEvent(unique, tuple(ignored))
 
 
 def _load(payload: str | bytes | Mapping[str, Any]) -> Any:
@@ -191,18 +116,7 @@ def _s3_record(record: Mapping[str, Any], objects: list[ObjectCreated], ignored:
     if not name.startswith("ObjectCreated:"):
         ignored.append(f"{name or 'unnamed event'} for s3://{bucket}/{key}")
         return
-    objects.append(
-        ObjectCreated(
-            bucket=bucket,
-            key=key,
-            size=_int(obj.get("size")),
-            etag=_etag(obj.get("eTag")),
-            version_id=_opt(obj.get("versionId")),
-            sequencer=_opt(obj.get("sequencer")),
-            event_name=name,
-            event_time=_time(record.get("eventTime")),
-        )
-    )
+    objects.append(_created(bucket, key, obj, ("eTag", "versionId"), name, record.get("eventTime")))
 
 
 def _eventbridge(doc: Mapping[str, Any], objects: list[ObjectCreated], ignored: list[str]) -> None:
@@ -218,17 +132,29 @@ def _eventbridge(doc: Mapping[str, Any], objects: list[ObjectCreated], ignored: 
         ignored.append(f"{kind} for s3://{bucket}/{key}")
         return
     # EventBridge carries the key as stored, not URL-encoded.
-    objects.append(
-        ObjectCreated(
-            bucket=bucket,
-            key=key,
-            size=_int(obj.get("size")),
-            etag=_etag(obj.get("etag")),
-            version_id=_opt(obj.get("version-id")),
-            sequencer=_opt(obj.get("sequencer")),
-            event_name="ObjectCreated:" + str(detail.get("reason", "PutObject")),  # type: ignore[union-attr]
-            event_time=_time(doc.get("time")),
-        )
+    name = "ObjectCreated:" + str(detail.get("reason", "PutObject"))  # type: ignore[union-attr]
+    objects.append(_created(bucket, key, obj, ("etag", "version-id"), name, doc.get("time")))
+
+
+def _created(
+    bucket: str,
+    key: str,
+    obj: Mapping[str, Any],
+    spelling: tuple[str, str],
+    event_name: str,
+    event_time: Any,
+) -> ObjectCreated:
+    """The object an event names; ``spelling`` is the format's (ETag, version id) field names."""
+    etag_field, version_field = spelling
+    return ObjectCreated(
+        bucket=bucket,
+        key=key,
+        size=_int(obj.get("size")),
+        etag=_etag(obj.get(etag_field)),
+        version_id=_opt(obj.get(version_field)),
+        sequencer=_opt(obj.get("sequencer")),
+        event_name=event_name,
+        event_time=_time(event_time),
     )
 
 
@@ -273,9 +199,3 @@ def _time(value: Any) -> datetime | None:
 def _etag(value: Any) -> str | None:
     text = _opt(value)
     return None if text is None else text.strip('"')
-
-
-def _encode_key(key: str) -> str:
-    from urllib.parse import quote_plus
-
-    return quote_plus(key, safe="/")
