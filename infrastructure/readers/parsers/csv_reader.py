@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -146,23 +146,12 @@ class CsvWorkbook:
             seen_invalid = True
             return "error"
 
-        batches = []
-        rows = 0
-        limit = self._limits.max_rows_per_sheet
         try:
-            with pa_csv.open_csv(
-                self._path, **self._options(scan, on_invalid, threads=True)
-            ) as reader:
-                for batch in reader:
-                    rows += batch.num_rows
-                    if rows > limit:
-                        raise self._too_many_rows(sheet, f"more than {limit:,}")
-                    batches.append(batch)
+            return self._batches(sheet, scan, on_invalid, threads=True, skipped=())
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if seen_invalid:
                 raise _NeedsRowNumbers from exc
             raise self._malformed(sheet, exc) from exc
-        return pa.Table.from_batches(batches, schema=_schema(scan.width))
 
     def _read_serially(
         self, sheet: str, header_row: int, scan: _Scan
@@ -180,23 +169,39 @@ class CsvWorkbook:
         # Streamed too, so that an early ragged row is reported without reading
         # the rest, and a file over the row limit is refused at the limit
         # instead of after loading all of it.
-        batches = []
-        rows = 0
-        limit = self._limits.max_rows_per_sheet
         try:
-            with pa_csv.open_csv(
-                self._path, **self._options(scan, on_invalid, threads=False)
-            ) as reader:
-                for batch in reader:
-                    rows += batch.num_rows
-                    if rows + len(skipped) > limit:
-                        raise self._too_many_rows(sheet, f"more than {limit:,}")
-                    batches.append(batch)
+            table = self._batches(sheet, scan, on_invalid, threads=False, skipped=skipped)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if bad:
                 raise self._ragged(sheet, header_row, scan, bad[0]) from exc
             raise self._malformed(sheet, exc) from exc
-        return pa.Table.from_batches(batches, schema=_schema(scan.width)), skipped
+        return table, skipped
+
+    def _batches(
+        self,
+        sheet: str,
+        scan: _Scan,
+        on_invalid: InvalidRowHandler,
+        *,
+        threads: bool,
+        skipped: Sized,
+    ) -> pa.Table:
+        """Every row, in batches, refused as soon as it passes the row limit.
+
+        ``skipped`` (blank lines the reader dropped so far) counts toward the limit.
+        """
+        batches = []
+        rows = 0
+        limit = self._limits.max_rows_per_sheet
+        with pa_csv.open_csv(
+            self._path, **self._options(scan, on_invalid, threads=threads)
+        ) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                if rows + len(skipped) > limit:
+                    raise self._too_many_rows(sheet, f"more than {limit:,}")
+                batches.append(batch)
+        return pa.Table.from_batches(batches, schema=_schema(scan.width))
 
     def _options(
         self, scan: _Scan, on_invalid: InvalidRowHandler, *, threads: bool
