@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ def moto_server() -> Iterator[str]:
     """Yield the endpoint URL of a fresh moto server; stopped on exit."""
     from moto.server import ThreadedMotoServer
 
+    # The server thread logs each request through werkzeug; a test that set up the
+    # service's JSON logging on the root logger would print every one of them.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
