@@ -4,7 +4,7 @@
 
 PHASE picks the seam; the process dies at its N-th use (default 1):
 
-- ``parse``: the sheet has just been parsed for this process (``application.ingest``
+- ``parse``: the sheet has just been parsed for this process (``application.pipeline``
   calls ``validate_sheet`` on what ``Workbook.read`` returned). Patched in the use case,
   not in the readers, because parsing may move into a forked child; killing the child
   would test the isolation, not a crash of the worker.
@@ -67,9 +67,9 @@ def _on_nth_call(
 
 
 def _arm_parse(nth: int) -> None:
-    import application.ingest as ingest
+    import application.pipeline as pipeline
 
-    ingest.validate_sheet = _on_nth_call(ingest.validate_sheet, nth, "parse")  # type: ignore[attr-defined]
+    pipeline.validate_sheet = _on_nth_call(pipeline.validate_sheet, nth, "parse")  # type: ignore[attr-defined]
 
 
 def _arm_copy(nth: int) -> None:
