@@ -109,6 +109,12 @@ _MIN_CUT_ROWS = 64
 _THREADS = 2
 # Below this many rows the columns are converted in this thread.
 _THREADED_ROWS = 10_000
+# Up to this many cells, cells read one by one are rendered as one array and cut
+# into columns: each kernel then runs once, not once per column (the preview of
+# the 12-column Kaggle workbook, cut copy included: 4.5 ms of CPU per column, 2.9 ms
+# together). Rendering is cell by cell, so the text is the same either way; larger
+# reads stay per column, not to hold a second list of every cell.
+_RENDER_TOGETHER_CELLS = 65_536
 
 # calamine's CellErrorType names, as fastexcel reports them, to Excel's text.
 _ERROR_TEXT = {
@@ -379,12 +385,20 @@ class FastexcelWorkbook:
         )
         patches = _error_patches(cell_errors)
         columns = []
-        for index, column in enumerate(values):
-            text = python_cells_text(column, date_1904=self._date_1904)
+        for index, text in enumerate(self._rendered(values, batch.num_rows)):
             if index in patches:
                 text = fill_cells(text, *patches[index])
             columns.append(text)
         return _Exact(first_col, columns, loaded.total_height)
+
+    def _rendered(self, values: list[list[object]], height: int) -> list[pa.Array]:
+        """Columns of ``height`` cells read one by one, as text."""
+        if len(values) * height > _RENDER_TOGETHER_CELLS:
+            return [python_cells_text(column, date_1904=self._date_1904) for column in values]
+        together = python_cells_text(
+            [cell for column in values for cell in column], date_1904=self._date_1904
+        )
+        return [together.slice(i * height, height) for i in range(len(values))]
 
     def _text_columns(self, sheet: str, loaded: fastexcel.ExcelSheet) -> tuple[int, list[pa.Array]]:
         """A strictly typed load's columns: one kind of cell each, plus error cells."""
