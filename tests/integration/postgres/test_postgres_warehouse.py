@@ -718,11 +718,12 @@ def test_v1_arriving_while_v2_merges_waits_for_the_lock_then_ends_stale(
     fast.ensure_table(PEOPLE)
     v2 = replace(make_request(PEOPLE, [person(1, "v2")], version="v2"), source_order=V2_ORDER)
     v1 = replace(make_request(PEOPLE, [person(1, "v1")]), source_order=V1_ORDER)
-    outcome: list[Any] = []
-    first = threading.Thread(target=lambda: outcome.append(fast.load(v2)))
+    # Keyed by version: once v2 commits, v1's thread may return before v2's does.
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(v2=fast.load(v2)))
     first.start()
     assert inside.wait(10)
-    second = threading.Thread(target=lambda: outcome.append(slow.load(v1)))
+    second = threading.Thread(target=lambda: outcome.update(v1=slow.load(v1)))
     second.start()
     second.join(0.5)
     assert second.is_alive()  # waiting on (source, table)'s lock, not merging
@@ -731,6 +732,6 @@ def test_v1_arriving_while_v2_merges_waits_for_the_lock_then_ends_stale(
     first.join(10)
     second.join(10)
 
-    assert [r.status for r in outcome] == [LoadStatus.LOADED, LoadStatus.STALE]
+    assert (outcome["v2"].status, outcome["v1"].status) == (LoadStatus.LOADED, LoadStatus.STALE)
     assert query(db_url, "SELECT id, name FROM people ORDER BY id") == [(1, "v2")]
     assert ledger(db_url) == [("loaded", "v2"), ("stale", "v1")]
