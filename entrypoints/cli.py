@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import logging
 import os
 import re
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +42,18 @@ JSON_LOG_COMMANDS = frozenset({"worker", "reconcile"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; Ctrl-C and a closed pipe end it with one line, or none."""
+    """Run one command; Ctrl-C and a closed pipe end it with one line, or none.
+
+    Without ``argv`` the command is this process's own command line (the console
+    script, ``python -m entrypoints.cli``), and the process ends here: see _leave.
+    """
+    code = _command(argv)
+    if argv is None:
+        _leave(code)
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -51,6 +65,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `datalakep validate ... | head -1`: the reader has what it wanted.
         _drop_stdout()
         return EXIT_BROKEN_PIPE
+
+
+def _leave(code: int) -> None:
+    """End the process now, without Python tearing its modules down.
+
+    That teardown frees numpy's, pyarrow's and the drivers' module state, memory the
+    OS takes back at exit anyway: 0.13 s of CPU and 0.2 s of wall on this machine
+    (import-only processes, five alternating runs), a sixth of a cold ingest.
+    Everything a command writes is finished before this point (loads committed, the
+    container's warehouse closed, reports renamed into place); the exit handlers
+    still run (logging's flush among them) and the streams are flushed. While another
+    thread is alive (none should be) the ordinary exit, which waits for it, is kept.
+    """
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _drop_stdout() -> None:

@@ -14,8 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dependency_injector import containers, providers
-
 from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile
@@ -41,6 +39,7 @@ from domain.errors import ConfigurationError
 from domain.events import OwnOutputs, SourceRule
 from domain.events import rules_from_config as source_rules_from_config
 from domain.routing import Router, rules_from_config
+from entrypoints.lean_imports import containers, providers
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = Path("config") / "datalakep.yaml"
