@@ -30,7 +30,6 @@ from application.ports import (
     RejectsReportWriter,
     SecretProvider,
     Warehouse,
-    WorkbookReader,
 )
 from application.reconcile import Reconcile
 from application.tables import InitializeTables, ShowHistory
@@ -119,7 +118,7 @@ def build_reader(limits: Mapping[str, Any] | None) -> IsolatedWorkbookReader:
     return IsolatedWorkbookReader(ReaderLimits.from_mapping(limits or {}))
 
 
-def open_reader(limits: Mapping[str, Any] | None) -> Iterator[WorkbookReader]:
+def open_reader(limits: Mapping[str, Any] | None) -> Iterator[IsolatedWorkbookReader]:
     """A Resource: the reader keeps a parser child between files, stopped at shutdown."""
     reader = build_reader(limits)
     try:

@@ -134,6 +134,15 @@ class IsolatedWorkbookReader:
             return self._in_process.open(file, info)
         return self._isolated(file, info, kind)
 
+    def prestart(self) -> None:
+        """Fork the parser child now, ahead of the first workbook.
+
+        For a Lambda's init phase: no thread exists yet to hold a lock across the
+        fork, and the first invocation does not pay for it.
+        """
+        _load_pyarrow_lazies()
+        self._keeper.keep(self._keeper.take(self._in_child, self._limits))
+
     def close(self) -> None:
         """Stop the kept child: a worker shutting down leaves no process behind."""
         self._keeper.close()

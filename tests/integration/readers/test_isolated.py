@@ -201,6 +201,18 @@ def test_one_kept_child_serves_workbook_after_workbook_and_leaks_nothing(
     assert _children() == 0
 
 
+def test_a_child_started_ahead_serves_the_first_workbook(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+
+    reader.prestart()
+    [child] = _child_pids()
+
+    assert _read_all(reader, path).num_rows == 5
+    assert _child_pids() == [child]
+
+
 def test_a_kept_child_killed_between_files_costs_no_file(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "people.xlsx", rows=5)
     with closing(IsolatedWorkbookReader()) as reader:
