@@ -12,7 +12,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
@@ -28,7 +28,6 @@ from application.ports import (
     RejectsReportWriter,
     SecretProvider,
     Warehouse,
-    WorkbookReader,
 )
 from application.reconcile import Reconcile
 from application.tables import InitializeTables, ShowHistory
@@ -40,6 +39,9 @@ from domain.events import OwnOutputs, SourceRule
 from domain.events import rules_from_config as source_rules_from_config
 from domain.routing import Router, rules_from_config
 from entrypoints.lean_imports import containers, providers
+
+if TYPE_CHECKING:
+    from infrastructure.readers.isolated import IsolatedWorkbookReader
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = Path("config") / "datalakep.yaml"
@@ -106,13 +108,22 @@ def build_router(catalog: Catalog, routing: list[Mapping[str, Any]] | None) -> R
     return Router(catalog, rules_from_config(routing))
 
 
-def build_reader(limits: Mapping[str, Any] | None) -> WorkbookReader:
+def build_reader(limits: Mapping[str, Any] | None) -> IsolatedWorkbookReader:
     from infrastructure.readers.isolated import IsolatedWorkbookReader
     from infrastructure.readers.limits import ReaderLimits
 
     # Spreadsheets are parsed in a child process with its own memory and CPU
     # limits: a file crafted to crash the parser costs that file, not the worker.
     return IsolatedWorkbookReader(ReaderLimits.from_mapping(limits or {}))
+
+
+def open_reader(limits: Mapping[str, Any] | None) -> Iterator[IsolatedWorkbookReader]:
+    """A Resource: the reader keeps a parser child between files, stopped at shutdown."""
+    reader = build_reader(limits)
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def build_settings(ingest: Mapping[str, Any] | None) -> IngestSettings:
@@ -188,7 +199,7 @@ class Core(containers.DeclarativeContainer):
 
     catalog = providers.Singleton(build_catalog, config.tables, config.defaults)
     router = providers.Singleton(build_router, catalog, config.routing)
-    reader = providers.Singleton(build_reader, config.limits)
+    reader = providers.Resource(open_reader, config.limits)
     settings = providers.Singleton(build_settings, config.ingest)
     validation_pool = providers.Resource(build_validation_pool, config.validation.threads)
     secrets = providers.Singleton(build_secrets, config.warehouse.secret_ttl_seconds)

@@ -30,6 +30,8 @@ container: LambdaContainer = lambda_container()
 container.sources()  # refuses an empty allow-list at init
 # A warm sandbox may have been frozen mid-parse and thawed in a new process.
 sweep_dead()
+# The parser child, forked while this process has one thread, is kept between files.
+container.reader().prestart()
 
 
 # The scheduled event deploy/template.yaml sends for a daily reconcile --enqueue.

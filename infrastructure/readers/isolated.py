@@ -3,15 +3,24 @@
 calamine is Rust: on crafted input it can abort the whole process (a failed
 allocation is not an exception) or take gigabytes before anyone can object.
 The guards (guards.py) refuse what can be recognised cheaply; everything else
-is parsed here, in a child forked for the one workbook, under RLIMIT_AS and
-RLIMIT_CPU. When the child dies, that file is refused with a terminal error
-and the worker carries on with the next message.
+is parsed here, in a child process under RLIMIT_AS and RLIMIT_CPU. When the
+child dies, that file is refused with a terminal error and the worker carries
+on with the next message.
 
-Protocol: the child opens the workbook and answers requests over a socket
-pair: sheet names, previews, and reads. A read's rows come back as an Arrow IPC
-file, mapped by the parent without a copy. The file goes to ``/dev/shm`` when
-the estimate of the rows' size (scratch_estimate.py) fits there, else to the
-spool directory: Docker gives ``/dev/shm`` 64 MB and Lambda none. Its name
+One child serves one workbook at a time and is kept for the next while it is
+fit: it finished the file cleanly, its address space has not grown past its
+start by more than ``_REUSE_GROWTH``, and its CPU limit leaves a whole budget.
+Each file gets the whole budget again on top of the child's size when the file
+is opened, as a fresh child would; a child that died, was killed, or is unfit
+is replaced by a new fork. For a small file the fork, its page faults and the
+exit cost more CPU than the parse itself (about 19 of 26 ms for 891 rows).
+
+Protocol: the parent names a workbook; the child opens it and answers requests
+over a socket pair: sheet names, previews, and reads, until the parent closes
+the workbook, then says whether it stays. A read's rows come back as an Arrow
+IPC file, mapped by the parent without a copy. The file goes to ``/dev/shm``
+when the estimate of the rows' size (scratch_estimate.py) fits there, else to
+the spool directory: Docker gives ``/dev/shm`` 64 MB and Lambda none. Its name
 carries the worker's pid (infrastructure/scratch.py), so what a killed worker
 leaves is swept at the next start.
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import math
 import os
 import resource
 import select
@@ -35,6 +45,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -81,10 +92,25 @@ _POLL_S = 0.05
 _FIRST_PAUSE_S = 0.0005
 
 
+# A kept child serves another workbook only while its address space is within this
+# much of its size when it was forked: each workbook gets the whole memory budget on
+# top of the child's size when it is opened, so growth kept across files adds to that.
+_REUSE_GROWTH = 64 * MB
+# How long after a caught SIGXCPU the kernel's SIGKILL follows.
+_CPU_GRACE_S = 5
+# A child's hard CPU limit, in workbooks' budgets (each with its grace). It is set
+# once: an unprivileged process cannot raise it again, so a child leaves when the
+# next workbook's whole budget no longer fits under it.
+_CPU_BUDGETS = 2
+# Seconds a child has to close a workbook, or to leave, before it is killed.
+_CLOSE_S = 2.0
+
+
 class IsolatedWorkbookReader:
     """The WorkbookReader for production: spreadsheets parsed in a limited child process.
 
     CSV stays in this process: pyarrow's reader is memory-safe and streams.
+    ``close`` stops the child kept between workbooks.
     """
 
     def __init__(
@@ -94,6 +120,9 @@ class IsolatedWorkbookReader:
         self._in_process = FileTypeWorkbookReader(self._limits)
         # The child skips the extent scan; the parent runs it alongside.
         self._in_child = parser or FileTypeWorkbookReader(self._limits, scan_extent=False)
+        self._keeper = _Keeper()
+        # A reader dropped without close() stops its child too.
+        weakref.finalize(self, self._keeper.close)
 
     @property
     def limits(self) -> ReaderLimits:
@@ -105,12 +134,25 @@ class IsolatedWorkbookReader:
             return self._in_process.open(file, info)
         return self._isolated(file, info, kind)
 
+    def prestart(self) -> None:
+        """Fork the parser child now, ahead of the first workbook.
+
+        For a Lambda's init phase: no thread exists yet to hold a lock across the
+        fork, and the first invocation does not pay for it.
+        """
+        _load_pyarrow_lazies()
+        self._keeper.keep(self._keeper.take(self._in_child, self._limits))
+
+    def close(self) -> None:
+        """Stop the kept child: a worker shutting down leaves no process behind."""
+        self._keeper.close()
+
     @contextmanager
     def _isolated(self, file: LocalFile, info: ObjectInfo, kind: FileKind) -> Iterator[Workbook]:
         _load_pyarrow_lazies()
-        child = _Child.start(self._in_child, self._limits, file, info)
+        child = _Child(self._keeper.take(self._in_child, self._limits), info, self._limits)
         try:
-            workbook = child.open_workbook()
+            workbook = child.open_workbook(file)
             # Placed once the child's guards have passed: a zip bomb is refused as one,
             # not as a file too big for the scratch space its directory claims.
             with file.path.open("rb") as source:
@@ -122,52 +164,135 @@ class IsolatedWorkbookReader:
                 child.watch_extent(file.path, kind)
             yield workbook
         finally:
-            child.stop()
+            if child.stop():
+                self._keeper.keep(child.process)
 
 
-class _Child:
-    """One forked parser process and the parent's end of its socket."""
+class _Keeper:
+    """The parser child that finished the last workbook and may take the next one."""
 
-    def __init__(
-        self,
-        pid: int,
-        conn: Connection,
-        info: ObjectInfo,
-        limits: ReaderLimits,
-        scratch: _Scratch,
-    ) -> None:
-        self._pid = pid
-        self._conn = conn
-        self._info = info
-        self._limits = limits
-        self.scratch = scratch
-        self._lock = threading.Lock()  # one request at a time on the socket
+    def __init__(self) -> None:
+        self._kept: _Process | None = None
+        self._lock = threading.Lock()
+
+    def take(self, reader: WorkbookReader, limits: ReaderLimits) -> _Process:
+        """The kept child if it is still alive, else a new one."""
+        with self._lock:
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            if kept.alive():
+                return kept
+            kept.stop()  # killed from outside, or with the thread that forked it
+        return _Process.fork(reader, limits)
+
+    def keep(self, process: _Process) -> None:
+        with self._lock:
+            if self._kept is None:
+                self._kept = process
+                return
+        process.stop()  # another thread's workbook kept its child first
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.stop()
+
+
+class _Process:
+    """One forked parser process and the parent's end of its socket.
+
+    It serves one workbook at a time (``_Child``), for as many workbooks as it stays fit.
+    """
+
+    def __init__(self, pid: int, conn: Connection) -> None:
+        self.pid = pid
+        self.conn = conn
         self._reaping = threading.Lock()
-        self._exit_status: int | None = None
-        # Set by the extent scan when a sheet is too big to parse.
-        self._refusal: UnreadableFileError | None = None
-        self._scan: threading.Thread | None = None
+        self.exit_status: int | None = None
         # Readable once the child has exited (Linux 5.3+); None where unsupported.
         self._exited = _pidfd(pid)
 
     @classmethod
-    def start(
-        cls,
-        reader: WorkbookReader,
-        limits: ReaderLimits,
-        file: LocalFile,
-        info: ObjectInfo,
-    ) -> _Child:
-        scratch = _Scratch(f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
+    def fork(cls, reader: WorkbookReader, limits: ReaderLimits) -> _Process:
         ours, theirs = socketpair()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: it never returns from here
             ours.close()
             _die_with(parent)
-            _child_main(Connection(theirs.detach()), reader, limits, file, info, scratch)
+            _child_main(Connection(theirs.detach()), reader, limits)
         theirs.close()
-        return cls(pid, Connection(ours.detach()), info, limits, scratch)
+        return cls(pid, Connection(ours.detach()))
+
+    def alive(self) -> bool:
+        with self._reaping:
+            if self.exit_status is None:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.exit_status = status
+            return self.exit_status is None
+
+    def stop(self) -> None:
+        """Ask the child to leave, then make sure it has: no zombie, no orphan."""
+        if self.exit_status is None:
+            with suppress(OSError):
+                self.conn.send(("exit",))
+            self.reap(wait_s=_CLOSE_S)
+        self.conn.close()
+        if self._exited is not None:
+            os.close(self._exited)
+            self._exited = None
+
+    def kill(self) -> None:
+        # Under the lock that guards reaping: a pid is only signalled while it is
+        # still ours (a zombie at worst), never after it was reaped and reused.
+        with self._reaping:
+            if self.exit_status is None:
+                with suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+
+    def reap(self, wait_s: float) -> None:
+        """Wait for the child to exit, killing it once ``wait_s`` has passed.
+
+        The wait ends as soon as the child does: the kernel marks its pidfd readable
+        at exit. A fixed sleep here cost a whole poll interval per file, more than the
+        rest of a small file's ingest.
+        """
+        deadline = time.monotonic() + wait_s
+        pause = _FIRST_PAUSE_S
+        while True:
+            with self._reaping:
+                if self.exit_status is not None:
+                    return
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.exit_status = status
+                    return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()  # SIGKILL cannot be caught: the next wait sees it gone
+                left = _POLL_S
+            if self._exited is not None:
+                select.select([self._exited], [], [], min(left, _POLL_S))
+            else:
+                time.sleep(min(left, pause))
+                pause = min(pause * 2, _POLL_S)
+
+
+class _Child:
+    """One workbook served by a parser process: the parent's side of the session."""
+
+    def __init__(self, process: _Process, info: ObjectInfo, limits: ReaderLimits) -> None:
+        self.process = process
+        self._conn = process.conn
+        self._info = info
+        self._limits = limits
+        self.scratch = _Scratch(f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
+        self._lock = threading.Lock()  # one request at a time on the socket
+        # Set by the extent scan when a sheet is too big to parse.
+        self._refusal: UnreadableFileError | None = None
+        self._scan: threading.Thread | None = None
 
     # ------------------------------------------------------------ parent side
 
@@ -185,43 +310,61 @@ class _Child:
         self._scan = threading.Thread(target=scan, name="datalakep-extent", daemon=True)
         self._scan.start()
 
-    def open_workbook(self) -> Workbook:
-        names = self.call("open")
+    def open_workbook(self, file: LocalFile) -> Workbook:
+        names = self.call("open", file, self._info, self.scratch.prefix)
         return _ChildWorkbook(self, tuple(names))
 
-    def stop(self) -> None:
-        """Ask the child to leave, then make sure it has: no zombie, no orphan."""
-        if self._exit_status is None:
-            with suppress(OSError, EOFError):
+    def stop(self) -> bool:
+        """End this workbook's session; True when the process may serve another.
+
+        Otherwise the process has left, or been killed, and is reaped: no zombie,
+        no orphan.
+        """
+        process = self.process
+        answer = None
+        if process.exit_status is None:
+            with suppress(OSError):
                 self._conn.send(("close",))
-            self._reap(wait_s=2.0)
-        self._conn.close()
-        if self._exited is not None:
-            os.close(self._exited)
-            self._exited = None
+            answer = self._closing_answer()
+        if self._scan is not None:
+            # Finished here, not left running into the next workbook: it may kill the
+            # process, and a fork while this thread is inside Arrow or an allocator can
+            # leave the next child waiting forever on a lock no thread of its own holds.
+            self._scan.join()
+        closed = answer is not None and answer[0] == "closed" and self._refusal is None
+        kept = closed and answer is not None and answer[1] is True
+        if not kept:
+            process.stop()
         # A read answered but never mapped (the parent gave up on the child first),
-        # or a write the child was killed in the middle of. A child that left with
-        # status 0 answered every request and the parent took every answer (one
+        # or a write the child was killed in the middle of. A child that closed the
+        # workbook answered every request and the parent took every answer (one
         # request at a time), so nothing of its is left: no directory listing then,
         # which cost a small file more than its reap.
-        if self._exit_status != 0 or self._refusal is not None:
+        if not closed:
             self.scratch.remove_all()
-        if self._scan is not None:
-            # Finished here, not left running into the next workbook: a fork while
-            # this thread is inside Arrow or an allocator can leave the next child
-            # waiting forever on a lock that no thread of its own holds.
-            self._scan.join()
+        return kept
+
+    def _closing_answer(self) -> tuple[Any, ...] | None:
+        """The child's answer to "close": ("closed", whether it stays), or None if it
+        died or said nothing in time (it is then killed)."""
+        try:
+            if self._conn.poll(_CLOSE_S):
+                answer: tuple[Any, ...] = self._conn.recv()
+                return answer
+        except (EOFError, OSError):
+            return None
+        self._kill()
+        return None
 
     def call(self, *request: Any) -> Any:
         with self._lock:
-            if self._exit_status is not None:
+            if self.process.exit_status is not None:
                 raise self._death(request)
-            if request[0] != "open":
-                try:
-                    self._conn.send(request)
-                except OSError:
-                    self._reap(wait_s=2.0)
-                    raise self._death(request) from None
+            try:
+                self._conn.send(request)
+            except OSError:
+                self.process.reap(wait_s=_CLOSE_S)
+                raise self._death(request) from None
             budget = self._limits.parser_cpu_seconds * 2
             waited = 0.0
             while not self._conn.poll(_POLL_S):
@@ -232,7 +375,7 @@ class _Child:
             try:
                 kind, payload = self._conn.recv()
             except (EOFError, OSError):
-                self._reap(wait_s=2.0)
+                self.process.reap(wait_s=_CLOSE_S)
                 raise self._death(request) from None
         if kind == "ok":
             return payload
@@ -248,53 +391,20 @@ class _Child:
             self._info,
             "parser_failed",
             f"the spreadsheet parser failed unexpectedly ({last})",
-            sheet=str(request[1]) if len(request) > 1 else None,
+            sheet=_sheet_of(request),
         )
 
     def _kill(self) -> None:
-        # Under the lock that guards reaping: a pid is only signalled while it is
-        # still ours (a zombie at worst), never after it was reaped and reused.
-        with self._reaping:
-            if self._exit_status is None:
-                with suppress(ProcessLookupError):
-                    os.kill(self._pid, signal.SIGKILL)
-
-    def _reap(self, wait_s: float) -> None:
-        """Wait for the child to exit, killing it once ``wait_s`` has passed.
-
-        The wait ends as soon as the child does: the kernel marks its pidfd readable
-        at exit. A fixed sleep here cost a whole poll interval per file, more than the
-        rest of a small file's ingest.
-        """
-        deadline = time.monotonic() + wait_s
-        pause = _FIRST_PAUSE_S
-        while True:
-            with self._reaping:
-                if self._exit_status is not None:
-                    return
-                pid, status = os.waitpid(self._pid, os.WNOHANG)
-                if pid:
-                    self._exit_status = status
-                    return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self._kill()  # SIGKILL cannot be caught: the next wait sees it gone
-                left = _POLL_S
-            if self._exited is not None:
-                select.select([self._exited], [], [], min(left, _POLL_S))
-            else:
-                time.sleep(min(left, pause))
-                pause = min(pause * 2, _POLL_S)
+        self.process.kill()
 
     def _death(self, request: tuple[Any, ...]) -> UnreadableFileError:
-        self._reap(wait_s=2.0)
+        self.process.reap(wait_s=_CLOSE_S)
         if self._scan is not None:
             # The child may have died of the very sheet the scan is about to name.
             self._scan.join(timeout=self._limits.parser_cpu_seconds)
         if self._refusal is not None:
             return self._refusal
-        status = self._exit_status or 0
-        sheet = str(request[1]) if len(request) > 1 else None
+        status = self.process.exit_status or 0
         limits = self._limits
         if os.WIFSIGNALED(status):
             how = signal.Signals(os.WTERMSIG(status)).name
@@ -306,11 +416,16 @@ class _Child:
             f"the spreadsheet parser died ({how}); the file needs more than "
             f"{limits.parser_memory_mb:,} MB or {limits.parser_cpu_seconds:,} s of CPU to "
             "parse, or is crafted to crash the parser",
-            sheet=sheet,
+            sheet=_sheet_of(request),
             how=how,
             memory_limit_mb=limits.parser_memory_mb,
             cpu_limit_s=limits.parser_cpu_seconds,
         )
+
+
+def _sheet_of(request: tuple[Any, ...]) -> str | None:
+    """The sheet a request is about: previews and reads name one."""
+    return str(request[1]) if request[0] in ("preview", "read") else None
 
 
 class _ChildWorkbook:
@@ -354,33 +469,23 @@ class _ChildWorkbook:
 # ------------------------------------------------------------------ child side
 
 
-def _child_main(
-    conn: Connection,
-    reader: WorkbookReader,
-    limits: ReaderLimits,
-    file: LocalFile,
-    info: ObjectInfo,
-    scratch: _Scratch,
-) -> None:
-    """Serve one workbook, then leave with os._exit: never unwind into the parent's stack."""
+def _child_main(conn: Connection, reader: WorkbookReader, limits: ReaderLimits) -> None:
+    """Serve workbooks one at a time while fit, then leave with os._exit: never unwind
+    into the parent's stack."""
     code = 0
     try:
-        _limit_self(limits)
-        with reader.open(file, info) as workbook:
-            conn.send(("ok", list(workbook.sheet_names)))
-            while True:
-                request = conn.recv()
-                if request[0] == "close":
-                    break
-                try:
-                    conn.send(("ok", _answer(workbook, request, scratch)))
-                except DatalakepError as error:
-                    conn.send(("error", _state(error)))
-                except MemoryError:
-                    conn.send(("error", _out_of_memory(info, limits, request)))
-    except DatalakepError as error:
-        with suppress(OSError):
-            conn.send(("error", _state(error)))
+        born = _limit_self(limits)
+        while True:
+            request = conn.recv()
+            if request[0] != "open":
+                break  # "exit"
+            _, file, info, prefix = request
+            _limit_workbook(limits)
+            fit = _serve(conn, reader, limits, file, info, _Scratch(prefix))
+            fit = fit and _fit_for_another(born, limits)
+            conn.send(("closed", fit))
+            if not fit:
+                break
     except EOFError:
         pass  # the parent went away; nothing is left to answer
     except BaseException:  # noqa: BLE001 - a child must report, never unwind
@@ -389,6 +494,40 @@ def _child_main(
             conn.send(("crash", traceback.format_exc()))
     finally:
         os._exit(code)
+
+
+def _serve(
+    conn: Connection,
+    reader: WorkbookReader,
+    limits: ReaderLimits,
+    file: LocalFile,
+    info: ObjectInfo,
+    scratch: _Scratch,
+) -> bool:
+    """One workbook's requests until the parent closes it.
+
+    False when this process should serve no other: it ran out of memory, or the
+    parent said something other than "close" after a refusal.
+    """
+    fit = True
+    try:
+        with reader.open(file, info) as workbook:
+            conn.send(("ok", list(workbook.sheet_names)))
+            while True:
+                request = conn.recv()
+                if request[0] == "close":
+                    return fit
+                try:
+                    conn.send(("ok", _answer(workbook, request, scratch)))
+                except DatalakepError as error:
+                    conn.send(("error", _state(error)))
+                except MemoryError:
+                    fit = False
+                    conn.send(("error", _out_of_memory(info, limits, request)))
+    except DatalakepError as error:
+        conn.send(("error", _state(error)))
+    # Refused: the parent closes the workbook all the same.
+    return bool(conn.recv()[0] == "close") and fit
 
 
 @functools.cache
@@ -432,22 +571,55 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _limit_self(limits: ReaderLimits) -> None:
-    # The child starts as a copy of the parent's address space; the budget is on top.
-    budget = limits.parser_memory_mb * MB
-    current = _virtual_size()
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    wanted = current + budget
-    if hard != resource.RLIM_INFINITY:
-        wanted = min(wanted, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
-    # SIGXCPU at the soft limit, SIGKILL a few seconds later if that is caught.
+def _limit_self(limits: ReaderLimits) -> int:
+    """The limits for the process's life; returns its address-space size at its start."""
+    # SIGXCPU at each workbook's soft limit (_limit_workbook), SIGKILL at this hard one
+    # if that is caught.
     cpu = limits.parser_cpu_seconds
+    lifetime = _CPU_BUDGETS * (cpu + _CPU_GRACE_S)
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    new_hard = cpu + 5 if cpu_hard == resource.RLIM_INFINITY else min(cpu_hard, cpu + 5)
+    new_hard = lifetime if cpu_hard == resource.RLIM_INFINITY else min(cpu_hard, lifetime)
     resource.setrlimit(resource.RLIMIT_CPU, (min(cpu, new_hard), new_hard))
     # An aborting parser must not leave a core file of gigabytes behind.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return _virtual_size()
+
+
+def _limit_workbook(limits: ReaderLimits) -> None:
+    """One workbook's budgets, whole, on top of what the process holds and has used.
+
+    The child starts as a copy of the parent's address space; the memory budget is on
+    top of its size now. RLIMIT_CPU counts the process's whole life in whole seconds,
+    so it moves up by one budget from the seconds already used: a workbook gets its
+    budget less the part second before it (a new child's start costs it a little too),
+    and never more, which the parent's own deadline of twice the budget relies on.
+    _fit_for_another keeps the limit under the hard one with the grace.
+    """
+    budget = limits.parser_memory_mb * MB
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = _virtual_size() + budget
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = math.floor(_cpu_used_s()) + limits.parser_cpu_seconds
+    if cpu_hard != resource.RLIM_INFINITY:
+        soft = min(soft, cpu_hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
+
+
+def _fit_for_another(born: int, limits: ReaderLimits) -> bool:
+    """Whether the next workbook can have what a new child would give it."""
+    if _virtual_size() - born > _REUSE_GROWTH:
+        return False
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    need = _cpu_used_s() + limits.parser_cpu_seconds + _CPU_GRACE_S
+    return cpu_hard == resource.RLIM_INFINITY or need <= cpu_hard
+
+
+def _cpu_used_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
 
 
 def _virtual_size() -> int:
@@ -488,8 +660,12 @@ class _Scratch:
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
         # Best first; set by the parent once it knows the rows' estimated size, and
-        # sent with each read (the child was forked before).
+        # sent with each read (the child opened the workbook before).
         self.places: tuple[Path, ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
     def write(self, table: pa.Table, sheet: RawSheet, places: tuple[Path, ...]) -> Path:
         """``table`` as an Arrow IPC file in the first of ``places`` with room.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 
 import openpyxl
@@ -43,23 +44,37 @@ def _read_all(reader: IsolatedWorkbookReader | FileTypeWorkbookReader, path: Pat
         return workbook.read(name, 1)
 
 
-def _children() -> int:
-    """Our unreaped child processes: a leaked parser shows up here."""
-    count = 0
+def _child_pids() -> list[int]:
+    """Our unreaped child processes, zombies included: a leaked parser shows up here."""
+    pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            count += int(fields[1]) == os.getpid()
-    return count
+            if int(fields[1]) == os.getpid():
+                pids.append(int(entry.name))
+    return sorted(pids)
 
 
-def test_rows_come_back_exactly_as_the_in_process_parser_reads_them(tmp_path: Path) -> None:
+def _children() -> int:
+    return len(_child_pids())
+
+
+@pytest.fixture
+def reader() -> Iterator[IsolatedWorkbookReader]:
+    """The production reader, its kept parser child stopped after the test."""
+    with closing(IsolatedWorkbookReader()) as isolated:
+        yield isolated
+
+
+def test_rows_come_back_exactly_as_the_in_process_parser_reads_them(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
     path = _workbook(tmp_path / "people.xlsx")
 
-    isolated = _read_all(IsolatedWorkbookReader(), path)
+    isolated = _read_all(reader, path)
     direct = _read_all(FileTypeWorkbookReader(), path)
 
     assert isolated.cells.equals(direct.cells)
@@ -70,20 +85,24 @@ def test_rows_come_back_exactly_as_the_in_process_parser_reads_them(tmp_path: Pa
     assert list(isolated.row_numbers.to_pylist()[:2]) == [2, 3]
 
 
-def test_a_refusal_inside_the_child_keeps_its_code_and_details(tmp_path: Path) -> None:
+def test_a_refusal_inside_the_child_keeps_its_code_and_details(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
     path = tmp_path / "broken.xlsx"
     _workbook(path)
     path.write_bytes(path.read_bytes()[:3000])  # a truncated zip
 
     with pytest.raises(UnreadableFileError) as caught:
-        _read_all(IsolatedWorkbookReader(), path)
+        _read_all(reader, path)
 
     assert caught.value.code == "corrupt_workbook"
     assert caught.value.details["source"] == "s3://bucket/in/broken.xlsx"
     assert str(caught.value).startswith("s3://bucket/in/broken.xlsx: ")
 
 
-def test_a_sheet_too_big_to_parse_is_named_by_the_extent_scan(tmp_path: Path) -> None:
+def test_a_sheet_too_big_to_parse_is_named_by_the_extent_scan(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
     # calamine would ask for 550 GB; either the scan stops the child first or the
     # child dies at its memory limit, and the refusal names the sheet either way.
     rows = f'<row r="1">{inline("A1", "h")}</row>'
@@ -91,7 +110,7 @@ def test_a_sheet_too_big_to_parse_is_named_by_the_extent_scan(tmp_path: Path) ->
     path = write_xlsx(tmp_path / "sparse.xlsx", {"Data": rows})
 
     with pytest.raises(UnreadableFileError) as caught:
-        _read_all(IsolatedWorkbookReader(), path)
+        _read_all(reader, path)
 
     assert caught.value.code == "too_many_cells"
     assert "'Data'" in str(caught.value)
@@ -139,16 +158,16 @@ class _Misbehaving:
     ],
 )
 def test_a_parser_that_dies_costs_that_file_only(
-    tmp_path: Path, how: str, code: str, named: str
+    tmp_path: Path, reader: IsolatedWorkbookReader, how: str, code: str, named: str
 ) -> None:
     path = _workbook(tmp_path / "people.xlsx")
     info = info_for(path)
     limits = ReaderLimits(parser_memory_mb=300, parser_cpu_seconds=1)
-    reader = IsolatedWorkbookReader(limits, parser=_Misbehaving(how))
+    misbehaving = IsolatedWorkbookReader(limits, parser=_Misbehaving(how))
 
     with (
         pytest.raises(UnreadableFileError) as caught,
-        reader.open(LocalFile(path, info.size), info) as workbook,
+        misbehaving.open(LocalFile(path, info.size), info) as workbook,
     ):
         assert workbook.sheet_names == ("Evil",)
         assert workbook.preview("Evil", 5).rows == (("a",),)
@@ -157,34 +176,99 @@ def test_a_parser_that_dies_costs_that_file_only(
     assert caught.value.code == code
     assert named in str(caught.value)
     assert caught.value.details["sheet"] == "Evil"
-    # This process carries on: the next file parses, and no child is left behind.
-    assert _read_all(IsolatedWorkbookReader(), path).num_rows == 50
+    # Not kept for another file: dead, or (out of memory, failed) gone once closed.
     assert _children() == 0
+    # This process carries on: the next file parses.
+    assert _read_all(reader, path).num_rows == 50
 
 
-def test_opening_and_closing_many_workbooks_leaks_no_process_or_descriptor(
+def test_one_kept_child_serves_workbook_after_workbook_and_leaks_nothing(
     tmp_path: Path,
 ) -> None:
     path = _workbook(tmp_path / "people.xlsx", rows=5)
     reader = IsolatedWorkbookReader()
     _read_all(reader, path)
+    [child] = _child_pids()
     descriptors = len(os.listdir("/proc/self/fd"))
 
     for _ in range(20):
         assert _read_all(reader, path).num_rows == 5
 
+    assert _child_pids() == [child]
     assert len(os.listdir("/proc/self/fd")) == descriptors
-    assert _children() == 0
     assert not list(Path("/dev/shm").glob("datalakep-*.arrow"))
+    reader.close()
+    assert _children() == 0
 
 
-def test_a_workbook_left_early_stops_its_child(tmp_path: Path) -> None:
+def test_a_child_started_ahead_serves_the_first_workbook(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+
+    reader.prestart()
+    [child] = _child_pids()
+
+    assert _read_all(reader, path).num_rows == 5
+    assert _child_pids() == [child]
+
+
+def test_a_kept_child_killed_between_files_costs_no_file(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "people.xlsx", rows=5)
+    with closing(IsolatedWorkbookReader()) as reader:
+        _read_all(reader, path)
+        [child] = _child_pids()
+
+        os.kill(child, signal.SIGKILL)
+        _wait_until_dead(child)
+
+        assert _read_all(reader, path).num_rows == 5
+        [replacement] = _child_pids()
+        assert replacement != child
+
+
+class _SecondFileMisbehaves(_Misbehaving):
+    """Reads ``first.xlsx`` like any parser, misbehaves on every other workbook."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self._parser = FileTypeWorkbookReader(scan_extent=False)
+
+    def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:
+        if file.path.name == "first.xlsx":
+            return self._parser.open(file, info)
+        return super().open(file, info)
+
+
+def test_a_kept_child_gives_each_workbook_its_own_limits(tmp_path: Path) -> None:
+    # Memory only: a spin's SIGXCPU after 1 s of CPU races the parent's deadline of
+    # 2 s of wall time on a loaded machine (the first-workbook spin above shares that).
+    first = _workbook(tmp_path / "first.xlsx", rows=5)
+    second = _workbook(tmp_path / "second.xlsx", rows=5)
+    limits = ReaderLimits(parser_memory_mb=300, parser_cpu_seconds=1)
+    parser = _SecondFileMisbehaves("memory")
+    with closing(IsolatedWorkbookReader(limits, parser=parser)) as reader:
+        assert _read_all(reader, first).num_rows == 5
+        [child] = _child_pids()
+
+        with pytest.raises(UnreadableFileError) as caught:
+            _read_all(reader, second)
+
+        assert caught.value.code == "parser_out_of_memory"
+        assert "300 MB" in str(caught.value)
+        assert child not in _child_pids()
+
+
+def test_a_workbook_left_early_keeps_its_child_for_the_next(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "people.xlsx", rows=5)
     info = info_for(path)
+    reader = IsolatedWorkbookReader()
 
-    with IsolatedWorkbookReader().open(LocalFile(path, info.size), info) as workbook:
+    with reader.open(LocalFile(path, info.size), info) as workbook:
         assert workbook.sheet_names == ("People",)  # never read
 
+    assert _read_all(reader, path).num_rows == 5
+    reader.close()
     # Reaped on the way out, not left as a zombie or an orphan.
     assert _children() == 0
 
@@ -235,6 +319,12 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _wait_until_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_parser_child_dies_with_a_worker_killed_mid_parse(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "people.xlsx", rows=5)
     worker = subprocess.Popen(
@@ -256,9 +346,7 @@ def test_a_parser_child_dies_with_a_worker_killed_mid_parse(tmp_path: Path) -> N
         worker.kill()  # SIGKILL: no cleanup code runs in the worker
         worker.wait(timeout=10)
 
-        deadline = time.monotonic() + 10
-        while _alive(parser) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_dead(parser)
         assert not _alive(parser), "the parser outlived its worker"
     finally:
         worker.kill()
