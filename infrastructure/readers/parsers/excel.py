@@ -503,21 +503,24 @@ class FastexcelWorkbook:
     ) -> _PartLoad:
         """One part's strict load, its rows placed where they sit in the sheet's data."""
         splitter.check(part)
-        # Rows above the part's data: the whole header for the first part; for the
-        # others, up to the row just above the part's first, which holds no cell.
-        above = header_index + 1 if part.index == 0 else part.first_row - 1
-        span = None if part.end_row is None else part.end_row - 1 - above
+        # The part's first data row (1-based), the rows above it, and how many of
+        # the sheet's data rows the part stands for, up to the next part's first.
+        start = max(part.first_row, header_index + 2)
+        above = start - 1
+        span = None if part.end_row is None else part.end_row - start
         if span is not None and span <= 0:
-            raise Unsplittable("the header row is not in the first part")
+            return _PartLoad(_Typed(0, [], {}), 0, 0)  # only rows above the data
         try:
             reader = fastexcel.read_excel(splitter.package(part))
-            if part.index == 0:
+            if part.first_row < start or above < 2:
                 loaded = reader.load_sheet(sheet, header_row=None, skip_rows=above, **_STRICT)
                 height = loaded.total_height
             else:
-                # That empty row as the header: with header_row=None calamine would
-                # allocate every row from the sheet's first (0.2 s per part near row
-                # 600,000). Its labels are fastexcel's own, all distinct.
+                # The row just above the part, which holds no cell of it, as the
+                # header: with header_row=None calamine would allocate every row
+                # from the sheet's first (0.2 s per part near row 600,000). Its
+                # labels are fastexcel's own, all distinct. (Header row 0 means
+                # the first non-empty row to fastexcel, hence above >= 2.)
                 loaded = reader.load_sheet(sheet, header_row=above - 1, **_STRICT)
                 height = above + loaded.total_height
             if height > self._limits.max_rows_per_sheet:

@@ -25,6 +25,7 @@ range, written as a regular expression on the digits. Anything else raises
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import struct
 import zipfile
@@ -92,6 +93,7 @@ class SheetSplitter:
         self._head = b""  # the sheet up to and including <sheetData>, less <dimension>
         self._prefix = b""  # the namespace prefix of sheetData, e.g. b"x:"
         self._tail = b""  # from </sheetData> to the end: the last part's end
+        self._row_tag = re.compile(b"<row")  # a row start tag, set once the prefix is known
 
     @property
     def inflated_bytes(self) -> int:
@@ -112,6 +114,47 @@ class SheetSplitter:
             if parsed_on_open(info.filename) and info.filename != self._member.filename
         ]
         chunks = member_chunks(self._archive, self._member, _CHUNK)
+        rows, floor = self._start(chunks)
+        row_tag = self._row_tag
+        pending: list[bytes | memoryview] = []
+        size = 0
+        index, first_row = 0, 1
+        # Where in the newest piece a cut may fall: past the first part's first row
+        # tag, past the tag a part starts with, anywhere in a fresh chunk.
+        for chunk in itertools.chain([rows], chunks):
+            if pending:
+                floor = 0
+            pending.append(chunk)
+            size += len(chunk)
+            while size > part_bytes:
+                # The cut: the first whole row tag of the newest piece past the
+                # part's length. A tag cut by the piece's edge is just passed.
+                last = pending[-1]
+                tag = row_tag.search(last, max(part_bytes - (size - len(last)), floor))
+                if tag is None:
+                    break
+                found = _USUAL_ROW.match(tag.group(0), len(self._prefix) + 4)
+                if found is None:
+                    raise Unsplittable("a row tag without a usual r attribute")
+                end_row = int(found.group(1))
+                if end_row <= first_row:
+                    raise Unsplittable("rows out of order")
+                view = memoryview(last)
+                pending[-1] = view[: tag.start()]
+                yield RawPart(index, first_row, end_row, tuple(pending))
+                pending = [view[tag.start() :]]
+                size, floor = len(pending[0]), 1
+                index, first_row = index + 1, end_row
+        rest = b"".join(pending)
+        close = rest.rfind(b"</" + self._prefix + b"sheetData>")
+        if close < 0:
+            raise Unsplittable("no </sheetData>")
+        self._tail = rest[close:]
+        yield RawPart(index, first_row, None, (memoryview(rest)[:close],))
+
+    def _start(self, chunks: Iterator[bytes]) -> tuple[bytes, int]:
+        """The sheet read up to its first row: the bytes after <sheetData> and where
+        the first row tag ends in them; the sheet's start is kept for the packages."""
         start_of = bytearray()
         for chunk in chunks:
             start_of += chunk
@@ -126,37 +169,11 @@ class SheetSplitter:
         self._prefix = start.group("p") or b""
         head = bytes(start_of[: start.end()])
         self._head = re.sub(_DIMENSION % re.escape(self._prefix), b"", head)
-        row_tag = re.compile(b"<" + re.escape(self._prefix) + rb"row(?=[\s/>])[^>]*>")
-        pending: list[bytes | memoryview] = [bytes(start_of[start.end() :])]
-        size = len(pending[0])
-        index, first_row = 0, 1
-        for chunk in chunks:
-            pending.append(chunk)
-            size += len(chunk)
-            if size < part_bytes:
-                continue
-            # The cut: the first whole row tag of the newest chunk. Parts come out
-            # a chunk longer at most; a tag cut by the chunk's edge is just passed.
-            tag = row_tag.search(chunk)
-            if tag is None:
-                continue
-            found = _USUAL_ROW.match(tag.group(0), len(self._prefix) + 4)
-            if found is None:
-                raise Unsplittable("a row tag without a usual r attribute")
-            end_row = int(found.group(1))
-            if end_row <= first_row:
-                raise Unsplittable("rows out of order")
-            view = memoryview(chunk)
-            pending[-1] = view[: tag.start()]
-            yield RawPart(index, first_row, end_row, tuple(pending))
-            pending, size = [view[tag.start() :]], len(chunk) - tag.start()
-            index, first_row = index + 1, end_row
-        rest = b"".join(pending)
-        close = rest.rfind(b"</" + self._prefix + b"sheetData>")
-        if close < 0:
-            raise Unsplittable("no </sheetData>")
-        self._tail = rest[close:]
-        yield RawPart(index, first_row, None, (memoryview(rest)[:close],))
+        self._row_tag = re.compile(b"<" + re.escape(self._prefix) + rb"row(?=[\s/>])[^>]*>")
+        first = self._row_tag.search(start_of, start.end())
+        if first is None:
+            raise Unsplittable("no row near the sheet's start")
+        return bytes(start_of[start.end() :]), first.end() - start.end()
 
     def check(self, part: RawPart) -> None:
         """Raise Unsplittable unless every row and cell of ``part`` lies at or below its first row.
