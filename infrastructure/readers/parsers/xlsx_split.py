@@ -48,7 +48,8 @@ _ZIP32_LIMIT = 0xFFFFFFFF
 _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
-_DOS_DATE = (1 << 5) | 1  # 1980-01-01, the earliest a zip can say
+_DOS_DATE = (1 << 5) | 1
+_OFFSETS = struct.Struct("<2q")  # 1980-01-01, the earliest a zip can say
 # Where <sheetData> must have started: anything before it is column and view
 # settings, kilobytes in every writer seen.
 _MAX_PREFIX = 16 * 1024 * 1024
@@ -253,8 +254,9 @@ def _stored_zip(entries: list[_Entry]) -> bytes:
 
 
 def _count(data: bytes | memoryview, pattern: str) -> int:
-    # A one-element binary array over the part's own memory: no copy.
-    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    # A one-element binary array over the part's own memory: no copy. (Its offsets
+    # packed here: pyarrow's first array from Python objects imports numpy.ma.)
+    offsets = pa.py_buffer(_OFFSETS.pack(0, len(data)))
     array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
     count: int = pc.count_substring_regex(array, pattern=pattern)[0].as_py()
     return count
