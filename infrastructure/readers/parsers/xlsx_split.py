@@ -100,6 +100,15 @@ class SheetSplitter:
     def inflated_bytes(self) -> int:
         return int(self._member.file_size)
 
+    @property
+    def shared_bytes(self) -> int:
+        """The inflated size of what every part's package repeats (shared strings, styles)."""
+        return sum(
+            info.file_size
+            for info in self._archive.infolist()
+            if parsed_on_open(info.filename) and info.filename != self._member.filename
+        )
+
     def close(self) -> None:
         self._archive.close()
 

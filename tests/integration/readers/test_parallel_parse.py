@@ -295,15 +295,19 @@ def _replace_sheet(source: Path, target: Path, sheet: str) -> Path:
     return target
 
 
-def _shared_strings_workbook(path: Path, rows: int) -> Path:
-    """Titanic-like rows through xlsxwriter: shared strings, nulls, several thousand rows."""
+def _shared_strings_workbook(path: Path, rows: int, *, distinct: bool = False) -> Path:
+    """Titanic-like rows through xlsxwriter: shared strings, nulls, several thousand rows.
+
+    ``distinct`` makes every name long and different: over 1 MiB of shared strings.
+    """
     book = xlsxwriter.Workbook(str(path))
     sheet = book.add_worksheet("train")
     sheet.write_row(0, 0, ["PassengerId", "Name", "Sex", "Age", "Cabin", "Fare"])
     for i in range(1, rows + 1):
         age = None if i % 5 == 0 else (i % 80) + 0.5
         cabin = f"C{i % 97}" if i % 4 == 0 else None
-        sheet.write_row(i, 0, [i, f"Person, Mr. {i % 311}", ("male", "female")[i % 2], age])
+        name = f"Person {i}, Mr. {'x' * 400}" if distinct else f"Person, Mr. {i % 311}"
+        sheet.write_row(i, 0, [i, name, ("male", "female")[i % 2], age])
         if cabin is not None:
             sheet.write_string(i, 4, cabin)
         sheet.write_number(i, 5, i / 7)
@@ -321,6 +325,18 @@ def test_a_shared_strings_workbook_reads_the_same_in_many_parts(
     assert joined == [True]
     assert parts.cells.equals(whole.cells)
     assert parts.row_numbers.equals(whole.row_numbers)
+
+
+def test_parts_small_beside_large_shared_strings_are_not_made(
+    tmp_path: Path, joined: list[bool]
+) -> None:
+    """Each part parses the shared strings again: not worth it beside 1 MiB of them."""
+    path = _shared_strings_workbook(tmp_path / "sst.xlsx", 3_000, distinct=True)
+    whole = _sheets(path, WHOLE)["train"]
+    joined.clear()
+    parts = _sheets(path, ReaderLimits(split_sheet_bytes=100_000))["train"]
+    assert joined == [False]
+    assert parts.cells.equals(whole.cells)
 
 
 def test_the_parser_child_reads_in_parts_too(tmp_path: Path) -> None:
