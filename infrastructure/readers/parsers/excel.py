@@ -52,6 +52,12 @@ What fastexcel does and how this module compensates (fastexcel 0.21):
   5-row preview, so .xlsx/.xlsm previews parse a copy cut to the first rows
   (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s. .ods previews
   parse the whole sheet. The last preview is cached.
+- Large sheets: a worksheet whose XML inflates to ``split_sheet_bytes`` or
+  more is cut at row boundaries (xlsx_split.py) and its parts loaded
+  strictly, a thread each (fastexcel releases the GIL), then joined into the
+  whole sheet's typed columns. Whatever a part cannot decide alone (mixed
+  kinds, kinds differing between parts, odd tags) sends the sheet back to the
+  single parse, so the rows are the same either way.
 - Sheet sizes are checked by the guards (sheet_extent.py) before calamine
   allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
   height before any Arrow conversion.
