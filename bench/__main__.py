@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import latency
-from bench.contenders import Measurement, Setup, contenders, noop
+from bench.contenders import WORK_BASIS, Measurement, Setup, contenders, noop
 from bench.contenders import postgres_version as postgres_version_of
 from bench.report import (
     Figures,
@@ -264,7 +264,7 @@ def _run(run: Callable[[int], Measurement], name: str, round_number: int) -> Mea
 
 
 def _progress(m: Measurement, round_number: int, repeat: int) -> None:
-    seconds = m.work_s if m.contender in {"reader", "copy"} else m.wall_s
+    seconds = m.work_s if m.contender in WORK_BASIS else m.wall_s
     what = f"{seconds:.2f} s" if seconds is not None else "-"
     rss = f"{m.peak_rss_mb:.0f} MB" if m.peak_rss_mb is not None else "-"
     rows = f"{m.rows_loaded:,} rows" if m.rows_loaded is not None else "no rows"

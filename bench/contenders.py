@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from devtools.postgres import PostgresServer
 
 RESULT_PREFIX = "BENCH-RESULT "
+# The contenders whose timed work counts rather than their process's wall time.
+WORK_BASIS = frozenset({"reader", "parallel_reader", "reader_parts", "copy"})
 PEERS = ROOT / "bench" / "peers"
 # The floor's target table: the train_data contract of config/datalakep.yaml with
 # the same types, NOT NULLs and primary key, so COPY writes what datalakep writes
@@ -80,14 +82,104 @@ def _child_noop(_args: dict[str, Any]) -> dict[str, Any]:
     return {"work_s": 0.0}
 
 
+def _cpu_s() -> float:
+    """CPU time of this process and of its children reaped so far."""
+    import resource
+
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))  # fmt: skip
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _child_reader(args: dict[str, Any]) -> dict[str, Any]:
     """The fastest reader alone: fastexcel (calamine) straight to an Arrow table."""
     import fastexcel
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     table = fastexcel.read_excel(args["xlsx"]).load_sheet(0).to_arrow()
     work = time.perf_counter() - start
-    return {"work_s": work, "rows": table.num_rows}
+    return {"work_s": work, "cpu_s": _cpu_s() - cpu, "rows": table.num_rows}
+
+
+def _child_parallel_reader(args: dict[str, Any]) -> dict[str, Any]:
+    """datalakeP's reader as ingest runs it: guards, the parser child, the extent scan.
+
+    The production IsolatedWorkbookReader with the repository's limits, timed from
+    opening the file to the sheet's rows mapped in this process (header found,
+    every cell as validation takes it); a sheet past ``split_sheet_bytes`` is parsed
+    in parts on every core. CPU time includes the parser child's, reaped on close.
+    """
+    from application.ports import LocalFile
+    from domain.source import ObjectInfo
+    from entrypoints.containers import build_reader, load_config_file
+
+    path = Path(args["xlsx"]).resolve()
+    reader = build_reader(load_config_file(ROOT / "config" / "datalakep.yaml").get("limits"))
+    size = path.stat().st_size
+    start, cpu = time.perf_counter(), _cpu_s()
+    with reader.open(LocalFile(path, size), ObjectInfo(path.as_uri(), size)) as workbook:
+        rows = workbook.read(workbook.sheet_names[0], 1).cells.num_rows
+    work = time.perf_counter() - start
+    return {"work_s": work, "cpu_s": _cpu_s() - cpu, "rows": rows}
+
+
+def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
+    """Where a parallel read's time goes: each stage of every part, one after another.
+
+    The stages the parallel reader overlaps (parsers/xlsx_split.py, excel.py), run
+    here in one thread so each is timed alone (CPU seconds, summed over parts): the
+    inflate and cut (one thread, ahead of the parts), and per part the check, the
+    package, calamine's parse and fastexcel's Arrow conversion; then the join of the
+    parts' columns and their conversion to what validation takes, as the reader
+    does them (its own functions, with the sheet's first row as the header).
+    """
+    import fastexcel
+
+    from infrastructure.readers.limits import ReaderLimits
+    from infrastructure.readers.parsers import excel
+    from infrastructure.readers.parsers.xlsx_split import SheetSplitter
+
+    limit = ReaderLimits().split_sheet_bytes
+    workers = int(args["workers"])
+    splitter = SheetSplitter(Path(args["xlsx"]), "xl/worksheets/sheet1.xml")
+    size = splitter.inflated_bytes
+    count = max(workers * -(-size // (workers * limit)), 2)
+    stages = dict.fromkeys(("inflate_cut_s", "check_s", "package_s", "parse_s", "arrow_s"), 0.0)
+    loads = []
+    clock = time.process_time
+    mark = clock()
+    for part in splitter.parts(-(-size // count)):
+        stages["inflate_cut_s"] += clock() - mark
+        mark = clock()
+        splitter.check(part)
+        stages["check_s"] += clock() - mark
+        mark = clock()
+        package = splitter.package(part)
+        stages["package_s"] += clock() - mark
+        mark = clock()
+        start = max(part.first_row, 2)
+        span = None if part.end_row is None else part.end_row - start
+        reader = fastexcel.read_excel(package)
+        if part.first_row < start or start < 3:
+            loaded = reader.load_sheet(0, header_row=None, skip_rows=start - 1, **excel._STRICT)
+            height = loaded.total_height
+        else:
+            loaded = reader.load_sheet(0, header_row=start - 2, **excel._STRICT)
+            height = start - 1 + loaded.total_height
+        stages["parse_s"] += clock() - mark
+        mark = clock()
+        typed = excel._typed(loaded)
+        rows = len(typed.columns[0]) if typed.columns else 0
+        loads.append(excel._PartLoad(typed, rows if span is None else span, height))
+        stages["arrow_s"] += clock() - mark
+        mark = clock()
+    mark = clock()
+    joined = excel._joined(loads, 0)
+    assert joined is not None, "the bench workbook's parts do not join"
+    rows = len(joined.columns[0])
+    stages["join_s"] = clock() - mark
+    return {**stages, "work_s": sum(stages.values()), "parts": count, "rows": rows,
+            "sheet_xml_mb": size / 1e6}  # fmt: skip
 
 
 def _child_copy(args: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +273,8 @@ def _child_count_duckdb(args: dict[str, Any]) -> dict[str, Any]:
 CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "noop": _child_noop,
     "reader": _child_reader,
+    "parallel_reader": _child_parallel_reader,
+    "reader_parts": _child_reader_parts,
     "copy": _child_copy,
     "baseline": _child_baseline,
     "count-duckdb": _child_count_duckdb,
@@ -489,7 +583,9 @@ def _python_contender(
         measurement.error = "the child printed no result"
     if result is not None:
         measurement.work_s = float(result["work_s"])
-        measurement.parts = {k: float(v) for k, v in result.items() if k.endswith("_s")}
+        measurement.parts = {
+            k: float(v) for k, v in result.items() if k.endswith(("_s", "_mb")) or k == "parts"
+        }
         if "rows" in result:
             _check_rows(measurement, int(result["rows"]))
 
@@ -497,6 +593,19 @@ def _python_contender(
 def reader(setup: Setup, run: int) -> Measurement:
     measurement = Measurement("reader", run, setup.workbook.rows)
     _python_contender(setup, measurement, "reader", {"xlsx": str(setup.workbook.xlsx)})
+    return measurement
+
+
+def parallel_reader(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("parallel_reader", run, setup.workbook.rows)
+    _python_contender(setup, measurement, "parallel_reader", {"xlsx": str(setup.workbook.xlsx)})
+    return measurement
+
+
+def reader_parts(setup: Setup, run: int) -> Measurement:
+    measurement = Measurement("reader_parts", run, setup.workbook.rows)
+    args = {"xlsx": str(setup.workbook.xlsx), "workers": len(os.sched_getaffinity(0))}
+    _python_contender(setup, measurement, "reader_parts", args)
     return measurement
 
 
@@ -540,6 +649,10 @@ def contenders(setup: Setup, with_baseline: bool, baseline_once: bool) -> list[C
         Contender("polars_duckdb", "peer: polars(calamine) -> DuckDB", "wall", rows,
                   bind(polars_duckdb)),
         Contender("reader", "floor: fastexcel -> Arrow (read only)", "work", rows, bind(reader)),
+        Contender("parallel_reader", "datalakeP's reader (isolated; parts on every core)", "work",
+                  rows, bind(parallel_reader)),
+        Contender("reader_parts", "its stages one after another (CPU s)", "work", rows,
+                  bind(reader_parts), first_round_only=True),
         Contender("copy", "floor: psycopg COPY of the CSV", "work", rows, bind(copy)),
     ]  # fmt: skip
     if with_baseline:

@@ -33,6 +33,9 @@ class ReaderLimits:
     # starts with, and CPU seconds. A million-row sheet needs about 1 GB and 5 s.
     parser_memory_mb: int = 4096
     parser_cpu_seconds: int = 300
+    # An .xlsx/.xlsm worksheet whose XML inflates to at least this is parsed in
+    # parts of at most this size, on every core (parsers/xlsx_split.py).
+    split_sheet_bytes: int = 32 * MB
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -52,6 +52,12 @@ What fastexcel does and how this module compensates (fastexcel 0.21):
   5-row preview, so .xlsx/.xlsm previews parse a copy cut to the first rows
   (xlsx_head.py): 1M rows previewed in ms instead of 5.5 s. .ods previews
   parse the whole sheet. The last preview is cached.
+- Large sheets: a worksheet whose XML inflates to ``split_sheet_bytes`` or
+  more is cut at row boundaries (xlsx_split.py) and its parts loaded
+  strictly, a thread each (fastexcel releases the GIL), then joined into the
+  whole sheet's typed columns. Whatever a part cannot decide alone (mixed
+  kinds, kinds differing between parts, odd tags) sends the sheet back to the
+  single parse, so the rows are the same either way.
 - Sheet sizes are checked by the guards (sheet_extent.py) before calamine
   allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
   height before any Arrow conversion.
@@ -60,14 +66,18 @@ What fastexcel does and how this module compensates (fastexcel 0.21):
 from __future__ import annotations
 
 import io
+import logging
+import os
 import re
+import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import fastexcel
@@ -100,6 +110,7 @@ from infrastructure.readers.parsers.cell_text import (
 )
 from infrastructure.readers.parsers.raw_sheet import build_raw_sheet, empty_raw_sheet
 from infrastructure.readers.parsers.xlsx_head import head_copy
+from infrastructure.readers.parsers.xlsx_split import RawPart, SheetSplitter, Unsplittable
 
 Row = tuple[str | None, ...]
 # Previews are cut at least this deep so the usual preview-then-read of a
@@ -115,6 +126,34 @@ _THREADED_ROWS = 10_000
 # together). Rendering is cell by cell, so the text is the same either way; larger
 # reads stay per column, not to hold a second list of every cell.
 _RENDER_TOGETHER_CELLS = 65_536
+# A load that refuses a column of mixed kinds rather than coerce it (numbers cut
+# to 9 decimals in text, booleans made 1/0), its types inferred from every row.
+_STRICT: dict[str, Any] = {
+    "schema_sample_rows": None,
+    "dtype_coercion": "strict",
+    "whitespace_as_null": True,
+}
+# A sheet is parsed in parts only while each part is at least this many times the
+# size of what every part parses again (shared strings, styles), unless that is
+# small enough to cost each part a few milliseconds.
+_SHARED_SHARE = 8
+_SHARED_FREE_BYTES = 1024 * 1024
+# The threads that parse a large sheet's parts (xlsx_split.py) are named so.
+_PART_THREAD = "datalakep-part"
+
+
+class _QuietParts(logging.Filter):
+    """Drops fastexcel's "Could not determine dtype" warnings from the part threads.
+
+    A column empty in one part is no news: the part takes the column's type
+    from the others (``_joined``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.threadName or "").startswith(_PART_THREAD)
+
+
+logging.getLogger("fastexcel.types.dtype").addFilter(_QuietParts())
 
 # calamine's CellErrorType names, as fastexcel reports them, to Excel's text.
 _ERROR_TEXT = {
@@ -162,8 +201,9 @@ class FastexcelWorkbookReader:
             tuple(names),
             parts.date_1904,
             self._limits,
-            # Previews come from a cut copy when the package layout is understood.
-            cuttable=parts.worksheets is not None,
+            # Previews come from a cut copy when the package layout is understood,
+            # and large sheets are parsed in parts then too.
+            worksheets=parts.worksheets,
         )
         try:
             yield workbook
@@ -193,7 +233,7 @@ class FastexcelWorkbook:
         date_1904: bool,
         limits: ReaderLimits,
         *,
-        cuttable: bool = False,
+        worksheets: dict[str, str] | None = None,
     ) -> None:
         self._reader: fastexcel.ExcelReader | None = reader
         self._source = source
@@ -202,7 +242,8 @@ class FastexcelWorkbook:
         self._sheet_names = sheet_names
         self._date_1904 = date_1904
         self._limits = limits
-        self._cuttable = cuttable
+        self._worksheets = worksheets  # sheet name -> zip member, when the layout is known
+        self._cuttable = worksheets is not None
         self._cut: _Cut | None = None
         self._head_cache: _Head | None = None
 
@@ -325,6 +366,11 @@ class FastexcelWorkbook:
         # (4,000 equal labels took 16 s; 16,384 would take an hour). The labels
         # come from the preview; here every row below the header is data, and
         # total_height counts from the sheet's first row.
+        parted = self._parted_columns(sheet, header_index)
+        if parted is not None:
+            first_col, columns = parted
+            rows = len(columns[0]) if columns else 0
+            return [pa.nulls(rows, TEXT)] * first_col + columns
         try:
             loaded = reader.load_sheet(
                 sheet,
@@ -402,12 +448,11 @@ class FastexcelWorkbook:
 
     def _text_columns(self, sheet: str, loaded: fastexcel.ExcelSheet) -> tuple[int, list[pa.Array]]:
         """A strictly typed load's columns: one kind of cell each, plus error cells."""
-        # selected_columns, not available_columns(): every column is selected, and
-        # available_columns() re-infers them all (~0.3 s per million rows).
-        selected = loaded.selected_columns
-        first_col = selected[0].absolute_index if selected else 0
-        batch, cell_errors = loaded.to_arrow_with_errors()
-        patches = _error_patches(cell_errors, lossy=_LossyConversion)
+        typed = _typed(loaded)
+        return typed.first_col, self._converted(typed.columns, typed.patches)
+
+    def _converted(self, columns: list[pa.Array], patches: _Patches) -> list[pa.Array]:
+        """Typed columns as validation takes them: floats as they are, the rest as text."""
 
         def convert(index: int, column: pa.Array) -> pa.Array:
             if index not in patches and pa.types.is_floating(column.type):
@@ -420,15 +465,97 @@ class FastexcelWorkbook:
                 text = fill_cells(text, *patches[index])
             return text
 
-        if batch.num_rows < _THREADED_ROWS:
+        if not columns or len(columns[0]) < _THREADED_ROWS:
             # Handing a column to a thread costs ~0.1 ms: more than converting a
             # short one, and seconds for a short sheet 16,384 columns wide.
-            return first_col, [convert(i, c) for i, c in enumerate(batch.columns)]
+            return [convert(i, c) for i, c in enumerate(columns)]
         # Arrow's kernels release the GIL: two threads convert the columns in
         # a little over half the time.
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            columns = list(pool.map(convert, range(batch.num_columns), batch.columns))
-        return first_col, columns
+            return list(pool.map(convert, range(len(columns)), columns))
+
+    def _parted_columns(self, sheet: str, header_index: int) -> tuple[int, list[pa.Array]] | None:
+        """The data columns of a large sheet parsed in parts on every core, or None.
+
+        None when the sheet is small, or not of the shape the parts need
+        (xlsx_split.py), or when a part meets anything the whole sheet's
+        parse decides differently: a column of mixed kinds, a part whose
+        kind for a column differs from another's, error-only columns, a
+        sheet over the row limit, a parser error. The caller then parses the
+        sheet whole, which decides each of those as it always has.
+        Otherwise the typed columns are those of the whole sheet's strict
+        load, part after part, and are converted to text the same way.
+        """
+        member = None if self._worksheets is None else self._worksheets.get(sheet)
+        if member is None:
+            return None
+        with closing(SheetSplitter(self._source, member)) as splitter:
+            size = splitter.inflated_bytes
+            limit = self._limits.split_sheet_bytes
+            workers = _cores()
+            count = workers * -(-size // (workers * limit))
+            if size < limit or count < 2:
+                return None
+            shared = splitter.shared_bytes
+            if shared > _SHARED_FREE_BYTES and shared * _SHARED_SHARE > size // count:
+                # Every part parses the shared strings again: with 12 MB of them
+                # beside 113 MB of sheet, 4 parts took 3.8 CPU s against 2.4 whole.
+                return None
+
+            def load(part: RawPart) -> _PartLoad:
+                return self._load_part(splitter, sheet, header_index, part)
+
+            try:
+                loads = _in_parallel(splitter.parts(-(-size // count)), load, workers)
+            except Unsplittable:
+                return None
+        typed = _joined(loads, header_index)
+        if typed is None:
+            return None
+        return typed.first_col, self._converted(typed.columns, typed.patches)
+
+    def _load_part(
+        self, splitter: SheetSplitter, sheet: str, header_index: int, part: RawPart
+    ) -> _PartLoad:
+        """One part's strict load, its rows placed where they sit in the sheet's data."""
+        splitter.check(part)
+        # The part's first data row (1-based), the rows above it, and how many of
+        # the sheet's data rows the part stands for, up to the next part's first.
+        start = max(part.first_row, header_index + 2)
+        above = start - 1
+        span = None if part.end_row is None else part.end_row - start
+        if span is not None and span <= 0:
+            return _PartLoad(_Typed(0, [], {}), 0, 0)  # only rows above the data
+        try:
+            reader = fastexcel.read_excel(splitter.package(part))
+            if part.first_row < start or above < 2:
+                loaded = reader.load_sheet(sheet, header_row=None, skip_rows=above, **_STRICT)
+                height = loaded.total_height
+            else:
+                # The row just above the part, which holds no cell of it, as the
+                # header: with header_row=None calamine would allocate every row
+                # from the sheet's first (0.2 s per part near row 600,000). Its
+                # labels are fastexcel's own, all distinct. (Header row 0 means
+                # the first non-empty row to fastexcel, hence above >= 2.)
+                loaded = reader.load_sheet(sheet, header_row=above - 1, **_STRICT)
+                height = above + loaded.total_height
+            if height > self._limits.max_rows_per_sheet:
+                raise Unsplittable("over the row limit: the whole sheet's parse says so")
+            typed = _typed(loaded)
+        except Unsplittable:
+            raise
+        except Exception as exc:
+            # Mixed kinds, an empty part, a damaged file: whatever it is, the
+            # whole sheet's parse decides it (or reports it) as it always has.
+            raise Unsplittable(f"part {part.index}: {exc}") from exc
+        except BaseException as exc:
+            if not _is_rust_panic(exc):
+                raise
+            raise Unsplittable(f"part {part.index}: {exc}") from exc
+        rows = len(typed.columns[0]) if typed.columns else 0
+        if span is not None and rows > span:
+            raise Unsplittable(f"part {part.index} reaches into the next one")
+        return _PartLoad(typed, span if span is not None else rows, height)
 
     def _check_height(self, sheet: str, height: int) -> None:
         check_sheet_height(self._info, sheet, height, self._limits.max_rows_per_sheet)
@@ -442,6 +569,124 @@ class FastexcelWorkbook:
         if self._reader is None:
             raise RuntimeError(f"{self._info.uri}: workbook used after it was closed")
         return self._reader
+
+
+# Excel error texts by batch column: (rows, texts), rows ascending.
+_Patches = dict[int, tuple[list[int], list[str]]]
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """A strict load's columns, one kind each, and its error cells by column."""
+
+    first_col: int  # the spreadsheet column (A=0) of columns[0]
+    columns: list[pa.Array]
+    patches: _Patches
+
+
+def _typed(loaded: fastexcel.ExcelSheet) -> _Typed:
+    # selected_columns, not available_columns(): every column is selected, and
+    # available_columns() re-infers them all (~0.3 s per million rows).
+    selected = loaded.selected_columns
+    first_col = selected[0].absolute_index if selected else 0
+    batch, cell_errors = loaded.to_arrow_with_errors()
+    patches = _error_patches(cell_errors, lossy=_LossyConversion)
+    return _Typed(first_col, batch.columns, patches)
+
+
+@dataclass(frozen=True)
+class _PartLoad:
+    typed: _Typed
+    rows: int  # the sheet data rows the part stands for: up to the next part's first
+    height: int  # fastexcel's total_height: the sheet's rows up to the part's last used one
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _in_parallel(
+    parts: Iterator[RawPart], load: Callable[[RawPart], _PartLoad], workers: int
+) -> list[_PartLoad]:
+    """``load`` of every part on ``workers`` threads, in order.
+
+    Parts are cut (in this thread, inflating as it goes) only while fewer than
+    ``workers + 1`` are waiting or loading: the sheet's XML in memory at once
+    stays a few parts, whatever its length.
+    """
+    slots = threading.Semaphore(workers + 1)
+    futures: list[Future[_PartLoad]] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix=_PART_THREAD) as pool:
+        try:
+            while True:
+                slots.acquire()
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break  # the result below raises it
+                part = next(parts, None)
+                if part is None:
+                    break
+                future = pool.submit(load, part)
+                del part
+                future.add_done_callback(lambda _: slots.release())
+                futures.append(future)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        try:
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _joined(loads: list[_PartLoad], header_index: int) -> _Typed | None:
+    """The parts' columns end to end, as the whole sheet's strict load gives them.
+
+    None when a column holds values of one type in one part and of another
+    in another: the whole sheet's strict load would have refused it. A part
+    whose column is all null takes the column's type from the others (an
+    all-null column alone is read as text, as fastexcel does).
+    """
+    used = [load for load in loads if load.typed.columns]
+    if not used:
+        return _Typed(0, [], {})
+    first_col = min(load.typed.first_col for load in used)
+    width = max(load.typed.first_col + len(load.typed.columns) for load in used) - first_col
+    kinds: list[pa.DataType | None] = [None] * width
+    for load in used:
+        for index, column in enumerate(load.typed.columns):
+            slot = load.typed.first_col - first_col + index
+            if column.null_count == len(column):
+                continue
+            if kinds[slot] is None:
+                kinds[slot] = column.type
+            elif kinds[slot] != column.type:
+                return None
+    # The whole sheet's load ends at its last used row, which the last used part holds.
+    rows = max(load.height for load in loads) - (header_index + 1)
+    columns: list[pa.Array] = []
+    patches: _Patches = {}
+    for slot, found in enumerate(kinds):
+        kind = found or TEXT
+        pieces: list[pa.Array] = []
+        offset = 0
+        for load in loads:
+            index = slot - (load.typed.first_col - first_col)
+            if 0 <= index < len(load.typed.columns):
+                column = load.typed.columns[index]
+                pieces.append(column if column.type == kind else pa.nulls(len(column), kind))
+                pieces.append(pa.nulls(load.rows - len(column), kind))
+                if index in load.typed.patches:
+                    at, texts = load.typed.patches[index]
+                    into = patches.setdefault(slot, ([], []))
+                    into[0].extend(offset + row for row in at)
+                    into[1].extend(texts)
+            else:
+                pieces.append(pa.nulls(load.rows, kind))
+            offset += load.rows
+        columns.append(pa.concat_arrays(pieces).slice(0, rows))
+    return _Typed(first_col, columns, patches)
 
 
 @dataclass(frozen=True)
@@ -532,7 +777,7 @@ def _translated(info: ObjectInfo, sheet: str | None) -> Iterator[None]:
 
 def _error_patches(
     cell_errors: fastexcel.CellErrors | None, *, lossy: type[Exception] | None = None
-) -> dict[int, tuple[list[int], list[str]]]:
+) -> _Patches:
     """Excel error texts by batch column: (rows, texts), rows ascending.
 
     ``lossy``, when given, is raised for a cell that the load nulled but
@@ -540,7 +785,7 @@ def _error_patches(
     that could not hold it. A text load reports other kinds (an .ods
     duration) too; the cell-by-cell read renders those.
     """
-    patches: dict[int, tuple[list[int], list[str]]] = {}
+    patches: _Patches = {}
     for error in cell_errors.errors if cell_errors is not None else ():
         row, col = error.offset_position
         match = _CELL_ERROR.search(error.detail)

@@ -52,7 +52,7 @@ def head_copy(path: Path | IO[bytes], rows: int) -> HeadCopy | None:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
             for member in archive.infolist():
                 name = member.filename
-                if name not in sheet_of and not _parsed_on_open(name):
+                if name not in sheet_of and not parsed_on_open(name):
                     continue
                 if name in sheet_of:
                     data, whole = _cut(archive, member, rows)
@@ -64,7 +64,7 @@ def head_copy(path: Path | IO[bytes], rows: int) -> HeadCopy | None:
     return HeadCopy(out.getvalue(), frozenset(complete))
 
 
-def _parsed_on_open(name: str) -> bool:
+def parsed_on_open(name: str) -> bool:
     """Whether calamine reads this part to open a workbook or load a worksheet.
 
     Only those are copied: a package may hold hundreds of other XML parts of

@@ -1,0 +1,294 @@
+"""A large worksheet cut at row boundaries into small packages calamine can parse apart.
+
+calamine parses a sheet on one core (~5 s per million Titanic rows here) and
+fastexcel releases the GIL while it does: two threads parsing two halves of a
+sheet take little more than half the time of one parse. This module makes
+the halves. The sheet's XML is inflated as a stream (ISA-L, GIL released) and
+cut before a ``<row`` start tag about every ``part_bytes``; each part becomes a
+package of its own holding the original's workbook, relationships, styles and
+shared strings, and a sheet made of the original's start (up to and including
+``<sheetData>``, less ``<dimension>``, which would make calamine size its grid
+for the whole sheet), the part's rows and the closing tags. The sheet is
+stored, not deflated: calamine does not inflate it a second time.
+
+Rows keep their ``r`` attributes, so a part's cells sit at their original
+positions; the caller loads part k from its first row on (``skip_rows = first
+row - 1``). That is exact only if every cell and row of part k lies in [its
+first row, the next part's first row). :meth:`SheetSplitter.check` proves it
+for each part with one RE2 pass (GIL released, linear time): no ``<!``
+(comments, CDATA), no second ``sheetData``, every ``<row`` and ``<c`` tag
+with ``r="..."`` as its first attribute, and no row number outside the part's
+range, written as a regular expression on the digits. Anything else raises
+:class:`Unsplittable`, and the caller parses the sheet whole, as before.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from isal import isal_zlib
+
+from infrastructure.readers.guards.inflate import member_chunks
+from infrastructure.readers.parsers.xlsx_head import parsed_on_open
+
+_CHUNK = 4 * 1024 * 1024
+# Longer than any match of the checks' patterns (a tag name, an attribute, a number).
+_SEAM = 256
+_ZIP32_LIMIT = 0xFFFFFFFF
+# Zip headers: local file, central directory entry, end of central directory.
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_DOS_DATE = (1 << 5) | 1
+_OFFSETS = struct.Struct("<2q")  # 1980-01-01, the earliest a zip can say
+# Where <sheetData> must have started: anything before it is column and view
+# settings, kilobytes in every writer seen.
+_MAX_PREFIX = 16 * 1024 * 1024
+_SHEET_DATA = re.compile(rb"<(?P<p>[A-Za-z_][\w.\-]*:)?sheetData(?=[\s/>])[^>]*>")
+_DIMENSION = rb"<%sdimension\b[^>]*/>"
+_USUAL_ROW = re.compile(rb' r="([1-9][0-9]{0,9})"')
+
+
+# A zip member: its name, and its bytes whole or in pieces.
+_Entry = tuple[str, bytes | tuple[bytes | memoryview, ...]]
+
+
+class Unsplittable(Exception):
+    """The sheet is not of the shape the parts need; it is parsed whole."""
+
+
+@dataclass(frozen=True)
+class RawPart:
+    """One part's rows, as they stand in the sheet's XML, in pieces (no copy is made)."""
+
+    index: int
+    first_row: int  # 1-based; 1 for the first part, which holds the sheet's start
+    end_row: int | None  # the next part's first row; None for the last part
+    pieces: tuple[bytes | memoryview, ...]
+
+    @property
+    def last(self) -> bool:
+        return self.end_row is None
+
+    @property
+    def size(self) -> int:
+        return sum(len(piece) for piece in self.pieces)
+
+
+class SheetSplitter:
+    """Cuts one worksheet member of a package into parts; see the module docstring."""
+
+    def __init__(self, source: Path | bytes, member: str) -> None:
+        self._archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        self._member = self._archive.getinfo(member)
+        self._others: list[_Entry] = []
+        self._head = b""  # the sheet up to and including <sheetData>, less <dimension>
+        self._prefix = b""  # the namespace prefix of sheetData, e.g. b"x:"
+        self._tail = b""  # from </sheetData> to the end: the last part's end
+        self._row_tag = re.compile(b"<row")  # a row start tag, set once the prefix is known
+
+    @property
+    def inflated_bytes(self) -> int:
+        return int(self._member.file_size)
+
+    @property
+    def shared_bytes(self) -> int:
+        """The inflated size of what every part's package repeats (shared strings, styles)."""
+        return sum(
+            info.file_size
+            for info in self._archive.infolist()
+            if parsed_on_open(info.filename) and info.filename != self._member.filename
+        )
+
+    def close(self) -> None:
+        self._archive.close()
+
+    def parts(self, part_bytes: int) -> Iterator[RawPart]:
+        """The sheet's rows in parts of about ``part_bytes``, streamed.
+
+        Raises Unsplittable as soon as the sheet's layout is not the usual one.
+        """
+        # Every part parsed on open besides the sheet, read once for all the packages.
+        self._others = [
+            (info.filename, self._archive.read(info))
+            for info in self._archive.infolist()
+            if parsed_on_open(info.filename) and info.filename != self._member.filename
+        ]
+        chunks = member_chunks(self._archive, self._member, _CHUNK)
+        rows, floor = self._start(chunks)
+        row_tag = self._row_tag
+        pending: list[bytes | memoryview] = []
+        size = 0
+        index, first_row = 0, 1
+        # Where in the newest piece a cut may fall: past the first part's first row
+        # tag, past the tag a part starts with, anywhere in a fresh chunk.
+        for chunk in itertools.chain([rows], chunks):
+            if pending:
+                floor = 0
+            pending.append(chunk)
+            size += len(chunk)
+            while size > part_bytes:
+                # The cut: the first whole row tag of the newest piece past the
+                # part's length. A tag cut by the piece's edge is just passed.
+                last = pending[-1]
+                tag = row_tag.search(last, max(part_bytes - (size - len(last)), floor))
+                if tag is None:
+                    break
+                found = _USUAL_ROW.match(tag.group(0), len(self._prefix) + 4)
+                if found is None:
+                    raise Unsplittable("a row tag without a usual r attribute")
+                end_row = int(found.group(1))
+                if end_row <= first_row:
+                    raise Unsplittable("rows out of order")
+                view = memoryview(last)
+                pending[-1] = view[: tag.start()]
+                yield RawPart(index, first_row, end_row, tuple(pending))
+                pending = [view[tag.start() :]]
+                size, floor = len(pending[0]), 1
+                index, first_row = index + 1, end_row
+        rest = b"".join(pending)
+        close = rest.rfind(b"</" + self._prefix + b"sheetData>")
+        if close < 0:
+            raise Unsplittable("no </sheetData>")
+        self._tail = rest[close:]
+        yield RawPart(index, first_row, None, (memoryview(rest)[:close],))
+
+    def _start(self, chunks: Iterator[bytes]) -> tuple[bytes, int]:
+        """The sheet read up to its first row: the bytes after <sheetData> and where
+        the first row tag ends in them; the sheet's start is kept for the packages."""
+        start_of = bytearray()
+        for chunk in chunks:
+            start_of += chunk
+            if (start := _SHEET_DATA.search(start_of)) is not None:
+                break
+            if len(start_of) > _MAX_PREFIX:
+                raise Unsplittable("no <sheetData> near the sheet's start")
+        else:
+            raise Unsplittable("no <sheetData>")
+        if start.group(0).endswith(b"/>"):
+            raise Unsplittable("no rows")
+        self._prefix = start.group("p") or b""
+        head = bytes(start_of[: start.end()])
+        self._head = re.sub(_DIMENSION % re.escape(self._prefix), b"", head)
+        self._row_tag = re.compile(b"<" + re.escape(self._prefix) + rb"row(?=[\s/>])[^>]*>")
+        first = self._row_tag.search(start_of, start.end())
+        if first is None:
+            raise Unsplittable("no row near the sheet's start")
+        return bytes(start_of[start.end() :]), first.end() - start.end()
+
+    def check(self, part: RawPart) -> None:
+        """Raise Unsplittable unless every row and cell of ``part`` lies at or below its first row.
+
+        Cells past the part's end need no look here: the part's parse then
+        reaches into the next part's rows, which the caller refuses.
+        """
+        p = re.escape(self._prefix.decode())
+        number = "(?:" + "|".join(["0[0-9]*", *_below(part.first_row)]) + ')"'
+        # One alternation behind "<", which RE2 skips to with memchr; the same
+        # checks as separate alternatives cost six times as much.
+        foreign = r"(?:c|row)[\s/>]" if p else r"/?[^\s<>/:!?]{1,64}:(?:c|row)[\s/>]"
+        pattern = (
+            "<(?:"
+            + "|".join(
+                [
+                    "!",  # a comment or CDATA
+                    f"/?{p}sheetData",  # a second sheetData, or its end in a middle part
+                    f'{p}(?:c r="[A-Za-z]*|row r="){number}',  # above the part's first row
+                    f'{p}(?:row|c)(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"])',  # no r first
+                    # Not a reference at all: calamine's reading of it is its own.
+                    f'{p}c r="[A-Za-z]*(?:[^A-Za-z0-9"]|[0-9]+[^0-9"]|")',
+                    f'{p}row r="(?:[^0-9]|[0-9]*[^0-9"])',
+                    foreign,  # a row or cell tag of another namespace prefix
+                ]
+            )
+            + ")"
+        )
+        tail = b""
+        for piece in part.pieces:
+            # Each piece, and the seam it makes with the one before: a match
+            # is never longer than _SEAM, so each lies whole in one of them.
+            if (tail and _count(tail + bytes(piece[:_SEAM]), pattern)) or _count(piece, pattern):
+                raise Unsplittable(f"part {part.index} holds a row it cannot be parsed apart with")
+            tail = bytes(piece[-_SEAM:])
+
+    def package(self, part: RawPart) -> bytes:
+        """A package calamine opens like the original, holding only ``part``'s rows.
+
+        Written here rather than through zipfile, which would copy the sheet
+        into a growing buffer: the package is one join of its pieces.
+        """
+        if part.last:
+            end = self._tail
+        else:
+            p = self._prefix
+            end = b"</" + p + b"sheetData></" + p + b"worksheet>"
+        sheet: _Entry = (self._member.filename, (self._head, *part.pieces, end))
+        return _stored_zip([*self._others, sheet])
+
+
+def _stored_zip(entries: list[_Entry]) -> bytes:
+    """A zip of ``entries`` (name, data or data in pieces), every member stored."""
+    out: list[bytes | memoryview] = []
+    directory: list[bytes] = []
+    offset = 0
+    for name, data in entries:
+        pieces = (data,) if isinstance(data, bytes) else data
+        crc, size = 0, 0
+        for piece in pieces:
+            crc = isal_zlib.crc32(piece, crc)
+            size += len(piece)
+        if size >= _ZIP32_LIMIT or offset >= _ZIP32_LIMIT:
+            raise Unsplittable("a part too large for a plain zip")
+        encoded = name.encode()
+        fields = (0, 0, 0, _DOS_DATE, crc, size, size, len(encoded))
+        out += [_LOCAL.pack(b"PK\x03\x04", 20, *fields, 0), encoded, *pieces]
+        directory += [
+            _CENTRAL.pack(b"PK\x01\x02", 20, 20, *fields, 0, 0, 0, 0, 0, offset),
+            encoded,
+        ]
+        offset += _LOCAL.size + len(encoded) + size
+    listing = b"".join(directory)
+    count = len(entries)
+    out += [listing, _END.pack(b"PK\x05\x06", 0, 0, count, count, len(listing), offset, 0)]
+    return b"".join(out)
+
+
+def _count(data: bytes | memoryview, pattern: str) -> int:
+    # A one-element binary array over the part's own memory: no copy. (Its offsets
+    # packed here: pyarrow's first array from Python objects imports numpy.ma.)
+    offsets = pa.py_buffer(_OFFSETS.pack(0, len(data)))
+    array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    count: int = pc.count_substring_regex(array, pattern=pattern)[0].as_py()
+    return count
+
+
+def _below(n: int) -> list[str]:
+    """RE2 alternatives matching the decimal numbers 1 .. n-1 (no leading zeros)."""
+    digits = str(n)
+    width = len(digits)
+    found = [f"[1-9][0-9]{{0,{width - 2}}}"] if width >= 2 else []
+    for i, d in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(d) > low:
+            found.append(f"{digits[:i]}[{low}-{int(d) - 1}][0-9]{{{width - i - 1}}}")
+    return found
+
+
+def _at_least(n: int) -> list[str]:
+    """RE2 alternatives matching the decimal numbers n and above (no leading zeros)."""
+    digits = str(n)
+    width = len(digits)
+    found = [f"[1-9][0-9]{{{width},}}", digits]
+    for i, d in enumerate(digits):
+        if int(d) < 9:
+            found.append(f"{digits[:i]}[{int(d) + 1}-9][0-9]{{{width - i - 1}}}")
+    return found
