@@ -481,6 +481,8 @@ def _worker(args: argparse.Namespace) -> int:
         _claim_single_writer(container.warehouse())
         worker = container.worker()
         sweep_dead()  # downloads and parsed rows that killed workers left behind
+        # Forked before the poller's heartbeat and validation threads exist; kept between files.
+        container.reader().prestart()
     except BaseException:
         container.shutdown_resources()
         raise
