@@ -20,6 +20,7 @@ from domain.source import ObjectInfo
 from infrastructure.readers import ReaderLimits
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.isolated import IsolatedWorkbookReader
+from infrastructure.scratch import SHM, scratch_prefix
 from tests.integration.readers.builders import info_for, inline, write_xlsx
 
 pytestmark = pytest.mark.integration
@@ -175,7 +176,8 @@ def test_opening_and_closing_many_workbooks_leaks_no_process_or_descriptor(
 
     assert len(os.listdir("/proc/self/fd")) == descriptors
     assert _children() == 0
-    assert not list(Path("/dev/shm").glob("datalakep-*.arrow"))
+    # Ours only: /dev/shm is the machine's, shared with other tests' and users' workers.
+    assert not list(SHM.glob(f"{scratch_prefix()}*.arrow"))
 
 
 def test_a_workbook_left_early_stops_its_child(tmp_path: Path) -> None:
