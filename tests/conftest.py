@@ -64,32 +64,42 @@ def postgres() -> Iterator[PostgresServer]:
         stop_postgres(server)
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server per test process: stopping one takes half a second, so each
+    test empties this one (the ``aws`` fixture) instead of starting its own."""
+    from tests.support.moto_server import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh moto server, with the standard AWS environment pointing at it.
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty moto server, with the standard AWS environment pointing at it.
 
     Its secret key, and every Secrets Manager value a test stores in it, are
     registered secrets: no log line may show them.
     """
-    from tests.support.moto_server import moto_server
+    from tests.support.moto_server import reset
 
     # moto accepts any key; a distinctive one can be looked for in logs.
     secret_key = f"moto-secret-key-{secrets.token_hex(8)}"
     register_secret(secret_key)
-    with moto_server() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        add_harvester(_stored_secret_values)
-        try:
-            yield endpoint
-        finally:
-            # Read them while the server still holds them; the check comes later.
-            for value in _stored_secret_values():
-                register_secret_value(value)
-            remove_harvester(_stored_secret_values)
+    reset(moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    add_harvester(_stored_secret_values)
+    try:
+        yield moto_endpoint
+    finally:
+        # Read them while the server still holds them; the check comes later.
+        for value in _stored_secret_values():
+            register_secret_value(value)
+        remove_harvester(_stored_secret_values)
 
 
 def _stored_secret_values() -> list[str]:

@@ -14,6 +14,7 @@ import yaml
 
 from devtools.demo import BUCKET, create_stack
 from tests.conftest import CONFIG
+from tests.faults.harness import depth, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_polling_and_exits_0(aws: str, tmp_path: Path, sig: int) -> None:
     queue, _ = create_stack()
+    assert depth(queue) == 1  # the s3:TestEvent of the bucket's notification
     config = yaml.safe_load(CONFIG.read_text())
     config["worker"]["wait_seconds"] = 1
     path = tmp_path / "config.yaml"
@@ -33,8 +35,11 @@ def test_a_signal_stops_polling_and_exits_0(aws: str, tmp_path: Path, sig: int) 
         text=True,
     )  # fmt: skip
     try:
-        time.sleep(3)  # polling by now: it has not exited on an empty queue
-        assert process.poll() is None
+        # The TestEvent deleted: its signal handlers are installed (before the first
+        # poll) and it is polling an empty queue, however slowly the machine runs.
+        wait_until(lambda: depth(queue) == 0 or process.poll() is not None, 60, "the TestEvent")
+        time.sleep(1.5)  # an empty 1 s long poll has ended: it must not exit on one
+        assert process.poll() is None, process.communicate()[1]
         process.send_signal(sig)
         out, err = process.communicate(timeout=30)
     finally:

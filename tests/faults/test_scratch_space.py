@@ -99,7 +99,11 @@ def test_a_full_tmp_releases_the_message_and_leaves_nothing(
     # wait_seconds 0: the run ends at the poll right after the release.
     stack = make_stack(wait_seconds=0)
     file, small, env = uploaded(file_cache, tmp_path, "full")
-    fill = f"mount -t tmpfs -o size=4m tmpfs {small} && head -c 4000000 /dev/zero > {small}/junk"
+    # A private /dev/shm too: what is left there is then this worker's alone.
+    fill = (
+        f"mount -t tmpfs -o size=64m tmpfs /dev/shm && mount -t tmpfs -o size=4m tmpfs {small}"
+        f" && head -c 4000000 /dev/zero > {small}/junk"
+    )
 
     code, left, err = in_namespace(fill, worker(stack), env)
 

@@ -17,7 +17,7 @@ def _free_port() -> int:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Yield the endpoint URL of a fresh moto server; stopped on exit."""
+    """Yield the endpoint URL of a moto server, emptied (see reset); stopped on exit."""
     from moto.server import ThreadedMotoServer
 
     # The server thread logs each request through werkzeug; a test that set up the
@@ -27,11 +27,18 @@ def moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    # moto keeps its state in process-wide backends, not per server: without a
-    # reset, buckets and queues (and their versioning) leak from earlier tests.
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http, built here
-    urllib.request.urlopen(reset)  # noqa: S310 - http, built here
+    reset(endpoint)
     try:
         yield endpoint
     finally:
         server.stop()
+
+
+def reset(endpoint: str) -> None:
+    """Forget every bucket, queue and secret the server holds.
+
+    moto keeps its state in process-wide backends, not per server: without a
+    reset, buckets and queues (and their versioning) leak from earlier tests.
+    """
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http, built here
+    urllib.request.urlopen(reset)  # noqa: S310 - http, built here
