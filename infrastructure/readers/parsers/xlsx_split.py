@@ -28,6 +28,7 @@ import io
 import itertools
 import re
 import struct
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,13 @@ import pyarrow.compute as pc
 from isal import isal_zlib
 
 from infrastructure.readers.guards.inflate import member_chunks
+from infrastructure.readers.guards.sheet_extent import (
+    Extent,
+    FarCells,
+    first_oversized_sheet,
+    odd_cells,
+    unusual_cells,
+)
 from infrastructure.readers.parsers.xlsx_head import parsed_on_open
 
 _CHUNK = 4 * 1024 * 1024
@@ -66,6 +74,15 @@ class Unsplittable(Exception):
     """The sheet is not of the shape the parts need; it is parsed whole."""
 
 
+class Oversized(Exception):
+    """The sheet's extent is over the cell budget: calamine must not parse it, whole or
+    in parts."""
+
+    def __init__(self, extent: Extent) -> None:
+        super().__init__(f"{extent.member}: {extent.rows:,} rows x {extent.columns:,} columns")
+        self.extent = extent
+
+
 @dataclass(frozen=True)
 class RawPart:
     """One part's rows, as they stand in the sheet's XML, in pieces (no copy is made)."""
@@ -87,7 +104,9 @@ class RawPart:
 class SheetSplitter:
     """Cuts one worksheet member of a package into parts; see the module docstring."""
 
-    def __init__(self, source: Path | bytes, member: str) -> None:
+    def __init__(self, source: Path | bytes, member: str, max_cells: int) -> None:
+        self._source = source
+        self._max_cells = max_cells
         self._archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
         self._member = self._archive.getinfo(member)
         self._others: list[_Entry] = []
@@ -95,6 +114,11 @@ class SheetSplitter:
         self._prefix = b""  # the namespace prefix of sheetData, e.g. b"x:"
         self._tail = b""  # from </sheetData> to the end: the last part's end
         self._row_tag = re.compile(b"<row")  # a row start tag, set once the prefix is known
+        # The far references of the parts checked so far, shared by their threads.
+        self._far = FarCells()
+        self._extent_lock = threading.Lock()
+        # The whole sheet scanned and within the budget: no part needs deciding.
+        self.proven = False
 
     @property
     def inflated_bytes(self) -> int:
@@ -186,39 +210,72 @@ class SheetSplitter:
         return bytes(start_of[start.end() :]), first.end() - start.end()
 
     def check(self, part: RawPart) -> None:
-        """Raise Unsplittable unless every row and cell of ``part`` lies at or below its first row.
+        """Raise Unsplittable unless every row and cell of ``part`` lies at or below its
+        first row; raise Oversized when the sheet's extent, as far as the parts checked
+        so far show it, is over the cell budget.
 
         Cells past the part's end need no look here: the part's parse then
-        reaches into the next part's rows, which the caller refuses.
+        reaches into the next part's rows, which the caller refuses. The
+        extent is the guards' (sheet_extent.py), found in the same pass: cell
+        tags that are far are read again for their references; odd ones
+        (an implicit position, a second ``r``) send the sheet back whole, where
+        the whole sheet's scan walks them. Called from the parts' threads.
         """
         p = re.escape(self._prefix.decode())
         number = "(?:" + "|".join(["0[0-9]*", *_below(part.first_row)]) + ')"'
         # One alternation behind "<", which RE2 skips to with memchr; the same
         # checks as separate alternatives cost six times as much.
         foreign = r"(?:c|row)[\s/>]" if p else r"/?[^\s<>/:!?]{1,64}:(?:c|row)[\s/>]"
-        pattern = (
-            "<(?:"
-            + "|".join(
-                [
-                    "!",  # a comment or CDATA
-                    f"/?{p}sheetData",  # a second sheetData, or its end in a middle part
-                    f'{p}(?:c r="[A-Za-z]*|row r="){number}',  # above the part's first row
-                    f'{p}(?:row|c)(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"])',  # no r first
-                    # Not a reference at all: calamine's reading of it is its own.
-                    f'{p}c r="[A-Za-z]*(?:[^A-Za-z0-9"]|[0-9]+[^0-9"]|")',
-                    f'{p}row r="(?:[^0-9]|[0-9]*[^0-9"])',
-                    foreign,  # a row or cell tag of another namespace prefix
-                ]
-            )
-            + ")"
-        )
+        refused = [
+            "!",  # a comment or CDATA
+            f"/?{p}sheetData",  # a second sheetData, or its end in a middle part
+            f'{p}(?:c r="[A-Za-z]*|row r="){number}',  # above the part's first row
+            f'{p}(?:row|c)(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"])',  # no r first
+            # Not a reference at all: calamine's reading of it is its own.
+            f'{p}c r="[A-Za-z]*(?:[^A-Za-z0-9"]|[0-9]+[^0-9"]|")',
+            f'{p}row r="(?:[^0-9]|[0-9]*[^0-9"])',
+            foreign,  # a row or cell tag of another namespace prefix
+        ]
+        prefix = self._prefix.decode()
+        anything = "<(?:" + "|".join([*refused, unusual_cells(prefix)]) + ")"
         tail = b""
         for piece in part.pieces:
             # Each piece, and the seam it makes with the one before: a match
             # is never longer than _SEAM, so each lies whole in one of them.
-            if (tail and _count(tail + bytes(piece[:_SEAM]), pattern)) or _count(piece, pattern):
-                raise Unsplittable(f"part {part.index} holds a row it cannot be parsed apart with")
+            seam = (tail + bytes(piece[:_SEAM]),) if tail else ()
+            for data in (*seam, piece):
+                if not _count(data, anything):
+                    continue  # the usual case: one pass
+                if _count(data, "<(?:" + "|".join(refused) + ")"):
+                    raise Unsplittable(
+                        f"part {part.index} holds a row it cannot be parsed apart with"
+                    )
+                if _count(data, "<" + odd_cells(prefix)):
+                    raise Unsplittable(f"part {part.index} holds an odd cell tag")
+                with self._extent_lock:
+                    self._far.add(data)
             tail = bytes(piece[-_SEAM:])
+        with self._extent_lock:
+            self._check_extent()
+
+    def _check_extent(self) -> None:
+        """Raise Oversized when the far references seen so far put the sheet over budget.
+
+        When they cannot decide it alone (columns wide enough for a row below
+        1,000,000 to matter), the whole sheet is scanned as the guards would,
+        once: then it is decided for every part.
+        """
+        if self.proven:
+            return
+        name = self._member.filename
+        extent = self._far.bound(name, self._max_cells)
+        if extent is None:
+            source = io.BytesIO(self._source) if isinstance(self._source, bytes) else self._source
+            with zipfile.ZipFile(source) as archive:
+                extent = first_oversized_sheet(archive, [name], self._max_cells)
+            self.proven = extent is None
+        if extent is not None and extent.over(self._max_cells):
+            raise Oversized(extent)
 
     def package(self, part: RawPart) -> bytes:
         """A package calamine opens like the original, holding only ``part``'s rows.
