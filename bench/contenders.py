@@ -155,11 +155,11 @@ def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
     for part in splitter.parts(-(-size // count)):
         stages["inflate_cut_s"] += clock() - mark
         mark = clock()
-        splitter.check(part)
-        stages["check_s"] += clock() - mark
-        mark = clock()
         package = splitter.package(part)
         stages["package_s"] += clock() - mark
+        mark = clock()
+        splitter.check(part, package)
+        stages["check_s"] += clock() - mark
         mark = clock()
         start = max(part.first_row, 2)
         span = None if part.end_row is None else part.end_row - start

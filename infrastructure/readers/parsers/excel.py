@@ -59,8 +59,10 @@ What fastexcel does and how this module compensates (fastexcel 0.21):
   kinds, kinds differing between parts, odd tags) sends the sheet back to the
   single parse, so the rows are the same either way.
 - Sheet sizes are checked by the guards (sheet_extent.py) before calamine
-  allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
-  height before any Arrow conversion.
+  allocates anything, except for a sheet parsed in parts: its parts' pass
+  checks them, and whatever parses it otherwise (the whole sheet's parse
+  after all, the preview's cut copy) scans it first here. ``max_rows_per_sheet``
+  is checked again on the parsed height before any Arrow conversion.
 """
 
 from __future__ import annotations
@@ -546,7 +548,8 @@ class FastexcelWorkbook:
         self, splitter: SheetSplitter, sheet: str, header_index: int, part: RawPart
     ) -> _PartLoad:
         """One part's strict load, its rows placed where they sit in the sheet's data."""
-        splitter.check(part)
+        package = splitter.package(part)
+        splitter.check(part, package)
         # The part's first data row (1-based), the rows above it, and how many of
         # the sheet's data rows the part stands for, up to the next part's first.
         start = max(part.first_row, header_index + 2)
@@ -555,7 +558,7 @@ class FastexcelWorkbook:
         if span is not None and span <= 0:
             return _PartLoad(_Typed(0, [], {}), 0, 0)  # only rows above the data
         try:
-            reader = fastexcel.read_excel(splitter.package(part))
+            reader = fastexcel.read_excel(package)
             if part.first_row < start or above < 2:
                 loaded = reader.load_sheet(sheet, header_row=None, skip_rows=above, **_STRICT)
                 height = loaded.total_height

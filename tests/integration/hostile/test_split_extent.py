@@ -97,7 +97,7 @@ def test_a_far_row_stops_the_part_holding_it_before_its_parse(tmp_path: Path) ->
 
     with pytest.raises(Oversized) as caught:
         for part in splitter.parts(_PART_BYTES):
-            splitter.check(part)
+            splitter.check(part, splitter.package(part))
             checked.append((part.first_row, part.end_row))
 
     assert caught.value.extent.rows == 50_000_000
@@ -111,7 +111,7 @@ def test_an_odd_cell_sends_the_sheet_back_whole(tmp_path: Path) -> None:
 
     with pytest.raises(Unsplittable, match="odd cell tag"):
         for part in splitter.parts(_PART_BYTES):
-            splitter.check(part)
+            splitter.check(part, splitter.package(part))
 
 
 def test_a_wide_sheet_within_the_limits_reads_in_parts_as_whole(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_a_wide_sheet_is_scanned_whole_once_then_parsed_in_parts(tmp_path: Path)
 
     parts = list(splitter.parts(_PART_BYTES))
     for part in parts:
-        splitter.check(part)
+        splitter.check(part, splitter.package(part))
 
     assert len(parts) >= 3
     assert splitter.proven
