@@ -90,19 +90,22 @@ def test_the_parent_leaves_a_sheet_in_parts_to_the_parser(tmp_path: Path) -> Non
     check_extent(path, info_for(path), FileKind.XLSX, ReaderLimits(split_sheet_bytes=_PART_BYTES))
 
 
-def test_a_far_row_stops_the_part_holding_it_before_its_parse(tmp_path: Path) -> None:
-    path = _sheet(tmp_path / "far.xlsx", _MIDDLE, '<c r="A50000000"><v>1</v></c>')
+@pytest.mark.parametrize("at", [_FIRST, _MIDDLE, _LAST])
+def test_a_far_row_stops_the_part_holding_it_before_its_parse(tmp_path: Path, at: int) -> None:
+    path = _sheet(tmp_path / "far.xlsx", at, '<c r="A50000000"><v>1</v></c>')
     splitter = SheetSplitter(path, _SHEET, ReaderLimits().max_cells_per_sheet)
     checked = []
 
     with pytest.raises(Oversized) as caught:
         for part in splitter.parts(_PART_BYTES):
+            refused = part
             splitter.check(part, splitter.package(part))
-            checked.append((part.first_row, part.end_row))
+            checked.append(part)
 
     assert caught.value.extent.rows == 50_000_000
-    assert len(checked) >= 1
-    assert all(end is not None and end <= _MIDDLE for _, end in checked)
+    assert refused.first_row <= at
+    assert refused.end_row is None or at < refused.end_row
+    assert all(part.end_row is not None and part.end_row <= at for part in checked)
 
 
 def test_an_odd_cell_sends_the_sheet_back_whole(tmp_path: Path) -> None:
