@@ -143,7 +143,11 @@ class Extent:
 
 
 class FarCells:
-    """The far references of a sheet's pieces flagged as unusual, and odd: not of them."""
+    """The widest column and farthest row referenced by a sheet's unusual pieces.
+
+    Only pieces whose unusual cell tags are all far, none odd, are added: an odd
+    tag's position is calamine's to decide (the walk).
+    """
 
     def __init__(self) -> None:
         self.columns = _SHORT_COLUMNS  # the widest column seen, at least Z
