@@ -128,10 +128,11 @@ def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
 
     The stages the parallel reader overlaps (parsers/xlsx_split.py, excel.py), run
     here in one thread so each is timed alone (CPU seconds, summed over parts): the
-    inflate and cut (one thread, ahead of the parts), and per part the check, the
-    package, calamine's parse and fastexcel's Arrow conversion; then the join of the
-    parts' columns and their conversion to what validation takes, as the reader
-    does them (its own functions, with the sheet's first row as the header).
+    inflate and cut (one thread, ahead of the parts), and per part the check (with the
+    extent scan, in the same pass), the package, calamine's parse and fastexcel's
+    Arrow conversion; then the join of the parts' columns and their conversion to
+    what validation takes, as the reader does them (its own functions, with the
+    sheet's first row as the header).
     """
     import fastexcel
 
@@ -139,9 +140,12 @@ def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
     from infrastructure.readers.parsers import excel
     from infrastructure.readers.parsers.xlsx_split import SheetSplitter
 
-    limit = ReaderLimits().split_sheet_bytes
+    limits = ReaderLimits()
+    limit = limits.split_sheet_bytes
     workers = int(args["workers"])
-    splitter = SheetSplitter(Path(args["xlsx"]), "xl/worksheets/sheet1.xml")
+    splitter = SheetSplitter(
+        Path(args["xlsx"]), "xl/worksheets/sheet1.xml", limits.max_cells_per_sheet
+    )
     size = splitter.inflated_bytes
     count = max(workers * -(-size // (workers * limit)), 2)
     stages = dict.fromkeys(("inflate_cut_s", "check_s", "package_s", "parse_s", "arrow_s"), 0.0)
@@ -151,11 +155,11 @@ def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
     for part in splitter.parts(-(-size // count)):
         stages["inflate_cut_s"] += clock() - mark
         mark = clock()
-        splitter.check(part)
-        stages["check_s"] += clock() - mark
-        mark = clock()
         package = splitter.package(part)
         stages["package_s"] += clock() - mark
+        mark = clock()
+        splitter.check(part, package)
+        stages["check_s"] += clock() - mark
         mark = clock()
         start = max(part.first_row, 2)
         span = None if part.end_row is None else part.end_row - start

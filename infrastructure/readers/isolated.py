@@ -28,7 +28,9 @@ While the child parses, the parent scans the sheets' XML for their cell extent
 (sheet_extent.py) on the other core. That scan used to run before parsing, to
 keep calamine from allocating a huge empty grid; the child's memory limit now
 does that job, so the scan only needs to finish in time to name the problem:
-an oversized sheet kills the child early with ``too_many_cells``.
+an oversized sheet kills the child early with ``too_many_cells``. A sheet
+parsed in parts (``split_sheet_bytes`` or more) is left to the child, which
+checks its extent in the parts' own pass, before each part is parsed.
 """
 
 from __future__ import annotations

@@ -37,6 +37,14 @@ class ReaderLimits:
     # parts of at most this size, on every core (parsers/xlsx_split.py).
     split_sheet_bytes: int = 32 * MB
 
+    def splits(self, inflated_bytes: int) -> bool:
+        """Whether a worksheet whose XML inflates to this is parsed in parts.
+
+        Such a sheet is also scanned for its extent by the parser, in the parts'
+        own pass over its XML, not by the guards.
+        """
+        return inflated_bytes >= self.split_sheet_bytes
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)

@@ -17,11 +17,13 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from application.ports import LocalFile
+from domain.errors import UnreadableFileError
 from domain.source import ObjectInfo
 from infrastructure.readers.failures import unreadable
 from infrastructure.readers.guards.inflate import member_chunks
 from infrastructure.readers.guards.sheet_extent import (
     EXCEL_MAX_COLUMNS,
+    Extent,
     first_oversized_ods_table,
     first_oversized_sheet,
 )
@@ -256,7 +258,13 @@ def _check_extent(
     else:
         parts = xlsx_parts_of(archive)
         if parts.worksheets is not None:
-            members: Iterable[str] = parts.worksheets.values()
+            # A worksheet parsed in parts is scanned by the parser (parsers/excel.py):
+            # the parts' own pass over its XML finds what this scan would.
+            members: Iterable[str] = [
+                m.filename
+                for m in archive.infolist()
+                if m.filename in parts.worksheets.values() and not limits.splits(m.file_size)
+            ]
         else:
             # Unknown layout: scan every XML part; a stray match only overestimates.
             members = [
@@ -265,14 +273,20 @@ def _check_extent(
         extent = first_oversized_sheet(archive, members, limits.max_cells_per_sheet)
         sheets = (parts.worksheets or {}).items()
         sheet = None if extent is None else next((n for n, m in sheets if m == extent.member), None)
-    if extent is None:
-        return
+    if extent is not None:
+        raise too_many_cells(info, extent, sheet, limits)
+
+
+def too_many_cells(
+    info: ObjectInfo, extent: Extent, sheet: str | None, limits: ReaderLimits
+) -> UnreadableFileError:
+    """The refusal of a sheet whose extent is over the limits (:meth:`Extent.over`)."""
     over = (
         f"over the limit of {limits.max_cells_per_sheet:,} cells"
         if extent.cells > limits.max_cells_per_sheet
         else f"past Excel's last column (XFD, {EXCEL_MAX_COLUMNS:,})"
     )
-    raise unreadable(
+    return unreadable(
         info,
         "too_many_cells",
         f"worksheet {sheet or extent.member!r} spans up to {extent.rows:,} rows x "

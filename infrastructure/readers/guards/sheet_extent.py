@@ -72,10 +72,15 @@ _LEAVES_USUAL_ATTRIBUTES = (
 )
 
 
-def _unusual_cells(ref: str, not_ref: str) -> str:
-    """Cell tags whose first attribute is not r="REF", or whose other attributes are odd."""
+def _unusual_cells(ref: str, not_ref: str, prefix: str) -> str:
+    """Cell tags whose first attribute is not r="REF", or whose other attributes are odd.
+
+    Without the leading "<", so that a caller can put it in an alternation
+    behind one "<" of its own.
+    """
     return (
-        r'<c(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"]| r="'
+        re.escape(prefix)
+        + r'c(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"]| r="'
         + not_ref
         + r'| r="'
         + ref
@@ -86,17 +91,32 @@ def _unusual_cells(ref: str, not_ref: str) -> str:
     )
 
 
+def unusual_cells(prefix: str = "") -> str:
+    """RE2, after a "<": a cell tag of namespace ``prefix`` (``x:``) that is far or odd."""
+    return _unusual_cells(
+        r"[A-Za-z][0-9]{1,6}",
+        r'(?:[^A-Za-z]|[A-Za-z](?:[^0-9]|[0-9]{7}|[0-9]{1,6}[^0-9"]))',
+        prefix,
+    )
+
+
+def odd_cells(prefix: str = "") -> str:
+    """RE2, after a "<": a cell tag of namespace ``prefix`` that is odd, whatever its reference.
+
+    Up to four letters and twelve digits, as far as calamine's 32-bit
+    numbers make sense.
+    """
+    return _unusual_cells(
+        r"[A-Za-z]{1,4}[0-9]{1,12}",
+        r'(?:[^A-Za-z]|[A-Za-z]{5}|[A-Za-z]{1,4}(?:[^A-Za-z0-9]|[0-9]{13}|[0-9]{1,12}[^0-9"]))',
+        prefix,
+    )
+
+
 # Not usual: far or odd. Run on every piece.
-_UNUSUAL = _unusual_cells(
-    r"[A-Za-z][0-9]{1,6}",
-    r'(?:[^A-Za-z]|[A-Za-z](?:[^0-9]|[0-9]{7}|[0-9]{1,6}[^0-9"]))',
-)
-# Odd, whatever the reference says (up to four letters and twelve digits, as
-# far as calamine's 32-bit numbers make sense). Run where _UNUSUAL matched.
-_ODD = _unusual_cells(
-    r"[A-Za-z]{1,4}[0-9]{1,12}",
-    r'(?:[^A-Za-z]|[A-Za-z]{5}|[A-Za-z]{1,4}(?:[^A-Za-z0-9]|[0-9]{13}|[0-9]{1,12}[^0-9"]))',
-)
+_UNUSUAL = "<" + unusual_cells()
+# Odd. Run where _UNUSUAL matched.
+_ODD = "<" + odd_cells()
 # Cell tags with a namespace prefix (<x:c>): rare, so looked for cheaply and,
 # where there are some, all treated as odd.
 _PREFIXED_CELL = r""":c[\s/>]"""
@@ -116,29 +136,61 @@ class Extent:
     def cells(self) -> int:
         return self.rows * self.columns
 
+    def over(self, max_cells: int) -> bool:
+        """Over the cell budget, or past Excel's last column whatever the cell count:
+        no spreadsheet program writes one, and every column costs the reader time."""
+        return self.cells > max_cells or self.columns > EXCEL_MAX_COLUMNS
+
+
+class FarCells:
+    """The widest column and farthest row referenced by a sheet's unusual pieces.
+
+    Only pieces whose unusual cell tags are all far, none odd, are added: an odd
+    tag's position is calamine's to decide (the walk).
+    """
+
+    def __init__(self) -> None:
+        self.columns = _SHORT_COLUMNS  # the widest column seen, at least Z
+        self.rows = 0  # the farthest row past 999,999 seen, 0 if none
+
+    def add(self, piece: bytes | memoryview) -> None:
+        """Take in the references of a piece whose unusual tags are all far, none odd."""
+        self.columns = max([self.columns, *map(_column_number, set(_WIDE_COLUMN.findall(piece)))])
+        self.rows = max([self.rows, *map(_row_number, set(_FAR_ROW.findall(piece)))])
+
+    def bound(self, member: str, max_cells: int) -> Extent | None:
+        """The sheet's extent as far as these references decide it, else None.
+
+        None when it takes the sheet's row numbers too: its columns reach far
+        enough for a row below 1,000,000 to break the budget.
+        """
+        rows = max(self.rows, EXCEL_MAX_ROWS)
+        if self.columns * rows <= max_cells:
+            return Extent(member, rows, self.columns)
+        if _row_digits(self.columns, max_cells) > 6:
+            # Rows below 1,000,000 cannot break the budget; the pass has seen every
+            # row number that long.
+            return Extent(member, max(self.rows, _SHORT_ROWS), self.columns)
+        return None
+
 
 def first_oversized_sheet(
     archive: zipfile.ZipFile, members: Iterable[str], max_cells: int
 ) -> Extent | None:
-    """The first of ``members`` whose cell bound exceeds ``max_cells``, or None.
-
-    A sheet reaching past Excel's last column is refused too, whatever its
-    cell count: no spreadsheet program writes one, and every column costs
-    the reader time of its own.
-    """
+    """The first of ``members`` whose extent is over ``max_cells`` (:meth:`Extent.over`)."""
     present = {m.filename: m for m in archive.infolist()}
     for name in members:
         member = present.get(name)
         if member is None:
             continue  # a dangling relationship; calamine reports it if it matters
         extent = _extent(archive, member, max_cells)
-        if extent.cells > max_cells or extent.columns > EXCEL_MAX_COLUMNS:
+        if extent.over(max_cells):
             return extent
     return None
 
 
 def _extent(archive: zipfile.ZipFile, member: zipfile.ZipInfo, max_cells: int) -> Extent:
-    columns, far_rows, implicit = _SHORT_COLUMNS, 0, False
+    far, implicit = FarCells(), False
     for piece in _pieces(archive, member):
         odd = _count(piece, _PREFIXED_CELL) and _count(piece, _PREFIXED_CELL_TAG)
         if not odd and not _count(piece, _UNUSUAL):
@@ -146,21 +198,18 @@ def _extent(archive: zipfile.ZipFile, member: zipfile.ZipInfo, max_cells: int) -
         if odd or _count(piece, _ODD):
             implicit = True
             break
-        columns = max([columns, *map(_column_number, set(_WIDE_COLUMN.findall(piece)))])
-        far_rows = max([far_rows, *map(_row_number, set(_FAR_ROW.findall(piece)))])
+        far.add(piece)
+    columns, far_rows = far.columns, far.rows
     if implicit:
         walked = _walk(archive, member)
         # The walk is exact for well-formed XML; the references found before it
         # still bound what a lenient parser could make of the rest.
         return Extent(member.filename, max(walked.rows, far_rows), max(walked.columns, columns))
-    rows = max(far_rows, EXCEL_MAX_ROWS)
-    if columns * rows <= max_cells:
-        return Extent(member.filename, rows, columns)
-    # Rows below 10**(digits-1) cannot break the budget; if that is a million
-    # or more, the pass above has seen every row number that long.
-    digits = len(str(max(max_cells // columns, 1)))
-    if digits > 6:
-        return Extent(member.filename, max(far_rows, _SHORT_ROWS), columns)
+    bound = far.bound(member.filename, max_cells)
+    if bound is not None:
+        return bound
+    # Rows below 10**(digits-1) cannot break the budget: only longer row numbers count.
+    digits = _row_digits(columns, max_cells)
     longer = rf"""r=["'][A-Za-z]+[0-9]{{{digits}}}"""
     long_row = re.compile(rf"""r=["'][A-Za-z]+([0-9]{{{digits},}})""".encode())
     rows = 10 ** (digits - 1) - 1
@@ -168,6 +217,11 @@ def _extent(archive: zipfile.ZipFile, member: zipfile.ZipInfo, max_cells: int) -
         if _count(piece, longer):
             rows = max([rows, *map(_row_number, set(long_row.findall(piece)))])
     return Extent(member.filename, rows, columns)
+
+
+def _row_digits(columns: int, max_cells: int) -> int:
+    """The fewest digits of a row number that can break the budget at ``columns``."""
+    return len(str(max(max_cells // columns, 1)))
 
 
 def _pieces(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:

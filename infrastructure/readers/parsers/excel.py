@@ -59,8 +59,10 @@ What fastexcel does and how this module compensates (fastexcel 0.21):
   kinds, kinds differing between parts, odd tags) sends the sheet back to the
   single parse, so the rows are the same either way.
 - Sheet sizes are checked by the guards (sheet_extent.py) before calamine
-  allocates anything; ``max_rows_per_sheet`` is checked again on the parsed
-  height before any Arrow conversion.
+  allocates anything, except for a sheet parsed in parts: its parts' pass
+  checks them, and whatever parses it otherwise (the whole sheet's parse
+  after all, the preview's cut copy) scans it first here. ``max_rows_per_sheet``
+  is checked again on the parsed height before any Arrow conversion.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -94,6 +96,8 @@ from infrastructure.readers.failures import (
     no_such_sheet,
     parser_refusal,
 )
+from infrastructure.readers.guards.checks import too_many_cells
+from infrastructure.readers.guards.sheet_extent import first_oversized_sheet
 from infrastructure.readers.guards.xlsx_parts import (
     UNKNOWN,
     canonical_copy,
@@ -110,7 +114,12 @@ from infrastructure.readers.parsers.cell_text import (
 )
 from infrastructure.readers.parsers.raw_sheet import build_raw_sheet, empty_raw_sheet
 from infrastructure.readers.parsers.xlsx_head import head_copy
-from infrastructure.readers.parsers.xlsx_split import RawPart, SheetSplitter, Unsplittable
+from infrastructure.readers.parsers.xlsx_split import (
+    Oversized,
+    RawPart,
+    SheetSplitter,
+    Unsplittable,
+)
 
 Row = tuple[str | None, ...]
 # Previews are cut at least this deep so the usual preview-then-read of a
@@ -246,6 +255,9 @@ class FastexcelWorkbook:
         self._cuttable = worksheets is not None
         self._cut: _Cut | None = None
         self._head_cache: _Head | None = None
+        # Sheets whose extent is known to be within the limits: scanned by the guards
+        # (any sheet not parsed in parts), or here.
+        self._scanned: set[str] = set()
 
     @property
     def sheet_names(self) -> tuple[str, ...]:
@@ -320,13 +332,20 @@ class FastexcelWorkbook:
         """The readers to preview ``sheet`` from, and whether they hold the whole sheet."""
         reader = self._open_reader(sheet)
         if not self._cuttable:
+            self._check_extent(sheet)
             return reader, self._cell_reader(), True
         if self._cut is None or self._cut.rows < rows:
             self._cut = self._make_cut(self._source, max(rows, _MIN_CUT_ROWS))
             if self._cut is None:
                 self._cuttable = False
+                self._check_extent(sheet)
                 return reader, self._cell_reader(), True
-        return self._cut.reader, self._cut.cells, sheet in self._cut.complete
+        cut = self._cut
+        if sheet not in cut.scanned:
+            # The cut's first rows can reach as far as the whole sheet's.
+            self._check_extent(sheet, cut.data, whole=sheet in cut.complete)
+            cut.scanned.add(sheet)
+        return cut.reader, cut.cells, sheet in cut.complete
 
     def _cell_reader(self) -> _CellReader:
         if self._cells is None:
@@ -340,7 +359,11 @@ class FastexcelWorkbook:
             if copy is None:
                 return None
             return _Cut(
-                rows, fastexcel.read_excel(copy.data), _CellReader(copy.data), copy.complete
+                rows,
+                copy.data,
+                fastexcel.read_excel(copy.data),
+                _CellReader(copy.data),
+                copy.complete,
             )
         except (
             zipfile.BadZipFile,
@@ -371,6 +394,7 @@ class FastexcelWorkbook:
             first_col, columns = parted
             rows = len(columns[0]) if columns else 0
             return [pa.nulls(rows, TEXT)] * first_col + columns
+        self._check_extent(sheet)
         try:
             loaded = reader.load_sheet(
                 sheet,
@@ -489,12 +513,12 @@ class FastexcelWorkbook:
         member = None if self._worksheets is None else self._worksheets.get(sheet)
         if member is None:
             return None
-        with closing(SheetSplitter(self._source, member)) as splitter:
+        limits = self._limits
+        with closing(SheetSplitter(self._source, member, limits.max_cells_per_sheet)) as splitter:
             size = splitter.inflated_bytes
-            limit = self._limits.split_sheet_bytes
             workers = _cores()
-            count = workers * -(-size // (workers * limit))
-            if size < limit or count < 2:
+            count = workers * -(-size // (workers * limits.split_sheet_bytes))
+            if not limits.splits(size) or count < 2:
                 return None
             shared = splitter.shared_bytes
             if shared > _SHARED_FREE_BYTES and shared * _SHARED_SHARE > size // count:
@@ -508,7 +532,13 @@ class FastexcelWorkbook:
             try:
                 loads = _in_parallel(splitter.parts(-(-size // count)), load, workers)
             except Unsplittable:
+                if splitter.proven:
+                    self._scanned.add(sheet)
                 return None
+            except Oversized as over:
+                raise too_many_cells(self._info, over.extent, sheet, limits) from None
+        # Every part checked: the sheet's extent with them.
+        self._scanned.add(sheet)
         typed = _joined(loads, header_index)
         if typed is None:
             return None
@@ -518,7 +548,8 @@ class FastexcelWorkbook:
         self, splitter: SheetSplitter, sheet: str, header_index: int, part: RawPart
     ) -> _PartLoad:
         """One part's strict load, its rows placed where they sit in the sheet's data."""
-        splitter.check(part)
+        package = splitter.package(part)
+        splitter.check(part, package)
         # The part's first data row (1-based), the rows above it, and how many of
         # the sheet's data rows the part stands for, up to the next part's first.
         start = max(part.first_row, header_index + 2)
@@ -527,7 +558,7 @@ class FastexcelWorkbook:
         if span is not None and span <= 0:
             return _PartLoad(_Typed(0, [], {}), 0, 0)  # only rows above the data
         try:
-            reader = fastexcel.read_excel(splitter.package(part))
+            reader = fastexcel.read_excel(package)
             if part.first_row < start or above < 2:
                 loaded = reader.load_sheet(sheet, header_row=None, skip_rows=above, **_STRICT)
                 height = loaded.total_height
@@ -556,6 +587,28 @@ class FastexcelWorkbook:
         if span is not None and rows > span:
             raise Unsplittable(f"part {part.index} reaches into the next one")
         return _PartLoad(typed, span if span is not None else rows, height)
+
+    def _check_extent(self, sheet: str, source: bytes | None = None, *, whole: bool = True) -> None:
+        """Refuse ``sheet`` (``too_many_cells``) before calamine parses it, if the guards
+        left its scan to the parser (a sheet parsed in parts) and nothing here did it yet.
+
+        ``source``: the package about to be parsed, the workbook's own by default;
+        ``whole``: whether it holds the whole sheet, which is then known to fit.
+        """
+        member = None if self._worksheets is None else self._worksheets.get(sheet)
+        if member is None or sheet in self._scanned:
+            return  # an unknown layout: the guards scanned every part
+        with _zip(self._source) as archive:
+            found = member in archive.NameToInfo
+            if not found or not self._limits.splits(archive.getinfo(member).file_size):
+                self._scanned.add(sheet)  # the guards' scan had it, or calamine reports it
+                return
+        with _zip(self._source if source is None else source) as archive:
+            extent = first_oversized_sheet(archive, [member], self._limits.max_cells_per_sheet)
+        if extent is not None:
+            raise too_many_cells(self._info, extent, sheet, self._limits)
+        if whole:
+            self._scanned.add(sheet)
 
     def _check_height(self, sheet: str, height: int) -> None:
         check_sheet_height(self._info, sheet, height, self._limits.max_rows_per_sheet)
@@ -692,9 +745,11 @@ def _joined(loads: list[_PartLoad], header_index: int) -> _Typed | None:
 @dataclass(frozen=True)
 class _Cut:
     rows: int
+    data: bytes
     reader: fastexcel.ExcelReader
     cells: _CellReader
     complete: frozenset[str]  # sheets the cut copy holds whole
+    scanned: set[str] = field(default_factory=set)  # sheets whose cut is within the limits
 
 
 @dataclass(frozen=True)
@@ -750,6 +805,10 @@ class _CellReader:
                 if 0 <= column < width and value != "":
                     columns[column][at] = value
         return columns
+
+
+def _zip(source: Path | bytes) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
 
 
 @contextmanager

@@ -20,6 +20,14 @@ for each part with one RE2 pass (GIL released, linear time): no ``<!``
 with ``r="..."`` as its first attribute, and no row number outside the part's
 range, written as a regular expression on the digits. Anything else raises
 :class:`Unsplittable`, and the caller parses the sheet whole, as before.
+
+The same pass finds what the guards' extent scan (sheet_extent.py) looks for,
+which the guards leave to it for a sheet parsed in parts: cell tags that are
+far (beyond column Z or row 999,999) or odd. The far references of the parts
+checked so far bound the sheet's extent, and a sheet over the cell budget
+raises :class:`Oversized` before the part that shows it is parsed; an odd tag
+is Unsplittable (the whole sheet's scan walks it). The parts then cost the
+sheet's XML one inflate and one regular-expression pass, not two of each.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import io
 import itertools
 import re
 import struct
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +47,16 @@ import pyarrow.compute as pc
 from isal import isal_zlib
 
 from infrastructure.readers.guards.inflate import member_chunks
+from infrastructure.readers.guards.sheet_extent import (
+    Extent,
+    FarCells,
+    first_oversized_sheet,
+    odd_cells,
+    unusual_cells,
+)
 from infrastructure.readers.parsers.xlsx_head import parsed_on_open
 
 _CHUNK = 4 * 1024 * 1024
-# Longer than any match of the checks' patterns (a tag name, an attribute, a number).
-_SEAM = 256
 _ZIP32_LIMIT = 0xFFFFFFFF
 # Zip headers: local file, central directory entry, end of central directory.
 _LOCAL = struct.Struct("<4s5H3L2H")
@@ -66,6 +80,15 @@ class Unsplittable(Exception):
     """The sheet is not of the shape the parts need; it is parsed whole."""
 
 
+class Oversized(Exception):
+    """The sheet's extent is over the cell budget: calamine must not parse it, whole or
+    in parts."""
+
+    def __init__(self, extent: Extent) -> None:
+        super().__init__(f"{extent.member}: {extent.rows:,} rows x {extent.columns:,} columns")
+        self.extent = extent
+
+
 @dataclass(frozen=True)
 class RawPart:
     """One part's rows, as they stand in the sheet's XML, in pieces (no copy is made)."""
@@ -87,7 +110,9 @@ class RawPart:
 class SheetSplitter:
     """Cuts one worksheet member of a package into parts; see the module docstring."""
 
-    def __init__(self, source: Path | bytes, member: str) -> None:
+    def __init__(self, source: Path | bytes, member: str, max_cells: int) -> None:
+        self._source = source
+        self._max_cells = max_cells
         self._archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
         self._member = self._archive.getinfo(member)
         self._others: list[_Entry] = []
@@ -95,6 +120,11 @@ class SheetSplitter:
         self._prefix = b""  # the namespace prefix of sheetData, e.g. b"x:"
         self._tail = b""  # from </sheetData> to the end: the last part's end
         self._row_tag = re.compile(b"<row")  # a row start tag, set once the prefix is known
+        # The far references of the parts checked so far, shared by their threads.
+        self._far = FarCells()
+        self._extent_lock = threading.Lock()
+        # The whole sheet scanned and within the budget: no part needs deciding.
+        self.proven = False
 
     @property
     def inflated_bytes(self) -> int:
@@ -185,40 +215,72 @@ class SheetSplitter:
             raise Unsplittable("no row near the sheet's start")
         return bytes(start_of[start.end() :]), first.end() - start.end()
 
-    def check(self, part: RawPart) -> None:
-        """Raise Unsplittable unless every row and cell of ``part`` lies at or below its first row.
+    def check(self, part: RawPart, package: bytes) -> None:
+        """Raise Unsplittable unless every row and cell of ``part`` lies at or below its
+        first row; raise Oversized when the sheet's extent, as far as the parts checked
+        so far show it, is over the cell budget.
 
         Cells past the part's end need no look here: the part's parse then
-        reaches into the next part's rows, which the caller refuses.
+        reaches into the next part's rows, which the caller refuses. The
+        extent is the guards' (sheet_extent.py), found in the same pass: cell
+        tags that are far are read again for their references; odd ones
+        (an implicit position, a second ``r``) send the sheet back whole, where
+        the whole sheet's scan walks them. Called from the parts' threads.
+
+        ``package`` is the part's (:meth:`package`): its rows lie there in one
+        piece, so each pattern is compiled once per part, not once per chunk (the
+        merged pattern's DFA, rebuilt every 4 MB, cost a third more).
         """
         p = re.escape(self._prefix.decode())
         number = "(?:" + "|".join(["0[0-9]*", *_below(part.first_row)]) + ')"'
         # One alternation behind "<", which RE2 skips to with memchr; the same
         # checks as separate alternatives cost six times as much.
         foreign = r"(?:c|row)[\s/>]" if p else r"/?[^\s<>/:!?]{1,64}:(?:c|row)[\s/>]"
-        pattern = (
-            "<(?:"
-            + "|".join(
-                [
-                    "!",  # a comment or CDATA
-                    f"/?{p}sheetData",  # a second sheetData, or its end in a middle part
-                    f'{p}(?:c r="[A-Za-z]*|row r="){number}',  # above the part's first row
-                    f'{p}(?:row|c)(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"])',  # no r first
-                    # Not a reference at all: calamine's reading of it is its own.
-                    f'{p}c r="[A-Za-z]*(?:[^A-Za-z0-9"]|[0-9]+[^0-9"]|")',
-                    f'{p}row r="(?:[^0-9]|[0-9]*[^0-9"])',
-                    foreign,  # a row or cell tag of another namespace prefix
-                ]
-            )
-            + ")"
-        )
-        tail = b""
-        for piece in part.pieces:
-            # Each piece, and the seam it makes with the one before: a match
-            # is never longer than _SEAM, so each lies whole in one of them.
-            if (tail and _count(tail + bytes(piece[:_SEAM]), pattern)) or _count(piece, pattern):
+        refused = [
+            "!",  # a comment or CDATA
+            f"/?{p}sheetData",  # a second sheetData, or its end in a middle part
+            f'{p}(?:c r="[A-Za-z]*|row r="){number}',  # above the part's first row
+            f'{p}(?:row|c)(?:[\t\n\r\f/>]| [^r]| r[^=]| r=[^"])',  # no r first
+            # Not a reference at all: calamine's reading of it is its own.
+            f'{p}c r="[A-Za-z]*(?:[^A-Za-z0-9"]|[0-9]+[^0-9"]|")',
+            f'{p}row r="(?:[^0-9]|[0-9]*[^0-9"])',
+            foreign,  # a row or cell tag of another namespace prefix
+        ]
+        prefix = self._prefix.decode()
+        anything = "<(?:" + "|".join([*refused, unusual_cells(prefix)]) + ")"
+        # The sheet's entry is the package's last: its rows end before the part's
+        # closing tags, the central directory and its end record.
+        (listing,) = _END.unpack_from(package, len(package) - _END.size)[5:6]
+        stop = len(package) - _END.size - listing - len(self._end(part))
+        rows = memoryview(package)[stop - part.size : stop]
+        if _count(rows, anything):  # else the usual case: one pass
+            if _count(rows, "<(?:" + "|".join(refused) + ")"):
                 raise Unsplittable(f"part {part.index} holds a row it cannot be parsed apart with")
-            tail = bytes(piece[-_SEAM:])
+            if _count(rows, "<" + odd_cells(prefix)):
+                raise Unsplittable(f"part {part.index} holds an odd cell tag")
+            with self._extent_lock:
+                self._far.add(rows)
+        with self._extent_lock:
+            self._check_extent()
+
+    def _check_extent(self) -> None:
+        """Raise Oversized when the far references seen so far put the sheet over budget.
+
+        When they cannot decide it alone (columns wide enough for a row below
+        1,000,000 to matter), the whole sheet is scanned as the guards would,
+        once: then it is decided for every part.
+        """
+        if self.proven:
+            return
+        name = self._member.filename
+        extent = self._far.bound(name, self._max_cells)
+        if extent is None:
+            source = io.BytesIO(self._source) if isinstance(self._source, bytes) else self._source
+            with zipfile.ZipFile(source) as archive:
+                extent = first_oversized_sheet(archive, [name], self._max_cells)
+            self.proven = extent is None
+        if extent is not None and extent.over(self._max_cells):
+            raise Oversized(extent)
 
     def package(self, part: RawPart) -> bytes:
         """A package calamine opens like the original, holding only ``part``'s rows.
@@ -226,13 +288,15 @@ class SheetSplitter:
         Written here rather than through zipfile, which would copy the sheet
         into a growing buffer: the package is one join of its pieces.
         """
-        if part.last:
-            end = self._tail
-        else:
-            p = self._prefix
-            end = b"</" + p + b"sheetData></" + p + b"worksheet>"
-        sheet: _Entry = (self._member.filename, (self._head, *part.pieces, end))
+        sheet: _Entry = (self._member.filename, (self._head, *part.pieces, self._end(part)))
         return _stored_zip([*self._others, sheet])
+
+    def _end(self, part: RawPart) -> bytes:
+        """What closes ``part``'s sheet: the original's end for the last part."""
+        if part.last:
+            return self._tail
+        p = self._prefix
+        return b"</" + p + b"sheetData></" + p + b"worksheet>"
 
 
 def _stored_zip(entries: list[_Entry]) -> bytes:
