@@ -564,6 +564,7 @@ class FastexcelWorkbook:
             return _PartLoad(_Typed(0, [], {}), 0, 0)  # only rows above the data
         try:
             reader = fastexcel.read_excel(package)
+            del package  # calamine holds its own copy of the package
             if part.first_row < start or above < 2:
                 loaded = reader.load_sheet(sheet, header_row=None, skip_rows=above, **_STRICT)
                 height = loaded.total_height
@@ -575,6 +576,7 @@ class FastexcelWorkbook:
                 # the first non-empty row to fastexcel, hence above >= 2.)
                 loaded = reader.load_sheet(sheet, header_row=above - 1, **_STRICT)
                 height = above + loaded.total_height
+            del reader  # the package's bytes; the loaded sheet holds its cells
             if height > self._limits.max_rows_per_sheet:
                 raise Unsplittable("over the row limit: the whole sheet's parse says so")
             typed = _typed(loaded)
