@@ -516,7 +516,7 @@ class FastexcelWorkbook:
         limits = self._limits
         with closing(SheetSplitter(self._source, member, limits.max_cells_per_sheet)) as splitter:
             size = splitter.inflated_bytes
-            workers = _cores()
+            workers = cores()
             if not limits.splits(size) or workers < 2:
                 # On one core the parts would only add their own cost.
                 return None
@@ -661,8 +661,24 @@ class _PartLoad:
     height: int  # fastexcel's total_height: the sheet's rows up to the part's last used one
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cores(cpu_max: Path = _CPU_MAX) -> int:
+    """The whole cores this process may keep busy: its CPU affinity, capped by a quota.
+
+    A container given 1.5 CPUs (cgroup v2 ``cpu.max`` "150000 100000", as Docker's
+    ``--cpus`` and ECS set it) sees every core of its host in its affinity, but
+    parts parsed on more threads than it has whole cores only add their own cost.
+    """
+    found = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            return max(1, min(found or 1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 CPU controller here, or not readable: no quota to honour
+    return found or 1
 
 
 def _in_parallel(

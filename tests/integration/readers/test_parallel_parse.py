@@ -13,6 +13,7 @@ join records it, so no case passes by quietly never splitting.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -364,3 +365,29 @@ def test_a_sheet_over_the_row_limit_is_refused_alike(tmp_path: Path) -> None:
         refusals.append((caught.value.code, caught.value.message, dict(caught.value.details)))
     assert refusals[0] == refusals[1]
     assert refusals[0][0] == "too_many_rows"
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("max 100000\n", None),  # no quota: every core of the affinity
+        ("150000 100000\n", 1),  # 1.5 CPUs: one whole core, so no parts
+        ("200000 100000\n", 2),
+        ("not a quota\n", None),
+    ],
+)
+def test_parts_run_on_the_whole_cores_a_cpu_quota_leaves(
+    tmp_path: Path, cpu_max: str, expected: int | None
+) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(cpu_max)
+
+    found = excel.cores(tmp_path / "cpu.max")
+
+    assert found == (affinity if expected is None else min(affinity, expected))
+
+
+def test_without_a_cgroup_cpu_controller_every_core_of_the_affinity_counts(
+    tmp_path: Path,
+) -> None:
+    assert excel.cores(tmp_path / "absent") == len(os.sched_getaffinity(0))
