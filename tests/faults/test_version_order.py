@@ -29,14 +29,28 @@ V1_ROWS, V2_ROWS = 200_000, 20
 
 
 def _downloading(workers: list[subprocess.Popen[str]]) -> bool:
-    """Whether a worker has a download open: it has read v1's version and fetches it."""
+    """Whether a worker has v1 in hand: it has read v1's version and fetched it.
+
+    The download is open in the worker while it arrives, then in its parser child
+    while that parses it (the worker itself no longer reads a sheet this large:
+    its extent is checked in the child's parts), so both are looked at.
+    """
     for worker in workers:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            for fd in Path(f"/proc/{worker.pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if Path(os.readlink(fd)).name.startswith("datalakep-"):
-                        return True
+        for pid in (worker.pid, *_children(worker.pid)):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if Path(os.readlink(fd)).name.startswith("datalakep-"):
+                            return True
     return False
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in children.read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 def test_a_slow_older_version_never_commits_over_a_newer_one(
