@@ -16,7 +16,6 @@ from application.pipeline import (
     AlreadyLoaded,
     FileRun,
     IngestSettings,
-    NoProgress,
     Refusal,
     SheetPipeline,
     failed_file,
@@ -73,10 +72,8 @@ class IngestPassengerFile:
         self._files = files
         self._warehouse = warehouse
         self._reports = reports
-        self._progress = progress or NoProgress()
-        self._pipeline = SheetPipeline(
-            files, reader, router, settings or IngestSettings(), self._progress, validation_pool
-        )
+        self._pipeline = SheetPipeline(files, reader, router, settings, progress, validation_pool)
+        self._progress = self._pipeline.progress
         self._clock = clock
         self._new_id = new_id
         self._outcomes = tuple(outcomes)

@@ -86,15 +86,15 @@ class SheetPipeline:
         files: FileSource,
         reader: WorkbookReader,
         router: Router,
-        settings: IngestSettings,
-        progress: ProgressListener,
+        settings: IngestSettings | None = None,
+        progress: ProgressListener | None = None,
         validation_pool: Executor | None = None,
     ) -> None:
         self._files = files
         self._reader = reader
         self._router = router
-        self._settings = settings
-        self._progress = progress
+        self._settings = settings or IngestSettings()
+        self.progress = progress or NoProgress()
         # Threads that check a long sheet's columns; None checks them in this thread.
         self._validation_pool = validation_pool
 
@@ -118,7 +118,7 @@ class SheetPipeline:
         names = workbook.sheet_names
         routes: list[RouteDecision] = []
         for number, name in enumerate(names):
-            self._progress.stage(uri, name, "routing", number, len(names))
+            self.progress.stage(uri, name, "routing", number, len(names))
             if self._router.ignores(uri, name):
                 yield SheetResult(uri, name, None, Outcome.IGNORED)
                 continue
@@ -147,13 +147,13 @@ class SheetPipeline:
     ) -> Iterator[Refusal | Validated]:
         validations: list[SheetValidation] = []
         for route in group:
-            self._progress.stage(uri, route.sheet, "reading", 0, 0)
+            self.progress.stage(uri, route.sheet, "reading", 0, 0)
             try:
                 sheet = workbook.read(route.sheet, route.header_row)
             except TerminalError as error:
                 yield Refusal(route.sheet, route.contract.name, error, LoadStatus.FAILED)
                 continue
-            self._progress.stage(uri, route.sheet, "validating", sheet.num_rows, sheet.num_rows)
+            self.progress.stage(uri, route.sheet, "validating", sheet.num_rows, sheet.num_rows)
             validations.append(validate_sheet(sheet, route, self._validation_pool))
         yield Validated(tuple(reject_duplicate_keys(validations)))
 

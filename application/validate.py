@@ -14,7 +14,6 @@ from concurrent.futures import Executor
 from application.pipeline import (
     FileRun,
     IngestSettings,
-    NoProgress,
     Refusal,
     SheetPipeline,
     Validated,
@@ -53,14 +52,7 @@ class ValidateFile:
     ) -> None:
         self._files = files
         self._reports = reports
-        self._pipeline = SheetPipeline(
-            files,
-            reader,
-            router,
-            settings or IngestSettings(),
-            progress or NoProgress(),
-            validation_pool,
-        )
+        self._pipeline = SheetPipeline(files, reader, router, settings, progress, validation_pool)
         self._new_id = new_id
 
     def execute(self, command: CheckFile) -> IngestResult:
