@@ -565,8 +565,7 @@ def _die_with(parent: int) -> None:
     child ends at its next message, when it finds the socket closed.
     """
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -652,7 +651,13 @@ def _give_back_memory() -> None:
     """
     pa.default_memory_pool().release_unused()
     with suppress(OSError, AttributeError):  # AttributeError: not glibc
-        ctypes.CDLL(None).malloc_trim(0)
+        _libc().malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library this process is linked with, looked up once per process."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _hand_over(sheet: RawSheet, scratch: _Scratch, places: tuple[Path, ...]) -> dict[str, Any]:
