@@ -141,18 +141,21 @@ def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
     from infrastructure.readers.parsers.xlsx_split import SheetSplitter
 
     limits = ReaderLimits()
-    limit = limits.split_sheet_bytes
-    workers = int(args["workers"])
     splitter = SheetSplitter(
         Path(args["xlsx"]), "xl/worksheets/sheet1.xml", limits.max_cells_per_sheet
     )
     size = splitter.inflated_bytes
-    count = max(workers * -(-size // (workers * limit)), 2)
+    plan = excel.part_plan(
+        size, splitter.shared_bytes, int(args["workers"]), limits.split_sheet_bytes
+    )
+    assert plan is not None, "the bench workbook is not cut into parts"
     stages = dict.fromkeys(("inflate_cut_s", "check_s", "package_s", "parse_s", "arrow_s"), 0.0)
     loads = []
+    count = 0
     clock = time.process_time
     mark = clock()
-    for part in splitter.parts(-(-size // count)):
+    for part in splitter.parts(plan):
+        count += 1
         stages["inflate_cut_s"] += clock() - mark
         mark = clock()
         package = splitter.package(part)
@@ -163,13 +166,15 @@ def _child_reader_parts(args: dict[str, Any]) -> dict[str, Any]:
         mark = clock()
         start = max(part.first_row, 2)
         span = None if part.end_row is None else part.end_row - start
-        reader = fastexcel.read_excel(package)
+        reader = fastexcel.read_excel(package.path)
         if part.first_row < start or start < 3:
             loaded = reader.load_sheet(0, header_row=None, skip_rows=start - 1, **excel._STRICT)
             height = loaded.total_height
         else:
             loaded = reader.load_sheet(0, header_row=start - 2, **excel._STRICT)
             height = start - 1 + loaded.total_height
+        del reader
+        package.close()
         stages["parse_s"] += clock() - mark
         mark = clock()
         typed = excel._typed(loaded)

@@ -15,7 +15,12 @@ import pytest
 from domain.errors import UnreadableFileError
 from infrastructure.readers import FileKind, ReaderLimits
 from infrastructure.readers.guards.checks import check_extent
-from infrastructure.readers.parsers.xlsx_split import Oversized, SheetSplitter, Unsplittable
+from infrastructure.readers.parsers.xlsx_split import (
+    Oversized,
+    PartPlan,
+    SheetSplitter,
+    Unsplittable,
+)
 from tests.integration.hostile.child import read_in_child
 from tests.integration.hostile.files import good_workbook, passengers_sheet
 from tests.integration.hostile.test_archives_and_xml import assert_refused, assert_survived
@@ -97,9 +102,10 @@ def test_a_far_row_stops_the_part_holding_it_before_its_parse(tmp_path: Path, at
     checked = []
 
     with pytest.raises(Oversized) as caught:
-        for part in splitter.parts(_PART_BYTES):
+        for part in splitter.parts(_plan(splitter)):
             refused = part
-            splitter.check(part, splitter.package(part))
+            with splitter.package(part) as package:
+                splitter.check(part, package)
             checked.append(part)
 
     assert caught.value.extent.rows == 50_000_000
@@ -113,8 +119,9 @@ def test_an_odd_cell_sends_the_sheet_back_whole(tmp_path: Path) -> None:
     splitter = SheetSplitter(path, _SHEET, ReaderLimits().max_cells_per_sheet)
 
     with pytest.raises(Unsplittable, match="odd cell tag"):
-        for part in splitter.parts(_PART_BYTES):
-            splitter.check(part, splitter.package(part))
+        for part in splitter.parts(_plan(splitter)):
+            with splitter.package(part) as package:
+                splitter.check(part, package)
 
 
 def test_a_wide_sheet_within_the_limits_reads_in_parts_as_whole(tmp_path: Path) -> None:
@@ -143,9 +150,15 @@ def test_a_wide_sheet_is_scanned_whole_once_then_parsed_in_parts(tmp_path: Path)
     path = _sheet(tmp_path / "wide.xlsx", _MIDDLE, f'<c r="AZ{_MIDDLE}"><v>7</v></c>')
     splitter = SheetSplitter(path, _SHEET, ReaderLimits().max_cells_per_sheet)
 
-    parts = list(splitter.parts(_PART_BYTES))
+    parts = list(splitter.parts(_plan(splitter)))
     for part in parts:
-        splitter.check(part, splitter.package(part))
+        with splitter.package(part) as package:
+            splitter.check(part, package)
 
     assert len(parts) >= 3
     assert splitter.proven
+
+
+def _plan(splitter: SheetSplitter) -> PartPlan:
+    """Parts of up to _PART_BYTES, as the reader plans them on two cores."""
+    return PartPlan(splitter.inflated_bytes, _PART_BYTES, _PART_BYTES // 16, workers=2)

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import fastexcel
 import openpyxl
 import pyarrow as pa
 import pytest
@@ -30,6 +31,7 @@ from entrypoints.containers import build_reader
 from infrastructure.readers.dispatch import FileTypeWorkbookReader
 from infrastructure.readers.limits import ReaderLimits
 from infrastructure.readers.parsers import excel
+from infrastructure.readers.parsers.xlsx_split import PartPlan, SheetSplitter
 from tests.integration.readers.builders import info_for, inline, write_xlsx
 from tests.integration.readers.test_fidelity_corpus import (
     SHARED,
@@ -391,3 +393,67 @@ def test_without_a_cgroup_cpu_controller_every_core_of_the_affinity_counts(
     tmp_path: Path,
 ) -> None:
     assert excel.cores(tmp_path / "absent") == len(os.sched_getaffinity(0))
+
+
+# ------------------------------------------------------------ how the parts are sized
+
+
+def _sizes(plan: PartPlan) -> list[int]:
+    """The part lengths ``plan`` asks for, each cut as asked, until the sheet is cut."""
+    sizes: list[int] = []
+    while (cut := sum(sizes)) < plan.total:
+        sizes.append(min(plan.size(len(sizes), cut), plan.total - cut))
+    return sizes
+
+
+def test_a_million_row_sheet_is_cut_in_parts_small_at_both_ends() -> None:
+    mib = 1024 * 1024
+    plan = excel.part_plan(464 * 10**6, shared=0, workers=2, split_bytes=32 * mib)
+    assert plan is not None
+
+    sizes = _sizes(plan)
+
+    assert max(sizes) == plan.largest == 16 * mib
+    # The first parts grow to the largest in workers + 1 steps...
+    assert sizes[:3] == [plan.largest // 3, 2 * plan.largest // 3, plan.largest]
+    # ...the last ones shrink to a sixteenth of it: whichever thread ends last,
+    # the other is idle for a part that small at most.
+    assert sizes[-1] <= plan.smallest == plan.largest // 16
+    assert sizes[-4:] == sorted(sizes[-4:], reverse=True)
+    assert all(size >= plan.smallest for size in sizes[:-1])
+
+
+@pytest.mark.parametrize(
+    ("size", "workers", "shared", "made"),
+    [
+        (100 * 10**6, 1, 0, False),  # one core: parts only add their own cost
+        (100 * 10**6, 2, 0, True),
+        (100 * 10**6, 2, 2 * 1024 * 1024, True),  # 16 MiB of shared strings per 16 MiB part
+        (100 * 10**6, 2, 3 * 1024 * 1024, False),  # more than the part parsed again per part
+    ],
+)
+def test_parts_are_planned_only_where_they_save(
+    size: int, workers: int, shared: int, made: bool
+) -> None:
+    plan = excel.part_plan(size, shared, workers, split_bytes=32 * 1024 * 1024)
+
+    assert (plan is not None) == made
+    if plan is not None:
+        # Every part parses the shared strings again: the smallest is large beside them.
+        assert plan.smallest >= (8 * shared if shared > 1024 * 1024 else 1)
+
+
+def test_a_part_package_is_read_by_its_path_and_closed_with_a_view_held(tmp_path: Path) -> None:
+    rows = HEADER + "".join(_row(r, _num(f"A{r}", r)) for r in range(2, 400))
+    path = write_xlsx(tmp_path / "p.xlsx", {"S": rows})
+    splitter = SheetSplitter(path, "xl/worksheets/sheet1.xml", WHOLE.max_cells_per_sheet)
+    part = next(splitter.parts(PartPlan(splitter.inflated_bytes, 2_000, 1_000, workers=2)))
+
+    package = splitter.package(part)
+    held = memoryview(package.data)
+    loaded = fastexcel.read_excel(package.path).load_sheet(0, header_row=None)
+    package.close()  # the view keeps the mapping; the memory file is closed
+
+    assert part.end_row is not None
+    assert loaded.height == part.end_row - 1
+    assert bytes(held[:2]) == b"PK"
