@@ -38,7 +38,7 @@ STAGE_PREFIX = "BENCH-STAGE "
 # (module, attribute path, label): the stages timed in the parent and the child.
 STAGES = (
     ("infrastructure.warehouse.factory", "warehouse_from_url", "warehouse adapter built"),
-    ("infrastructure.readers.isolated", "_Child.start", "fork the parser child"),
+    ("infrastructure.readers.isolated", "_Process.fork", "fork the parser child"),
     ("infrastructure.readers.isolated", "_Child.open_workbook", "child opens the workbook"),
     ("infrastructure.readers.isolated", "_ChildWorkbook.preview", "preview (asks the child)"),
     ("infrastructure.readers.isolated", "check_extent", "extent scan (parent thread)"),
