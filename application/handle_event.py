@@ -137,6 +137,7 @@ class HandleStorageEvent:
             version=obj.version_id or obj.etag,
             sequencer=obj.sequencer,
             event_time=obj.event_time,
+            info=info,  # one HEAD per object: a Lambda pays each one in its latency
         )
         return self._ingest.execute(ingest)
 

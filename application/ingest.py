@@ -99,10 +99,12 @@ class IngestPassengerFile:
         is down) propagate, so the caller retries the whole file; completed
         tables are then skipped by the ledger.
         """
-        try:
-            info = self._files.head(command.uri)
-        except TerminalError as error:
-            return IngestResult(command.uri, None, (failed_file(command.uri, error),))
+        info = command.info
+        if info is None:
+            try:
+                info = self._files.head(command.uri)
+            except TerminalError as error:
+                return IngestResult(command.uri, None, (failed_file(command.uri, error),))
         if command.sequencer is not None and command.version in (info.version, info.etag):
             info = replace(info, sequencer=command.sequencer)  # the event named this version
         run = _Run(info=info, started_at=started)

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.rejects import CellReject
+from domain.source import ObjectInfo
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,9 @@ class IngestFile:
     sequencer: str | None = None
     # When the S3 event said the object was created (naive UTC), for the lag metric.
     event_time: datetime | None = None
+    # What the caller already read of the object (HandleStorageEvent heads it to
+    # find stale events): ingest then downloads that version without asking again.
+    info: ObjectInfo | None = None
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,18 @@ class InMemoryFileSource:
     def __init__(self) -> None:
         self.objects: dict[str, _Object] = {}
         self.fetched: list[str] = []
+        self.heads: list[str] = []  # the URIs head() was asked for, in order
 
     def put(self, uri: str, data: bytes, version: str | None = None) -> ObjectInfo:
         """Store (or overwrite, as a new version) an object."""
         self.objects[uri] = _Object(data, version or f"sha256:{hashlib.sha256(data).hexdigest()}")
-        return self.head(uri)
+        return self._info(uri)
 
     def head(self, uri: str) -> ObjectInfo:
+        self.heads.append(uri)
+        return self._info(uri)
+
+    def _info(self, uri: str) -> ObjectInfo:
         obj = self.objects.get(uri)
         if obj is None:
             raise TerminalError(f"{uri}: no such object", code="not_found", source=uri)
@@ -39,7 +44,7 @@ class InMemoryFileSource:
         """The objects under ``s3://bucket/prefix``, in key order as S3 lists them."""
         start = f"s3://{bucket}/{prefix}"
         for uri in sorted(u for u in self.objects if u.startswith(start)):
-            yield self.head(uri)
+            yield self._info(uri)
 
     @contextmanager
     def fetch(self, info: ObjectInfo) -> Iterator[LocalFile]:

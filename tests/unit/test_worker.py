@@ -45,6 +45,17 @@ def test_an_event_ingests_its_object(harness: Harness) -> None:
     assert [s.rows_loaded for r in result.results for s in r.sheets] == [3]
 
 
+def test_an_event_heads_its_object_once(harness: Harness) -> None:
+    """The stale check's HEAD is the one ingest downloads by: a Lambda pays each in latency."""
+    obj = drop(harness, "incoming/a.xlsx")
+
+    result = handler(harness).execute(HandleEvent(StorageEvent((obj,))))
+
+    assert [s.rows_loaded for r in result.results for s in r.sheets] == [3]
+    assert harness.files.heads == [obj.uri]
+    assert harness.files.fetched == [obj.uri]
+
+
 def test_foreign_buckets_and_prefixes_are_never_read(harness: Harness) -> None:
     drop(harness, "other/a.xlsx")
     foreign = ObjectCreated("evil", "incoming/a.xlsx", version_id="v1")
