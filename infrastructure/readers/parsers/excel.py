@@ -552,7 +552,12 @@ class FastexcelWorkbook:
         self, splitter: SheetSplitter, sheet: str, header_index: int, part: RawPart
     ) -> _PartLoad:
         """One part, checked, then parsed."""
-        with splitter.package(part) as package:
+        try:
+            package = splitter.package(part)
+        except OSError as exc:
+            # No memory file to be had (memory, descriptors): the whole parse needs none.
+            raise Unsplittable(f"part {part.index}: {exc}") from exc
+        with package:
             splitter.check(part, package)
             return self._parse_part(package, sheet, header_index, part)
 

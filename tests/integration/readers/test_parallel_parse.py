@@ -13,6 +13,7 @@ join records it, so no case passes by quietly never splitting.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -457,3 +458,20 @@ def test_a_part_package_is_read_by_its_path_and_closed_with_a_view_held(tmp_path
     assert part.end_row is not None
     assert loaded.height == part.end_row - 1
     assert bytes(held[:2]) == b"PK"
+
+
+def test_without_a_memory_file_for_the_parts_the_sheet_is_parsed_whole(
+    tmp_path: Path, joined: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _shared_strings_workbook(tmp_path / "sst.xlsx", 500)
+    whole = _sheets(path, WHOLE)["train"]
+    joined.clear()
+
+    def no_memory(name: str, flags: int = 0) -> int:
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "memfd_create", no_memory)
+    parts = _sheets(path, IN_PARTS)["train"]
+
+    assert joined == [False]
+    assert parts.cells.equals(whole.cells)
