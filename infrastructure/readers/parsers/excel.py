@@ -343,7 +343,7 @@ class FastexcelWorkbook:
             self._check_extent(sheet)
             return reader, self._cell_reader(), True
         if self._cut is None or self._cut.rows < rows:
-            self._cut = self._make_cut(self._source, max(rows, _MIN_CUT_ROWS))
+            self._cut = self._make_cut(self._source, max(rows, _MIN_CUT_ROWS), self._worksheets)
             if self._cut is None:
                 self._cuttable = False
                 self._check_extent(sheet)
@@ -361,9 +361,12 @@ class FastexcelWorkbook:
         return self._cells
 
     @staticmethod
-    def _make_cut(source: Path | bytes, rows: int) -> _Cut | None:
+    def _make_cut(
+        source: Path | bytes, rows: int, worksheets: dict[str, str] | None
+    ) -> _Cut | None:
         try:
-            copy = head_copy(io.BytesIO(source) if isinstance(source, bytes) else source, rows)
+            package = io.BytesIO(source) if isinstance(source, bytes) else source
+            copy = head_copy(package, rows, worksheets)
             if copy is None:
                 return None
             return _Cut(
