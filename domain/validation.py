@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.arrow_types import arrow_schema, arrow_type
-from domain.coercion import Problem, as_text, clean_text, coerce
+from domain.coercion import Problem, any_set, as_text, clean_text, coerce
 from domain.contracts import Column, Scalar, TableContract
 from domain.rejects import CellReject, RejectedRow, RejectReason
 from domain.routing import RouteDecision
@@ -144,7 +144,7 @@ def _check_column(sheet: RawSheet, column: Column, position: int) -> _CheckedCol
     masks: list[pa.Array] = []
     rejects: list[CellReject] = []
     for problem in [*problems, *_rule_problems(column, text, coerced.values)]:
-        if not pc.any(problem.mask).as_py():
+        if not any_set(problem.mask):
             continue
         masks.append(problem.mask)
         rejects.extend(_describe(sheet, column, position, raw, problem))

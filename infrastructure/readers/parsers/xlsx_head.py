@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -35,18 +36,23 @@ class HeadCopy:
     complete: frozenset[str]  # names of sheets copied whole (shorter than the cut)
 
 
-def head_copy(path: Path | IO[bytes], rows: int) -> HeadCopy | None:
+def head_copy(
+    path: Path | IO[bytes], rows: int, worksheets: Mapping[str, str] | None = None
+) -> HeadCopy | None:
     """The package with every worksheet cut after ``rows`` row elements.
 
     Row elements carry distinct, increasing row numbers, so the first ``rows``
-    elements hold at least spreadsheet rows 1..rows. None when the package
-    layout is not understood; the caller then parses the original.
+    elements hold at least spreadsheet rows 1..rows. ``worksheets`` (sheet name
+    to zip member) is the package's layout when the caller has read it already;
+    read here otherwise. None when the package layout is not understood; the
+    caller then parses the original.
     """
     with zipfile.ZipFile(path) as archive:
-        parts = xlsx_parts_of(archive)
-        if parts.worksheets is None:
+        if worksheets is None:
+            worksheets = xlsx_parts_of(archive).worksheets
+        if worksheets is None:
             return None
-        sheet_of = {member: name for name, member in parts.worksheets.items()}
+        sheet_of = {member: name for name, member in worksheets.items()}
         out = io.BytesIO()
         complete: set[str] = set()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from domain.errors import UnreadableFileError
 from infrastructure.readers import ReaderLimits
+from infrastructure.readers.guards.xlsx_parts import read_xlsx_parts
 from infrastructure.readers.parsers.xlsx_head import head_copy
 from tests.integration.readers.builders import opened, text_cells, write_xlsx
 
@@ -41,6 +43,25 @@ def test_the_copy_holds_the_first_rows_and_says_which_sheets_are_whole(tmp_path:
         "Long", header_row=None, skip_rows=0, dtypes="string"
     )
     assert sheet.total_height == 10
+
+
+def test_a_layout_read_before_gives_the_same_copy(tmp_path: Path) -> None:
+    """The parser passes the layout it read on opening; the copy is the one found alone."""
+    path = _long_workbook(tmp_path / "long.xlsx", 1000)
+    worksheets = read_xlsx_parts(path).worksheets
+    assert worksheets is not None
+
+    given, found = head_copy(path, 10, worksheets), head_copy(path, 10)
+    assert given is not None
+    assert found is not None
+    assert given.complete == found.complete
+    assert _members(given.data) == _members(found.data)
+
+
+def _members(package: bytes) -> dict[str, bytes]:
+    # Not the bytes of the package: a member's time stamp is the second it was written.
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
 
 
 def test_prefixed_worksheet_xml_is_cut_and_closed(tmp_path: Path) -> None:
