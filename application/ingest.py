@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, wait
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -75,9 +73,6 @@ class IngestPassengerFile:
         self._warehouse = warehouse
         self._reports = reports
         self._pipeline = SheetPipeline(files, reader, router, settings, progress, validation_pool)
-        # Also asks the ledger which tables hold the file version while the sheets are
-        # previewed (see _ingest_workbook); None asks it in this thread.
-        self._pool = validation_pool
         self._progress = self._pipeline.progress
         self._clock = clock
         self._new_id = new_id
@@ -128,37 +123,10 @@ class IngestPassengerFile:
 
     def _ingest_workbook(self, run: _Run, workbook: Workbook) -> None:
         uri = run.info.uri
-        with self._ledger_asked_early(uri, str(run.info.version)) as loaded_before:
-            self._judge_and_load(run, workbook, loaded_before)
 
-    @contextmanager
-    def _ledger_asked_early(self, uri: str, version: str) -> Iterator[Callable[[], frozenset[str]]]:
-        """The tables this file version was loaded into, asked of the warehouse now, in a
-        pool thread, and answered when the pipeline asks, after routing.
+        def loaded_before() -> frozenset[str]:
+            return self._warehouse.loaded_tables(uri, str(run.info.version))
 
-        The question depends on the version alone, and the answer only grows (a ledger
-        row is never removed): asked early, it is what it was, or the load's own check
-        under its lock finds the newer row and skips. Meanwhile the parser previews the
-        sheets, so the query leaves the path of a small file (1.5 ms of a warm 891-row
-        load into DuckDB). Waited for on every way out: no thread of ours is inside the
-        warehouse when the next workbook forks a parser child.
-        """
-        if self._pool is None:
-            yield lambda: self._warehouse.loaded_tables(uri, version)
-            return
-        # The log context (source, version) goes with the question.
-        asked = self._pool.submit(
-            contextvars.copy_context().run, self._warehouse.loaded_tables, uri, version
-        )
-        try:
-            yield asked.result
-        finally:
-            wait([asked])
-
-    def _judge_and_load(
-        self, run: _Run, workbook: Workbook, loaded_before: Callable[[], frozenset[str]]
-    ) -> None:
-        uri = run.info.uri
         for verdict in self._pipeline.judge(uri, workbook, loaded_before):
             if isinstance(verdict, SheetResult):
                 run.results.append(verdict)

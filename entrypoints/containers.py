@@ -134,11 +134,9 @@ def build_validation_pool(threads: int | None) -> Iterator[Executor | None]:
     """Threads for checking long sheets' columns, one pool for the process's life.
 
     ``validation.threads`` in the configuration; absent or 1 checks columns in the
-    ingest's own thread. Ingest also asks the ledger from it while the sheets are
-    previewed. The threads outlive each sheet but are idle, blocked on the pool's
-    queue, whenever a parser child is forked: the ingest waits for a sheet's checks,
-    and for its ledger question, before it opens the next workbook, so no fork copies
-    a lock held mid-Arrow or mid-query.
+    ingest's own thread. The threads outlive each sheet but are idle, blocked on the
+    pool's queue, whenever a parser child is forked: the ingest waits for a sheet's
+    checks before it opens the next workbook, so no fork copies a lock held mid-Arrow.
     """
     if not threads or threads <= 1:
         yield None

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from application.ingest import IngestPassengerFile
-from application.ports import LocalFile, Workbook
-from application.results import IngestFile, Outcome
+from application.results import Outcome
 from domain.contracts import catalog_from_mapping
-from domain.errors import UnreadableFileError, WarehouseUnavailableError
+from domain.errors import UnreadableFileError
 from domain.ledger import LoadStatus
 from domain.rejects import RejectReason
 from domain.routing import Router, rules_from_config
-from domain.sheet import SheetPreview
-from domain.source import ObjectInfo
-from tests.fakes.files import InMemoryFileSource
-from tests.fakes.reports import InMemoryRejectsReportWriter
-from tests.fakes.warehouse import InMemoryWarehouse
-from tests.fakes.workbooks import InMemoryWorkbookReader
 from tests.unit.conftest import TRAIN_HEADER, Harness, make_harness, passenger
 
 pytestmark = pytest.mark.unit
@@ -404,96 +393,3 @@ def test_a_missing_and_an_unreadable_file_carry_the_source_as_opened(harness: Ha
 
     assert (missing.source, missing.error_code) == ("s3://in/none.xlsx", "not_found")
     assert (broken.source, broken.error_code) == ("s3://in/bad.xlsx", "corrupt")
-
-
-class _LedgerAskedFlag(InMemoryWarehouse):
-    """Says when the ledger was asked which tables hold a version."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked = threading.Event()
-        self.unavailable: WarehouseUnavailableError | None = None
-
-    def loaded_tables(self, source_uri: str, source_version: str) -> frozenset[str]:
-        self.asked.set()
-        if self.unavailable is not None:
-            raise self.unavailable
-        return super().loaded_tables(source_uri, source_version)
-
-
-class _PreviewWaitsForTheLedger:
-    """Previews only once the ledger was asked (or a few seconds passed), noting which."""
-
-    def __init__(self, asked: threading.Event) -> None:
-        self.workbooks = InMemoryWorkbookReader()
-        self.asked = asked
-        self.previews_after_the_question: list[bool] = []
-
-    @contextmanager
-    def open(self, file: LocalFile, info: ObjectInfo) -> Iterator[Workbook]:
-        self.asked.clear()  # each file's own question
-        with self.workbooks.open(file, info) as workbook:
-            yield _Previewing(workbook, self)
-
-
-class _Previewing:
-    def __init__(self, workbook: Workbook, reader: _PreviewWaitsForTheLedger) -> None:
-        self._workbook = workbook
-        self._reader = reader
-        self.sheet_names = workbook.sheet_names
-        self.read = workbook.read
-
-    def preview(self, sheet: str, rows: int) -> SheetPreview:
-        self._reader.previews_after_the_question.append(self._reader.asked.wait(timeout=5))
-        return self._workbook.preview(sheet, rows)
-
-
-@pytest.fixture
-def pool() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=2) as threads:
-        yield threads
-
-
-def _early(
-    router: Router, pool: ThreadPoolExecutor
-) -> tuple[IngestPassengerFile, _LedgerAskedFlag, _PreviewWaitsForTheLedger, InMemoryFileSource]:
-    warehouse = _LedgerAskedFlag()
-    reader = _PreviewWaitsForTheLedger(warehouse.asked)
-    files = InMemoryFileSource()
-    use_case = IngestPassengerFile(
-        files, reader, router, warehouse, InMemoryRejectsReportWriter(), validation_pool=pool
-    )
-    return use_case, warehouse, reader, files
-
-
-def _drop(reader: _PreviewWaitsForTheLedger, files: InMemoryFileSource, uri: str) -> None:
-    sheets = {"Passengers": train_rows(3)}
-    files.put(uri, repr(sheets).encode(), version="v1")
-    reader.workbooks.add(uri, sheets)
-
-
-def test_with_a_pool_the_ledger_is_asked_while_the_sheets_are_previewed(
-    router: Router, pool: ThreadPoolExecutor
-) -> None:
-    use_case, warehouse, reader, files = _early(router, pool)
-    _drop(reader, files, "s3://in/t.xlsx")
-
-    first = use_case.execute(IngestFile("s3://in/t.xlsx"))
-    again = use_case.execute(IngestFile("s3://in/t.xlsx"))
-
-    assert reader.previews_after_the_question == [True, True]
-    assert [s.status for s in first.sheets + again.sheets] == [Outcome.LOADED, Outcome.SKIPPED]
-    assert [e.status for e in warehouse.ledger] == [LoadStatus.LOADED, LoadStatus.SKIPPED]
-
-
-def test_a_ledger_down_while_asked_early_fails_the_file_as_transient(
-    router: Router, pool: ThreadPoolExecutor
-) -> None:
-    use_case, warehouse, reader, files = _early(router, pool)
-    warehouse.unavailable = WarehouseUnavailableError("the ledger is down")
-    _drop(reader, files, "s3://in/t.xlsx")
-
-    with pytest.raises(WarehouseUnavailableError, match="the ledger is down"):
-        use_case.execute(IngestFile("s3://in/t.xlsx"))
-
-    assert warehouse.ledger == []
