@@ -116,6 +116,7 @@ from infrastructure.readers.parsers.cell_text import (
 from infrastructure.readers.parsers.raw_sheet import build_raw_sheet, empty_raw_sheet
 from infrastructure.readers.parsers.xlsx_head import head_copy
 from infrastructure.readers.parsers.xlsx_split import (
+    PACKAGES_IN_MEMORY,
     Oversized,
     Package,
     PartPlan,
@@ -707,6 +708,8 @@ def part_plan(size: int, shared: int, workers: int, split_bytes: int) -> PartPla
     """
     if workers < 2:
         return None  # on one core the parts would only add their own cost
+    if not PACKAGES_IN_MEMORY:
+        return None  # no memory files for the parts' packages (not Linux)
     # At least two parts per core: a part is parsed only once it is inflated, and
     # with one per core the last core waits for the whole sheet's inflate (100,000
     # rows, 45 MB: 2 parts read no faster than the whole sheet, 4 parts 1.26x

@@ -61,6 +61,8 @@ from infrastructure.readers.parsers.xlsx_head import parsed_on_open
 
 _CHUNK = 4 * 1024 * 1024
 _IOV_MAX = 1024  # buffers per writev (Linux's UIO_MAXIOV)
+# Parts need memory files (Linux): elsewhere every sheet is parsed whole.
+PACKAGES_IN_MEMORY = hasattr(os, "memfd_create") and hasattr(mmap, "MAP_POPULATE")
 _ZIP32_LIMIT = 0xFFFFFFFF
 # Zip headers: local file, central directory entry, end of central directory.
 _LOCAL = struct.Struct("<4s5H3L2H")
