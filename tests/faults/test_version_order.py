@@ -1,14 +1,21 @@
-"""Two workers on one queue, a slow v1 of a key and a small v2 right after it.
+"""Two workers on one queue, an older v1 of a key and a small v2 right after it.
 
-v1 (200k rows) is still parsing when v2 arrives at the other worker and commits. v1 must then
-end as a `stale` ledger row, never commit over v2. The bucket is moto's: its
-notifications carry no sequencer, so the order comes from LastModified at head time.
+The worker that holds v1 stalls between fetching it and committing it, as a worker
+does in a long GC pause, on a starved CPU or behind a stalled network: it is frozen
+(SIGSTOP, its parser child with it) while v2 lands and the other worker loads it, then
+let go. v1 must then end as a `stale` ledger row, never commit over v2. Freezing it,
+rather than counting on v1 taking longer to parse than v2 takes to arrive and load,
+keeps the order the test needs however fast the reader gets (v1 of 200k rows began
+to commit first once the parallel parse took it under a second). The bucket is
+moto's: its notifications carry no sequencer, so the order comes from LastModified
+at head time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +26,16 @@ import pytest
 from devtools.demo import BUCKET
 from devtools.sample import generate_passengers
 from tests.faults.conftest import Figures, MakeStack
-from tests.faults.harness import audit, cached_file, depth, start_worker, stop, upload, wait_until
+from tests.faults.harness import (
+    audit,
+    cached_file,
+    depth,
+    ledger,
+    start_worker,
+    stop,
+    upload,
+    wait_until,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -28,21 +44,29 @@ KEY_NAME = "order/passengers"
 V1_ROWS, V2_ROWS = 200_000, 20
 
 
-def _downloading(workers: list[subprocess.Popen[str]]) -> bool:
-    """Whether a worker has v1 in hand: it has read v1's version and fetched it.
+def _in_hand(workers: list[subprocess.Popen[str]]) -> list[int]:
+    """The processes of the worker that has v1 in hand (it read v1's version and
+    fetched it): the worker and its children; none while no worker has.
 
     The download is open in the worker while it arrives, then in its parser child
     while that parses it (the worker itself no longer reads a sheet this large:
     its extent is checked in the child's parts), so both are looked at.
     """
     for worker in workers:
-        for pid in (worker.pid, *_children(worker.pid)):
+        family = [worker.pid, *_children(worker.pid)]
+        for pid in family:
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 for fd in Path(f"/proc/{pid}/fd").iterdir():
                     with contextlib.suppress(OSError):
                         if Path(os.readlink(fd)).name.startswith("datalakep-"):
-                            return True
-    return False
+                            return family
+    return []
+
+
+def _signal(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def _children(pid: int) -> list[int]:
@@ -64,11 +88,26 @@ def test_a_slow_older_version_never_commits_over_a_newer_one(
     try:
         first = upload(v1_path, v1.key)
         uploaded = time.monotonic()
-        # One worker has read v1's version and downloads it; then v2 lands, a second
-        # later at least, so that LastModified (whole seconds) tells the two apart.
-        wait_until(lambda: _downloading(workers), 30, "a worker to fetch v1")
-        time.sleep(max(0.0, uploaded + 1.1 - time.monotonic()))
-        second = upload(v2_path, v2.key)
+        # One worker has read v1's version and fetched it: it stalls there, holding no
+        # lock yet (it takes the table's lock only to load). v2 lands a second later
+        # at least, so that LastModified (whole seconds) tells the two apart, and the
+        # other worker loads it.
+        wait_until(lambda: bool(_in_hand(workers)), 30, "a worker to fetch v1")
+        stalled = _in_hand(workers)
+        _signal(stalled, signal.SIGSTOP)
+        try:
+            time.sleep(max(0.0, uploaded + 1.1 - time.monotonic()))
+            second = upload(v2_path, v2.key)
+            wait_until(
+                lambda: any(
+                    e.source_version == second["VersionId"] and e.status == "loaded"
+                    for e in ledger(stack.database)
+                ),
+                60,
+                "the other worker to load v2",
+            )
+        finally:
+            _signal(stalled, signal.SIGCONT)
         wait_until(lambda: depth(stack.queue) == 0, 60, "the queue to drain")
     finally:
         codes = [stop(w)[0] for w in workers]
