@@ -120,5 +120,5 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C, to the whole group
             _, err = process.communicate(timeout=60)
 
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert err == "datalakep: interrupted\n"
