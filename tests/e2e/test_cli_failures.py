@@ -19,11 +19,21 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "datalakep.yaml"
 
 
+# A terminal starts a command with SIGINT at its default, which Python turns into
+# KeyboardInterrupt. A test run started in the background of a non-interactive shell
+# (`nohup scripts/test &`) passes SIGINT down ignored, and Python then leaves it
+# ignored, as nohup asks: this shim restores the default, then runs the CLI.
+_AT_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'entrypoints.cli', *sys.argv[1:]])"
+)
+
+
 def cli_process(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DATALAKEP_CONFIG", None)
     process: subprocess.Popen[str] = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-c", _AT_A_TERMINAL, *args],
         cwd=cwd,
         env=env,
         text=True,
