@@ -398,31 +398,27 @@ class FastexcelWorkbook:
             return None
 
     def _data_columns(self, sheet: str, header_index: int) -> list[pa.Array]:
+        first_col, columns = self._parted_columns(sheet, header_index) or self._whole_columns(
+            sheet, header_index
+        )
+        rows = len(columns[0]) if columns else 0
+        return [pa.nulls(rows, TEXT)] * first_col + columns
+
+    def _whole_columns(self, sheet: str, header_index: int) -> tuple[int, list[pa.Array]]:
+        """The sheet's data columns from one parse of the whole sheet."""
         reader = self._open_reader(sheet)
-        # No header_row: fastexcel would name the columns after the header's
-        # labels, and its de-duplication of equal labels is worse than quadratic
-        # (4,000 equal labels took 16 s; 16,384 would take an hour). The labels
-        # come from the preview; here every row below the header is data, and
-        # total_height counts from the sheet's first row.
-        parted = self._parted_columns(sheet, header_index)
-        if parted is not None:
-            first_col, columns = parted
-            rows = len(columns[0]) if columns else 0
-            return [pa.nulls(rows, TEXT)] * first_col + columns
         self._check_extent(sheet)
         try:
+            # No header_row: fastexcel would name the columns after the header's
+            # labels, and its de-duplication of equal labels is worse than quadratic
+            # (4,000 equal labels took 16 s; 16,384 would take an hour). The labels
+            # come from the preview; here every row below the header is data, and
+            # total_height counts from the sheet's first row.
             loaded = reader.load_sheet(
-                sheet,
-                header_row=None,
-                skip_rows=header_index + 1,
-                schema_sample_rows=None,  # infer from every row, not the first 1000
-                # Strict: a column mixing kinds is refused rather than coerced
-                # (numbers cut to 9 decimals in text, booleans made 1/0).
-                dtype_coercion="strict",
-                whitespace_as_null=True,
+                sheet, header_row=None, skip_rows=header_index + 1, **_STRICT
             )
             self._check_height(sheet, loaded.total_height)
-            first_col, columns = self._text_columns(sheet, loaded)
+            return self._text_columns(loaded)
         except (
             fastexcel.UnsupportedColumnTypeCombinationError,
             fastexcel.CalamineCellError,
@@ -430,9 +426,7 @@ class FastexcelWorkbook:
         ):
             # Some column holds more than one kind of cell: read cell by cell.
             exact = self._exact_columns(reader, self._cell_reader(), sheet, header_index + 1)
-            first_col, columns = exact.first_col, exact.columns
-        rows = len(columns[0]) if columns else 0
-        return [pa.nulls(rows, TEXT)] * first_col + columns
+            return exact.first_col, exact.columns
 
     def _exact_columns(
         self,
@@ -485,7 +479,7 @@ class FastexcelWorkbook:
         )
         return [together.slice(i * height, height) for i in range(len(values))]
 
-    def _text_columns(self, sheet: str, loaded: fastexcel.ExcelSheet) -> tuple[int, list[pa.Array]]:
+    def _text_columns(self, loaded: fastexcel.ExcelSheet) -> tuple[int, list[pa.Array]]:
         """A strictly typed load's columns: one kind of cell each, plus error cells."""
         typed = _typed(loaded)
         return typed.first_col, self._converted(typed.columns, typed.patches)
