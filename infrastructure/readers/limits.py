@@ -34,7 +34,8 @@ class ReaderLimits:
     parser_memory_mb: int = 4096
     parser_cpu_seconds: int = 300
     # An .xlsx/.xlsm worksheet whose XML inflates to at least this is parsed in
-    # parts of at most this size, on every core (parsers/xlsx_split.py).
+    # parts of at most this size (and 16 MiB), on every core (parsers/excel.py,
+    # part_plan).
     split_sheet_bytes: int = 32 * MB
 
     def splits(self, inflated_bytes: int) -> bool:

@@ -708,8 +708,7 @@ def part_plan(size: int, shared: int, workers: int, split_bytes: int) -> PartPla
     # with one per core the last core waits for the whole sheet's inflate (100,000
     # rows, 45 MB: 2 parts read no faster than the whole sheet, 4 parts 1.26x
     # faster; medians of 6, idle machine).
-    count = workers * max(2, -(-size // (workers * split_bytes)))
-    largest = min(-(-size // count), _LARGEST_PART)
+    largest = min(-(-size // (2 * workers)), split_bytes, _LARGEST_PART)
     reparsed = shared * _SHARED_SHARE if shared > _SHARED_FREE_BYTES else 0
     if reparsed > largest:
         # Every part parses the shared strings again: with 12 MB of them beside
