@@ -166,14 +166,18 @@ class SheetSplitter:
     @property
     def shared_bytes(self) -> int:
         """The inflated size of what every part's package repeats (shared strings, styles)."""
-        return sum(
-            info.file_size
-            for info in self._archive.infolist()
-            if parsed_on_open(info.filename) and info.filename != self._member.filename
-        )
+        return sum(info.file_size for info in self._shared())
 
     def close(self) -> None:
         self._archive.close()
+
+    def _shared(self) -> list[zipfile.ZipInfo]:
+        """The members every part's package holds besides its sheet: those parsed on open."""
+        return [
+            info
+            for info in self._archive.infolist()
+            if parsed_on_open(info.filename) and info.filename != self._member.filename
+        ]
 
     def parts(self, plan: PartPlan) -> Iterator[RawPart]:
         """The sheet's rows in parts of about the sizes ``plan`` gives, streamed.
@@ -181,11 +185,7 @@ class SheetSplitter:
         Raises Unsplittable as soon as the sheet's layout is not the usual one.
         """
         # Every part parsed on open besides the sheet, read once for all the packages.
-        self._others = [
-            (info.filename, self._archive.read(info))
-            for info in self._archive.infolist()
-            if parsed_on_open(info.filename) and info.filename != self._member.filename
-        ]
+        self._others = [(info.filename, self._archive.read(info)) for info in self._shared()]
         chunks = member_chunks(self._archive, self._member, _CHUNK)
         rows, floor = self._start(chunks)
         row_tag = self._row_tag
@@ -439,15 +439,4 @@ def _below(n: int) -> list[str]:
         low = 1 if i == 0 else 0
         if int(d) > low:
             found.append(f"{digits[:i]}[{low}-{int(d) - 1}][0-9]{{{width - i - 1}}}")
-    return found
-
-
-def _at_least(n: int) -> list[str]:
-    """RE2 alternatives matching the decimal numbers n and above (no leading zeros)."""
-    digits = str(n)
-    width = len(digits)
-    found = [f"[1-9][0-9]{{{width},}}", digits]
-    for i, d in enumerate(digits):
-        if int(d) < 9:
-            found.append(f"{digits[:i]}[{int(d) + 1}-9][0-9]{{{width - i - 1}}}")
     return found
