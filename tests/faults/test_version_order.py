@@ -1,14 +1,16 @@
 """Two workers on one queue, an older v1 of a key and a small v2 right after it.
 
-The worker that holds v1 stalls between fetching it and committing it, as a worker
-does in a long GC pause, on a starved CPU or behind a stalled network: it is frozen
-(SIGSTOP, its parser child with it) while v2 lands and the other worker loads it, then
-let go. v1 must then end as a `stale` ledger row, never commit over v2. Freezing it,
-rather than counting on v1 taking longer to parse than v2 takes to arrive and load,
-keeps the order the test needs however fast the reader gets (v1 of 200k rows began
-to commit first once the parallel parse took it under a second). The bucket is
-moto's: its notifications carry no sequencer, so the order comes from LastModified
-at head time.
+The worker that holds v1 stalls before it can load it, as a worker does on a parse
+that takes minutes: its parser child is frozen (SIGSTOP) while v2 lands and the
+other worker loads it, then let go. v1 must then end as a `stale` ledger row, never
+commit over v2. Freezing the parse, rather than counting on v1 taking longer to
+parse than v2 takes to arrive and load, keeps the order the test needs however fast
+the reader gets (v1 of 200k rows began to commit first once the parallel parse took
+it under a second). Only the child is frozen: the worker itself may already be past
+its download, but it takes the table's lock only to load, after the parse, so the
+other worker never waits on it; and its heartbeat keeps v1's message its own. The
+bucket is moto's: its notifications carry no sequencer, so the order comes from
+LastModified at head time.
 """
 
 from __future__ import annotations
@@ -88,12 +90,13 @@ def test_a_slow_older_version_never_commits_over_a_newer_one(
     try:
         first = upload(v1_path, v1.key)
         uploaded = time.monotonic()
-        # One worker has read v1's version and fetched it: it stalls there, holding no
-        # lock yet (it takes the table's lock only to load). v2 lands a second later
-        # at least, so that LastModified (whole seconds) tells the two apart, and the
-        # other worker loads it.
+        # One worker has read v1's version and fetched it: its parse stalls, so the
+        # worker holds no lock (it locks the table only to load). v2 lands a second
+        # later at least, so that LastModified (whole seconds) tells the two apart,
+        # and the other worker loads it.
         wait_until(lambda: bool(_in_hand(workers)), 30, "a worker to fetch v1")
-        stalled = _in_hand(workers)
+        stalled = _children(_in_hand(workers)[0])
+        assert stalled, "the worker holding v1 has no parser child to stall"
         _signal(stalled, signal.SIGSTOP)
         try:
             time.sleep(max(0.0, uploaded + 1.1 - time.monotonic()))
