@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from domain.arrays import falses
 from domain.arrow_types import arrow_type
 from domain.rejects import RejectReason
 from domain.types import INTEGER_BOUNDS, ColumnType, Rounding, TypeKind
@@ -245,7 +245,7 @@ def _settle_decimals(
     null wherever a cell is a candidate or ``outside``.
     """
     assert ctype.scale is not None
-    none = pa.array(np.zeros(len(candidates), dtype=bool))
+    none = falses(len(candidates))
     too_precise = none
     if any_set(candidates):
         text = _null_where(text, pc.invert(candidates))
@@ -447,7 +447,7 @@ def _serial_from_number(
     text = serial
     if date_1904:
         epoch = _EPOCH_1904
-        phantom = pa.array(np.zeros(len(text), dtype=bool))
+        phantom = falses(len(text))
     else:
         # Excel keeps Lotus 1-2-3's 1900-02-29 (serial 60); serials below it
         # are one day later than the plain epoch arithmetic says.

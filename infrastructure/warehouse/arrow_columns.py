@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from domain.arrays import counting
 
 _INT32_MAX = 2**31 - 1
 
@@ -17,8 +19,9 @@ def repeated_text(value: str, length: int) -> pa.Array:
     data = value.encode()
     total = len(data) * length
     large = total > _INT32_MAX  # string offsets are int32; past that, large_string
-    offsets = np.arange(length + 1, dtype=np.int64 if large else np.int32) * len(data)
+    step = pa.scalar(len(data), pa.int64() if large else pa.int32())
+    offsets = pc.multiply(counting(0, length + 1, step.type), step)
     kind = pa.large_string() if large else pa.string()
     return pa.Array.from_buffers(
-        kind, length, [None, pa.py_buffer(offsets), pa.py_buffer(data * length)]
+        kind, length, [None, offsets.buffers()[1], pa.py_buffer(data * length)]
     )

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-import numpy as np
 import psycopg
 import psycopg.errors
 import pyarrow as pa
@@ -337,7 +336,7 @@ class _LineageArrays:
         if made is None:
             made = (repeated_text(self._lineage.load_id, length),)
             if self._with_time:
-                stamp = np.datetime64(self._lineage.loaded_at, "us")
-                made += (pa.array(np.full(length, stamp)),)
+                stamp = pa.scalar(self._lineage.loaded_at, pa.timestamp("us"))
+                made += (pa.repeat(stamp, length),)
             self._made[length] = made
         return made

@@ -26,11 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from domain.arrays import true_at
 
 TEXT = pa.string()
 # Not pa.scalar(None, ...): at import time, that would make pyarrow probe for
@@ -75,11 +76,9 @@ def fill_cells(
     """``column`` with ``values`` written at ``rows`` (ascending, distinct)."""
     if not len(rows):
         return column
-    mask = np.zeros(len(column), dtype=bool)
-    mask[np.asarray(rows, dtype=np.int64)] = True
     if not isinstance(values, pa.Array):
         values = pa.array(values, TEXT)
-    filled = pc.replace_with_mask(column, pa.array(mask), values)
+    filled = pc.replace_with_mask(column, true_at(len(column), rows), values)
     return filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
 
 
@@ -189,7 +188,8 @@ def _render(kind: str, items: Sequence[object], *, date_1904: bool) -> pa.Array:
     if kind == "bool":
         return pa.array(items, pa.bool_()).cast(TEXT)
     if kind == "number":
-        return _number_text(pa.array(np.asarray(items, dtype=np.float64)))
+        # Whole numbers come as ints; each is its nearest double, as Excel stored it.
+        return _number_text(pa.array([float(cast(float, n)) for n in items], pa.float64()))
     if kind == "datetime":
         return _datetime_text(_millis(items, pa.timestamp), date_1904=date_1904)
     if kind == "date":

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TextIO
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from application.ports import LocalFile
+from domain.arrays import counting, true_at
 from domain.errors import TerminalError, UnreadableFileError
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
@@ -309,10 +310,10 @@ def _schema(width: int) -> pa.Schema:
 
 def _row_numbers(header_row: int, rows: int, skipped: list[int]) -> pa.Array:
     """Spreadsheet row of each parsed record, given the data ordinals skipped (1-based)."""
-    ordinals = np.arange(1, rows + len(skipped) + 1, dtype=np.int64)
+    numbers = counting(header_row + 1, rows + len(skipped))
     if skipped:
-        ordinals = np.delete(ordinals, np.asarray(skipped, dtype=np.int64) - 1)
-    return pa.array(ordinals + header_row)
+        numbers = numbers.filter(pc.invert(true_at(len(numbers), (s - 1 for s in skipped))))
+    return numbers
 
 
 def _encoding_of(path: Path, info: ObjectInfo) -> str:

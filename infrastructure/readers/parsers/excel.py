@@ -83,11 +83,11 @@ from typing import Any
 from xml.etree import ElementTree
 
 import fastexcel
-import numpy as np
 import pyarrow as pa
 import python_calamine
 
 from application.ports import LocalFile
+from domain.arrays import counting
 from domain.sheet import RawSheet, SheetPreview
 from domain.source import ObjectInfo
 from infrastructure.readers.failures import (
@@ -308,7 +308,7 @@ class FastexcelWorkbook:
             header=header,
             header_row=header_row,
             columns=columns,
-            row_numbers=pa.array(np.arange(first, first + rows, dtype=np.int64)),
+            row_numbers=counting(first, rows),
             date_1904=self._date_1904,
         )
 

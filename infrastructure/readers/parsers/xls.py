@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar, cast
 
-import numpy as np
 import pyarrow as pa
 import xlrd
 
@@ -155,13 +154,16 @@ class XlsWorkbook:
         return data
 
     def _text(self, data: xlrd.sheet.Sheet, column_index: int, start: int, end: int) -> pa.Array:
-        kinds = np.asarray(data.col_types(column_index, start, end), dtype=np.int8)
-        values = np.asarray(data.col_values(column_index, start, end), dtype=object)
-        groups: dict[str, tuple[list[int], list[object]]] = {}
-        for code, kind in _KINDS.items():
-            rows = np.flatnonzero(kinds == code)
-            if len(rows):
-                groups[kind] = (rows.tolist(), values[rows].tolist())
+        kinds = data.col_types(column_index, start, end)
+        values = data.col_values(column_index, start, end)
+        # Each kind's rows and values, the kinds in _KINDS's order; blanks in none.
+        found: dict[int, tuple[list[int], list[object]]] = {}
+        for row, (code, value) in enumerate(zip(kinds, values, strict=True)):
+            if code in _KINDS:
+                rows, kept = found.setdefault(code, ([], []))
+                rows.append(row)
+                kept.append(value)
+        groups = {kind: found[code] for code, kind in _KINDS.items() if code in found}
         if "bool" in groups:
             rows_, flags = groups["bool"]
             groups["bool"] = (rows_, [bool(v) for v in flags])
