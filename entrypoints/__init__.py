@@ -3,14 +3,33 @@
 Python imports this package before any entrypoint module, so what must hold
 before a library loads is set here, once, for all three.
 
-``OPENBLAS_NUM_THREADS=1``: numpy loads OpenBLAS, which starts a thread per core
-as it loads, and those threads spin while they wait for work. datalakeP calls no
-BLAS routine (numpy only sorts, compares and fills here), yet on 2 cores the
-spinning cost a cold ``datalakep ingest`` of 100,000 rows about 0.15 s of CPU and
-0.1 s of wall: it took a core from the parser child's parts. An operator's own
-setting is kept.
+numpy is left out. The service uses none of it, and the image does not install
+it; but pyarrow imports numpy at its own import wherever it is installed, as it is
+in a development environment (pandas brings it, for the samples and the
+benchmark). Refused here, an entrypoint's process starts as the image's does:
+about 0.1 s sooner than with numpy and its OpenBLAS, whose threads also spun on
+the cores the parser child's parts wanted. pyarrow then converts to and from
+numpy nowhere in the process, which nothing in it asks for. A process that has
+already imported numpy (a test session) keeps it.
 """
 
-import os
+from __future__ import annotations
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class Absent(MetaPathFinder):
+    """Refuses to find ``names`` (and their submodules), as if not installed."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = frozenset(names)
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.partition(".")[0] in self._names:
+            raise ModuleNotFoundError(f"{fullname} is left out at start-up", name=fullname)
+        return None
+
+
+if "numpy" not in sys.modules:
+    sys.meta_path.insert(0, Absent(("numpy",)))

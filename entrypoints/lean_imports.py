@@ -10,9 +10,8 @@ benchmark, the others through moto), and every cold start there paid 0.3-0.5 s
 of CPU importing them. An import finder that refuses them while the probes run
 gives the process what the image gets. (``None`` in ``sys.modules`` does not:
 Cython's ``import`` returns the None instead of raising.) A package already
-imported is left as it is, and the finder goes once the probes have run: code
-that imports pandas later gets it, and pyarrow still converts to pandas on
-request (it looks for pandas again when asked to).
+imported is left as it is, and the finder goes once the probes have run. (numpy,
+and so pandas, stays out for good: see ``entrypoints/__init__.py``.)
 
 The containers import dependency-injector from here, so the probes run before
 any provider is built or any Arrow conversion made, in every entrypoint.
@@ -23,9 +22,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.abc import MetaPathFinder
 
 import pyarrow as pa
+
+from entrypoints import Absent
 
 # What dependency-injector's providers and wiring modules try to import.
 _INJECTOR_EXTRAS = (
@@ -40,22 +40,10 @@ _INJECTOR_EXTRAS = (
 _ARROW_EXTRAS = ("pandas",)
 
 
-class _Absent(MetaPathFinder):
-    """Refuses to find ``names`` (and their submodules), as if not installed."""
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self._names = frozenset(names)
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        if fullname.partition(".")[0] in self._names:
-            raise ModuleNotFoundError(f"{fullname} is left out at start-up", name=fullname)
-        return None
-
-
 @contextmanager
 def _absent(names: tuple[str, ...]) -> Iterator[None]:
     """``names`` unimportable inside the block; modules already imported stay as they are."""
-    finder = _Absent(names)
+    finder = Absent(names)
     sys.meta_path.insert(0, finder)
     try:
         yield
@@ -67,8 +55,6 @@ with _absent(_INJECTOR_EXTRAS):
     from dependency_injector import containers, providers
 
 with _absent(_ARROW_EXTRAS):
-    # The first conversion also imports numpy.ma: done here, before any parser
-    # child is forked, so that no child imports it again.
     pa.array([0])
 
 __all__ = ["containers", "providers"]

@@ -540,11 +540,11 @@ def _serve(
 def _load_pyarrow_lazies() -> None:
     """Have pyarrow import, in this process, what it imports at its first conversion.
 
-    pyarrow's first array built from Python objects imports numpy.ma, and probes for
-    pandas (importing it where installed). Done before the first fork, every child
-    inherits them; else the first file's child and the parent's extent scan each
-    import them on their own, adding to a cold start (pandas alone is 0.2 s of CPU
-    in the development environment).
+    pyarrow's first array built from Python objects probes for pandas (and numpy.ma
+    where numpy is to be had), importing what it finds. Done before the first fork,
+    every child inherits them; else the first file's child and the parent's extent
+    scan each import them on their own, adding to a cold start (pandas alone is
+    0.2 s of CPU in the development environment).
     """
     pa.array([0])
 

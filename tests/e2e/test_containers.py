@@ -15,6 +15,7 @@ from application.ingest import IngestPassengerFile
 from application.tables import InitializeTables, InitTables, ShowHistory
 from entrypoints.containers import cli_container
 from tests.conftest import CONFIG
+from tests.e2e.workbooks import write_kaggle
 from tests.fakes.secrets import InMemorySecretProvider
 from tests.fakes.warehouse import InMemoryWarehouse
 from tests.support.postgres import PostgresServer, fresh_database
@@ -121,17 +122,34 @@ def test_a_cold_ingest_imports_no_integration_the_service_does_not_use(
 ) -> None:
     # pandas (through pyarrow's first conversion), pydantic-settings and werkzeug
     # (through dependency-injector) are installed here but not in the image; a cold
-    # start paid 0.3-0.5 s of CPU for them. A fresh process shows what it imports.
+    # start paid 0.3-0.5 s of CPU for them. numpy is not in the image either, and an
+    # entrypoint keeps it out (entrypoints/__init__.py): every reader, validation,
+    # the rejects workbook and the load must then do without it, in the process and
+    # in its parser child (a child in want of it would fail its sheet, and the exit
+    # code with it). A fresh process shows what it imports.
+    sources = [write_kaggle(titanic, "train", fmt, tmp_path) for fmt in ("xlsx", "xls", "ods")]
+    bad = tmp_path / "gender_submission.csv"  # one row in 11 rejected: under the limit
+    bad.write_text(
+        "PassengerId,Survived\n" + "".join(f"{n},0\n" for n in range(892, 902)) + "902,maybe\n"
+    )
     probe = (
         "import sys\n"
         "from entrypoints.cli import main\n"
-        f"code = main(['ingest', {str(titanic / 'train.csv')!r}, '--warehouse', "
-        f"'duckdb:///{tmp_path / 'wh.duckdb'}'])\n"
-        "print(code, sorted(m for m in ('pandas', 'pydantic', 'pydantic_settings', "
+        f"code = main(['ingest', *{[str(p) for p in [*sources, bad]]!r}, '--warehouse', "
+        f"'duckdb:///{tmp_path / 'wh.duckdb'}', '--json'])\n"
+        "print(code, sorted(m for m in ('numpy', 'pandas', 'pydantic', 'pydantic_settings', "
         "'werkzeug') if m in sys.modules))\n"
     )
     env = {**os.environ, "DATALAKEP_CONFIG": str(CONFIG)}
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
     )
-    assert done.stdout.split("\n")[-2:] == ["0 []", ""], done.stderr
+    assert done.stdout.split("\n")[-2:] == ["0 []", ""], done.stdout + done.stderr
+    sheets = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
+    assert [(s["table"], s["status"], s["rows_loaded"], s["rows_rejected"]) for s in sheets] == [
+        ("train_data", "loaded", 891, 0),
+        ("train_data", "loaded", 891, 0),
+        ("train_data", "loaded", 891, 0),
+        ("gender_submission", "loaded", 10, 1),
+    ]
+    assert sheets[-1]["rejects_report"], "the rejected row's report was written"

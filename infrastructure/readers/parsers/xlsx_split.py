@@ -423,7 +423,7 @@ def _write_all(fd: int, pieces: list[bytes | memoryview]) -> int:
 
 def _count(data: bytes | memoryview, pattern: str) -> int:
     # A one-element binary array over the part's own memory: no copy. (Its offsets
-    # packed here: pyarrow's first array from Python objects imports numpy.ma.)
+    # packed here: pyarrow's first array from Python objects probes for pandas.)
     offsets = pa.py_buffer(_OFFSETS.pack(0, len(data)))
     array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
     count: int = pc.count_substring_regex(array, pattern=pattern)[0].as_py()
