@@ -57,3 +57,22 @@ def test_a_two_column_key_repeats_only_when_both_parts_repeat() -> None:
 
     assert dupes == [2, 4]
     assert sorted(str(c) for c in loaded) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ([1, 2, 3, 7], []),  # ascending: proven distinct without a sort
+        ([7, 3, 1, 2], []),  # out of order and distinct: the sort finds no repeat
+        ([1, 2, 2, 3], [3, 4]),  # ascending but not strictly: the neighbours repeat
+        ([3, 1, 2, 3], [2, 5]),  # out of order: the repeat meets its copy once sorted
+    ],
+)
+def test_an_integer_key_repeats_wherever_its_copies_stand(
+    parts: list[int], expected: list[int]
+) -> None:
+    rows: list[list[object]] = [[f"c{n}", part, None] for n, part in enumerate(parts)]
+
+    dupes, _ = ingest(["part"], rows)
+
+    assert dupes == expected
