@@ -134,6 +134,11 @@ class SheetPipeline:
                 routes.append(self._router.route(uri, preview))
             except UnroutableSheetError as error:
                 yield Refusal(name, None, error, LoadStatus.REJECTED)
+        if routes:
+            # The first sheet to read starts now, while the ledger is asked which tables
+            # this version already holds: the warehouse's round trip (its connection, at
+            # a cold start) overlaps the parse, where the reader can read ahead.
+            workbook.prefetch(routes[0].sheet, routes[0].header_row)
         done = loaded_before()
         for table in dict.fromkeys(r.contract.name for r in routes):
             group = [r for r in routes if r.contract.name == table]

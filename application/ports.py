@@ -75,6 +75,15 @@ class Workbook(Protocol):
         """Every row below ``header_row`` (1-based), blank rows dropped, cells as text."""
         ...
 
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        """Start reading ``sheet`` now, if the reader can: ``read(sheet, header_row)``
+        is the next call that will want it, unless the file is dropped first.
+
+        A reader whose parse runs elsewhere (a child process) overlaps it with what
+        the caller does meanwhile; one that parses in the calling thread does nothing.
+        """
+        ...
+
 
 class WorkbookReader(Protocol):
     def open(self, file: LocalFile, info: ObjectInfo) -> AbstractContextManager[Workbook]:

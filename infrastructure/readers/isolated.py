@@ -296,6 +296,8 @@ class _Child:
         self._limits = limits
         self.scratch = _Scratch(f"{scratch_prefix()}{uuid.uuid4().hex[:12]}-")
         self._lock = threading.Lock()  # one request at a time on the socket
+        # A request sent ahead (start), whose answer the next call of it takes.
+        self._pending: tuple[Any, ...] | None = None
         # Set by the extent scan when a sheet is too big to parse.
         self._refusal: UnreadableFileError | None = None
         self._scan: threading.Thread | None = None
@@ -328,6 +330,12 @@ class _Child:
         """
         process = self.process
         answer = None
+        if self._pending is not None:
+            # A read started ahead and not wanted after all (the ledger already had the
+            # table): killed rather than waited for, and replaced by the next workbook.
+            self._pending = None
+            self._kill()
+            process.reap(wait_s=_CLOSE_S)
         if process.exit_status is None:
             with suppress(OSError):
                 self._conn.send(("close",))
@@ -344,8 +352,9 @@ class _Child:
         # A read answered but never mapped (the parent gave up on the child first),
         # or a write the child was killed in the middle of. A child that closed the
         # workbook answered every request and the parent took every answer (one
-        # request at a time), so nothing of its is left: no directory listing then,
-        # which cost a small file more than its reap.
+        # request at a time; one sent ahead was taken or settled, or the child was
+        # killed), so nothing of its is left: no directory listing then, which cost a
+        # small file more than its reap.
         if not closed:
             self.scratch.remove_all()
         return kept
@@ -362,27 +371,21 @@ class _Child:
         self._kill()
         return None
 
+    def start(self, *request: Any) -> None:
+        """Send ``request`` now; the next ``call`` of the same request takes its answer."""
+        with self._lock:
+            self._settle()
+            self._send(request)
+            self._pending = request
+
     def call(self, *request: Any) -> Any:
         with self._lock:
-            if self.process.exit_status is not None:
-                raise self._death(request)
-            try:
-                self._conn.send(request)
-            except OSError:
-                self.process.reap(wait_s=_CLOSE_S)
-                raise self._death(request) from None
-            budget = self._limits.parser_cpu_seconds * 2
-            waited = 0.0
-            while not self._conn.poll(_POLL_S):
-                waited += _POLL_S
-                if self._refusal is not None or waited > budget:
-                    self._kill()
-                    raise self._death(request)
-            try:
-                kind, payload = self._conn.recv()
-            except (EOFError, OSError):
-                self.process.reap(wait_s=_CLOSE_S)
-                raise self._death(request) from None
+            if self._pending == request:
+                self._pending = None
+            else:
+                self._settle()
+                self._send(request)
+            kind, payload = self._receive(request)
         if kind == "ok":
             return payload
         if kind == "error":
@@ -399,6 +402,39 @@ class _Child:
             f"the spreadsheet parser failed unexpectedly ({last})",
             sheet=_sheet_of(request),
         )
+
+    def _send(self, request: tuple[Any, ...]) -> None:
+        if self.process.exit_status is not None:
+            raise self._death(request)
+        try:
+            self._conn.send(request)
+        except OSError:
+            self.process.reap(wait_s=_CLOSE_S)
+            raise self._death(request) from None
+
+    def _receive(self, request: tuple[Any, ...]) -> tuple[str, Any]:
+        budget = self._limits.parser_cpu_seconds * 2
+        waited = 0.0
+        while not self._conn.poll(_POLL_S):
+            waited += _POLL_S
+            if self._refusal is not None or waited > budget:
+                self._kill()
+                raise self._death(request)
+        try:
+            answer: tuple[str, Any] = self._conn.recv()
+        except (EOFError, OSError):
+            self.process.reap(wait_s=_CLOSE_S)
+            raise self._death(request) from None
+        return answer
+
+    def _settle(self) -> None:
+        """Take the answer to a request sent ahead that no call came for, and drop it."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        kind, payload = self._receive(pending)
+        if kind == "ok" and isinstance(payload, dict) and "path" in payload:
+            Path(payload["path"]).unlink(missing_ok=True)
 
     def _kill(self) -> None:
         self.process.kill()
@@ -449,9 +485,14 @@ class _ChildWorkbook:
         preview: SheetPreview = self._child.call("preview", sheet, rows)
         return preview
 
+    def _read_request(self, sheet: str, header_row: int) -> tuple[Any, ...]:
+        return ("read", sheet, header_row, [str(p) for p in self._child.scratch.places])
+
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        self._child.start(*self._read_request(sheet, header_row))
+
     def read(self, sheet: str, header_row: int) -> RawSheet:
-        places = [str(p) for p in self._child.scratch.places]
-        meta = self._child.call("read", sheet, header_row, places)
+        meta = self._child.call(*self._read_request(sheet, header_row))
         path = Path(meta["path"])
         try:
             # Mapped, not read: the parent's copy of the rows is the page cache's.

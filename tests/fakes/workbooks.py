@@ -42,6 +42,9 @@ class InMemoryWorkbook:
             name: [[as_text(c) for c in row] for row in rows] for name, rows in sheets.items()
         }
         self._date_1904 = date_1904
+        # What the caller asked for, to check a read started ahead is the one read.
+        self.prefetched: list[tuple[str, int]] = []
+        self.reads: list[tuple[str, int]] = []
 
     @property
     def sheet_names(self) -> tuple[str, ...]:
@@ -50,7 +53,11 @@ class InMemoryWorkbook:
     def preview(self, sheet: str, rows: int) -> SheetPreview:
         return SheetPreview(sheet, tuple(tuple(r) for r in self._rows(sheet)[:rows]), 1)
 
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        self.prefetched.append((sheet, header_row))
+
     def read(self, sheet: str, header_row: int) -> RawSheet:
+        self.reads.append((sheet, header_row))
         all_rows = self._rows(sheet)
         header = all_rows[header_row - 1] if header_row <= len(all_rows) else []
         # Like the real readers: cells right of the header are read, as unnamed columns.

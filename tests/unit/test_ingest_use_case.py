@@ -393,3 +393,28 @@ def test_a_missing_and_an_unreadable_file_carry_the_source_as_opened(harness: Ha
 
     assert (missing.source, missing.error_code) == ("s3://in/none.xlsx", "not_found")
     assert (broken.source, broken.error_code) == ("s3://in/bad.xlsx", "corrupt")
+
+
+def test_the_first_sheet_to_read_is_started_ahead_and_then_read(harness: Harness) -> None:
+    rows = [["Title"], [], *train_rows(2)]
+    harness.drop("s3://in/train.xlsx", {"Notes": [["just notes"]], "Passengers": rows})
+
+    harness.ingest("s3://in/train.xlsx")
+
+    workbook = harness.reader.workbooks["s3://in/train.xlsx"]
+    assert workbook.prefetched == [("Passengers", 3)]
+    assert workbook.reads == [("Passengers", 3)]
+
+
+def test_a_version_already_loaded_is_started_ahead_but_never_read(harness: Harness) -> None:
+    harness.drop("s3://in/train.xlsx", {"Passengers": train_rows(2)})
+    harness.ingest("s3://in/train.xlsx")
+    workbook = harness.reader.workbooks["s3://in/train.xlsx"]
+    workbook.prefetched.clear()
+    workbook.reads.clear()
+
+    [sheet] = harness.ingest("s3://in/train.xlsx").sheets
+
+    assert sheet.status is Outcome.SKIPPED
+    assert workbook.prefetched == [("Passengers", 1)]
+    assert workbook.reads == []

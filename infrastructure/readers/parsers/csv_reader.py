@@ -94,6 +94,9 @@ class CsvWorkbook:
                 head.append(_cells(record))
         return SheetPreview(sheet, tuple(head), 1)
 
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        return None  # parsed in the calling thread: nothing to start ahead
+
     def read(self, sheet: str, header_row: int) -> RawSheet:
         self._check_sheet(sheet)
         if header_row < 1:

@@ -288,6 +288,9 @@ class FastexcelWorkbook:
             return SheetPreview(sheet, (), 1)
         return SheetPreview(sheet, self._head(sheet, rows).rows[:rows], 1)
 
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        return None  # parsed in the calling thread: nothing to start ahead
+
     def read(self, sheet: str, header_row: int) -> RawSheet:
         if header_row < 1:
             raise ValueError(f"header_row is 1-based, got {header_row}")

@@ -113,6 +113,9 @@ class XlsWorkbook:
     def preview(self, sheet: str, rows: int) -> SheetPreview:
         return _translated(self._info, sheet, lambda: self._preview(sheet, rows))
 
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        return None  # parsed in the calling thread: nothing to start ahead
+
     def read(self, sheet: str, header_row: int) -> RawSheet:
         if header_row < 1:
             raise ValueError(f"header_row is 1-based, got {header_row}")

@@ -137,6 +137,9 @@ class _Misbehaving:
     def preview(self, sheet: str, rows: int) -> SheetPreview:
         return SheetPreview(sheet, (("a",),))
 
+    def prefetch(self, sheet: str, header_row: int) -> None:
+        return None
+
     def read(self, sheet: str, header_row: int) -> RawSheet:
         if self._how == "abort":
             os.abort()  # what a Rust allocation failure does
@@ -275,6 +278,76 @@ def test_a_workbook_left_early_keeps_its_child_for_the_next(tmp_path: Path) -> N
     reader.close()
     # Reaped on the way out, not left as a zombie or an orphan.
     assert _children() == 0
+
+
+def _two_sheets(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    first = wb.active
+    first.title = "First"
+    for row in (["id", "name"], [1, "a"], [2, "b"]):
+        first.append(row)
+    second = wb.create_sheet("Second")
+    for row in (["code", "n"], ["x", 10], ["y", 20], ["z", 30]):
+        second.append(row)
+    wb.save(path)
+    return path
+
+
+def test_a_read_started_ahead_gives_the_rows_a_plain_read_gives(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
+    path = _workbook(tmp_path / "people.xlsx")
+    plain = _read_all(reader, path)
+    info = info_for(path)
+
+    with reader.open(LocalFile(path, info.size), info) as workbook:
+        workbook.prefetch("People", 1)
+        time.sleep(0.2)  # the child answers while nobody asks yet
+        ahead = workbook.read("People", 1)
+
+    assert ahead.cells.equals(plain.cells)
+    assert ahead.row_numbers.equals(plain.row_numbers)
+    assert not list(SHM.glob(f"{scratch_prefix()}*.arrow"))
+
+
+def test_a_read_started_ahead_then_not_wanted_costs_its_child_only(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
+    path = _workbook(tmp_path / "people.xlsx")
+    _read_all(reader, path)
+    [child] = _child_pids()
+    info = info_for(path)
+
+    with reader.open(LocalFile(path, info.size), info) as workbook:
+        workbook.prefetch("People", 1)  # then the ledger says: loaded already
+
+    # Killed rather than waited for, reaped, its rows removed; the next file forks anew.
+    assert child not in _child_pids()
+    assert not list(SHM.glob(f"{scratch_prefix()}*.arrow"))
+    assert _read_all(reader, path).num_rows == 50
+
+
+def test_another_call_after_a_read_started_ahead_gets_its_own_answer(
+    tmp_path: Path, reader: IsolatedWorkbookReader
+) -> None:
+    path = _two_sheets(tmp_path / "two.xlsx")
+    info = info_for(path)
+
+    with reader.open(LocalFile(path, info.size), info) as workbook:
+        workbook.prefetch("First", 1)
+        preview = workbook.preview("Second", 2)
+        second = workbook.read("Second", 1)
+        workbook.prefetch("Second", 1)
+        first = workbook.read("First", 1)
+
+    assert preview.rows == (("code", "n"), ("x", "10"))
+    assert second.header == ("code", "n")
+    assert second.cells.column(0).to_pylist() == ["x", "y", "z"]
+    assert first.header == ("id", "name")
+    assert first.cells.column(1).to_pylist() == ["a", "b"]
+    # The answers nobody took were dropped with their rows; the child stays.
+    assert not list(SHM.glob(f"{scratch_prefix()}*.arrow"))
+    assert len(_child_pids()) == 1
 
 
 class _DeafToClose(_Misbehaving):
