@@ -18,7 +18,12 @@ from infrastructure.warehouse.retry import RetryPolicy
 from infrastructure.warehouse.sql import ddl, merge
 from infrastructure.warehouse.sql import ledger as ledger_sql
 from infrastructure.warehouse.sql.dialect import DUCKDB, Params
-from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse, explicit_transaction
+from infrastructure.warehouse.sql_warehouse import (
+    OnMerged,
+    SqlWarehouse,
+    check_keys,
+    explicit_transaction,
+)
 
 # From this many rows a merge gets DuckDB's worker threads; below it, and for every
 # ledger query, one thread. Waking the workers for a few hundred rows cost more CPU
@@ -113,6 +118,7 @@ class DuckDbEngine:
         if prepared.num_rows >= PARALLEL_FROM_ROWS and self._threads > 1:
             self._widened = True  # narrowed again when the session ends
             s.execute(f"SET threads = {self._threads}")
+        check_keys(s, contract, staging, DUCKDB, self.where)
         for statement, params in merge.merge_statements(contract, staging, lineage, DUCKDB):
             s.execute(statement, params)
 

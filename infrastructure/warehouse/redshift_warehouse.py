@@ -26,7 +26,12 @@ from infrastructure.warehouse.sql import ddl, merge
 from infrastructure.warehouse.sql import ledger as ledger_sql
 from infrastructure.warehouse.sql import redshift as redshift_sql
 from infrastructure.warehouse.sql.dialect import REDSHIFT, Params
-from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse, explicit_transaction
+from infrastructure.warehouse.sql_warehouse import (
+    OnMerged,
+    SqlWarehouse,
+    check_keys,
+    explicit_transaction,
+)
 
 log = logging.getLogger(__name__)
 Cursor = Any  # redshift_connector.Cursor, imported lazily
@@ -146,7 +151,7 @@ class RedshiftEngine:
             self._insert_rows(cur, staging, prepared.rows)
         else:
             self._copy_into(cur, staging, prepared.uri)
-        self._check_keys(cur, contract, staging)
+        check_keys(s, contract, staging, REDSHIFT, self.where)
         for statement, params in merge.merge_statements(contract, staging, lineage, REDSHIFT):
             cur.execute(statement, params or None)
         cur.execute(redshift_sql.drop_table_sql(staging))
@@ -228,19 +233,6 @@ class RedshiftEngine:
     def _copy_into(self, cur: Cursor, staging: str, uri: str) -> None:
         assert self._options.staging is not None
         cur.execute(redshift_sql.copy_parquet_sql(staging, uri, self._options.staging.iam_role))
-
-    def _check_keys(self, cur: Cursor, contract: TableContract, staging: str) -> None:
-        for problem, query in redshift_sql.key_checks_sql(contract, staging):
-            cur.execute(query)
-            found = list(cur.fetchall() or ())
-            if found:
-                key = dict(zip(contract.primary_key, found[0], strict=True))
-                raise TerminalError(
-                    f"table {contract.name} in {self.where}: {problem} "
-                    f"(primary key {key}); nothing was loaded",
-                    code="constraint_violation",
-                    table=contract.name,
-                )
 
 
 class RedshiftWarehouse(SqlWarehouse[RedshiftSession, RedshiftRows]):

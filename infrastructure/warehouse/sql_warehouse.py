@@ -21,7 +21,7 @@ import pyarrow as pa
 from application.ports import LoadReceipt, LoadRequest
 from domain.clock import utc_now
 from domain.contracts import TableContract
-from domain.errors import WarehouseUnavailableError
+from domain.errors import TerminalError, WarehouseUnavailableError
 from domain.ledger import LedgerEntry, LedgerFilter, LoadStatus, decide_load
 from infrastructure.warehouse import drift
 from infrastructure.warehouse.retry import RetryPolicy
@@ -46,6 +46,23 @@ class Session(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """Commit on a clean exit, roll back on any exception."""
         ...
+
+
+def check_keys(
+    s: Session, contract: TableContract, staging: str, dialect: Dialect, where: str
+) -> None:
+    """Refuse the staged rows (terminal) where they would break ``contract``'s key, for
+    an engine whose warehouse does not enforce it (merge.key_checks)."""
+    for problem, query in merge.key_checks(contract, staging, dialect):
+        found = s.fetch(query)
+        if found:
+            key = dict(zip(contract.primary_key, found[0], strict=True))
+            raise TerminalError(
+                f"table {contract.name} in {where}: {problem} (primary key {key}); "
+                "nothing was loaded",
+                code="constraint_violation",
+                table=contract.name,
+            )
 
 
 class Engine(Protocol[S, P]):

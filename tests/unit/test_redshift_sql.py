@@ -225,13 +225,13 @@ def test_the_shared_merge_parses_as_redshift() -> None:
 
 
 def test_key_checks_look_for_repeats_and_in_append_mode_for_loaded_keys() -> None:
-    upsert = redshift_sql.key_checks_sql(contract(), "stage")
-    append = redshift_sql.key_checks_sql(contract(mode=LoadMode.APPEND), "stage")
+    upsert = merge.key_checks(contract(), "stage", REDSHIFT)
+    append = merge.key_checks(contract(mode=LoadMode.APPEND), "stage", REDSHIFT)
     keyless = TableContract("t", (col("a", "integer"),), (), LoadMode.APPEND)
 
     assert len(upsert) == 1
     assert len(append) == 2
-    assert redshift_sql.key_checks_sql(keyless, "stage") == ()
+    assert merge.key_checks(keyless, "stage", REDSHIFT) == ()
     repeats = parse(upsert[0][1])
     assert isinstance(repeats, exp.Select)
     assert repeats.args["having"] is not None
@@ -258,7 +258,7 @@ def test_any_valid_name_is_one_quoted_identifier_everywhere(name: str) -> None:
         redshift_sql.insert_values_sql(name, [name, "v"], 2),
         redshift_sql.copy_parquet_sql(name, "s3://b/k.parquet", ROLE),
         redshift_sql.drop_table_sql(name),
-        *(q for _, q in redshift_sql.key_checks_sql(table, "stage")),
+        *(q for _, q in merge.key_checks(table, "stage", REDSHIFT)),
     ]
 
     for statement in statements:

@@ -60,7 +60,7 @@ def create_sql(
         + (f" DEFAULT {given[c.name]}" if c.name in given else "")
         for c in columns
     ]
-    if key:
+    if key and d.declares_primary_key:
         # Redshift does not enforce it; the ledger and the merge are what keep keys unique.
         lines.append(f"PRIMARY KEY ({', '.join(quote(k, d) for k in key)})")
     body = ",\n    ".join(lines)

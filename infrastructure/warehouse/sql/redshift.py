@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.contracts import LoadMode, TableContract
+from domain.contracts import TableContract
 from domain.errors import ConfigurationError
 from infrastructure.warehouse.sql import ddl
 from infrastructure.warehouse.sql.dialect import REDSHIFT, quote_ident
@@ -191,37 +191,3 @@ def copy_parquet_sql(table: str, s3_uri: str, iam_role: str) -> str:
         f"COPY {quote_ident(table)} FROM {literal(s3_uri)} "
         f"IAM_ROLE {literal(check_iam_role(iam_role))} FORMAT AS PARQUET"
     )
-
-
-# ---------------------------------------------------------------- keys
-
-
-def key_checks_sql(contract: TableContract, staging: str) -> tuple[tuple[str, str], ...]:
-    """Queries returning a row when the staged rows would break the primary key.
-
-    Redshift accepts a PRIMARY KEY but never enforces it, so what PostgreSQL and
-    DuckDB refuse by themselves is checked here: a key twice in the staged rows,
-    and (append mode, where nothing is deleted first) a key already in the table.
-    Each item is (what it finds, query).
-    """
-    key = contract.primary_key
-    if not key:
-        return ()
-    target, source = quote_ident(contract.name), quote_ident(staging)
-    listed = ", ".join(quote_ident(k) for k in key)
-    checks = [
-        (
-            "a key occurs more than once in the rows",
-            f"SELECT {listed} FROM {source} GROUP BY {listed} HAVING COUNT(*) > 1 LIMIT 1",
-        )
-    ]
-    if contract.load_mode is LoadMode.APPEND:
-        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
-        selected = ", ".join(f"s.{quote_ident(k)}" for k in key)
-        checks.append(
-            (
-                "a key is already in the table",
-                f"SELECT {selected} FROM {target} AS t JOIN {source} AS s ON {match} LIMIT 1",
-            )
-        )
-    return tuple(checks)

@@ -25,9 +25,15 @@ from domain.contracts import Column, LoadMode, TableContract
 from domain.errors import SchemaDriftError, TerminalError, WarehouseUnavailableError
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
+from infrastructure.warehouse import redshift_warehouse, sql_warehouse
 from infrastructure.warehouse.credentials import Credentials
-from infrastructure.warehouse.redshift_warehouse import RedshiftEngine, RedshiftWarehouse
+from infrastructure.warehouse.redshift_warehouse import (
+    RedshiftEngine,
+    RedshiftSession,
+    RedshiftWarehouse,
+)
 from infrastructure.warehouse.sql import redshift as redshift_sql
+from infrastructure.warehouse.sql.dialect import Dialect
 from tests.integration.postgres.test_postgres_warehouse import OLD_LEDGER
 from tests.integration.redshift.conftest import PASSWORD, MakeWarehouse
 from tests.support.postgres import _free_port
@@ -303,21 +309,23 @@ def test_a_serialization_failure_reruns_the_whole_transaction_once(
     waits: list[float] = []
     warehouse._retry = replace(warehouse._retry, sleep=waits.append)
     assert isinstance(warehouse._engine, RedshiftEngine)
-    real = warehouse._engine._check_keys
+    real = sql_warehouse.check_keys
     calls = count()
 
-    def conflict_once(cur: Any, contract: TableContract, staging: str) -> None:
-        real(cur, contract, staging)
+    def conflict_once(
+        s: RedshiftSession, contract: TableContract, staging: str, dialect: Dialect, where: str
+    ) -> None:
+        real(s, contract, staging, dialect, where)
         if next(calls) > 0:
             return
         if source == "server 40001":  # a real ErrorResponse, through driver and proxy
-            cur.execute(
+            s.cur.execute(
                 "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', "
                 "MESSAGE = 'could not serialize access'; END $$"
             )
         raise serialization_failure()
 
-    monkeypatch.setattr(warehouse._engine, "_check_keys", conflict_once)
+    monkeypatch.setattr(redshift_warehouse, "check_keys", conflict_once)
     request = request_for(PEOPLE, [person(1), person(2)])
 
     receipt = warehouse.load(request)
