@@ -15,7 +15,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.arrays import falses
+from domain.arrays import any_set, falses
 from domain.arrow_types import arrow_type
 from domain.rejects import RejectReason
 from domain.types import INTEGER_BOUNDS, ColumnType, Rounding, TypeKind
@@ -360,17 +360,6 @@ def _null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
     if not mask.null_count and not any_set(mask):
         return values  # the usual case, a clean column: no kernel call
     return pc.if_else(mask, pa.scalar(None, values.type), values)
-
-
-def any_set(mask: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether a boolean mask holds a true value (nulls are not), as ``pc.any`` says.
-
-    Read from the arrays' counts, not with a kernel call: a small sheet's validation
-    asks it of every mask of every column, hundreds of times at ~5 us a call.
-    """
-    if isinstance(mask, pa.ChunkedArray):
-        return any(chunk.true_count for chunk in mask.chunks)
-    return bool(mask.true_count)
 
 
 def _integer(text: pa.Array, ctype: ColumnType) -> Coerced:

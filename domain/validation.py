@@ -18,9 +18,9 @@ from functools import reduce
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.arrays import counting, falses, true_at
+from domain.arrays import any_set, counting, falses, true_at
 from domain.arrow_types import arrow_schema, arrow_type
-from domain.coercion import Problem, any_set, as_text, clean_text, coerce
+from domain.coercion import Problem, as_text, clean_text, coerce
 from domain.contracts import Column, Scalar, TableContract
 from domain.rejects import CellReject, RejectedRow, RejectReason
 from domain.routing import RouteDecision
@@ -232,11 +232,10 @@ def _all_distinct(validations: Sequence[SheetValidation], key: Sequence[str]) ->
         count = len(values)
         if count < 2:
             return True
-        before, after = values.slice(0, count - 1), values.slice(1)
-        if pc.all(pc.less(before, after)).as_py():
+        if not any_set(pc.greater_equal(values.slice(0, count - 1), values.slice(1))):
             return True
         ordered = values.take(pc.array_sort_indices(values))
-        return not pc.any(pc.equal(ordered.slice(0, count - 1), ordered.slice(1))).as_py()
+        return not any_set(pc.equal(ordered.slice(0, count - 1), ordered.slice(1)))
     return bool(pc.count_distinct(present).as_py() == len(present))
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from domain.arrays import counting, falses, true_at
+from domain.arrays import any_set, counting, falses, true_at
 
 pytestmark = pytest.mark.unit
 
@@ -41,3 +42,22 @@ def test_true_at_marks_exactly_the_rows_given() -> None:
     assert true_at(2, []).to_pylist() == [False, False]
     assert true_at(0, []).to_pylist() == []
     assert true_at(3, iter([2])).type == pa.bool_()
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [[False, False]],
+        [[False, None]],
+        [[None, None]],
+        [[False, True]],
+        [[False], [None, True]],
+        [[False], []],
+        [[], []],
+    ],
+)
+def test_any_set_answers_as_arrow_any_does(chunks: list[list[bool | None]]) -> None:
+    """Read from the counts, the answer is the kernel's: nulls are not set (and a mask
+    of nulls only, or of nothing, makes the kernel answer null, which is no)."""
+    whole = pa.chunked_array(chunks, pa.bool_())
+    assert any_set(whole) is bool(pc.any(whole).as_py()) is any_set(whole.combine_chunks())

@@ -265,29 +265,6 @@ def test_numbers_print_as_typed() -> None:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "chunks",
-    [
-        [[False, False]],
-        [[False, None]],
-        [[None, None]],
-        [[False, True]],
-        [[False], [None, True]],
-        [[False], []],
-        [[], []],
-    ],
-)
-def test_any_set_answers_as_arrow_any_does(chunks: list[list[bool | None]]) -> None:
-    """Read from the counts, the answer is the kernel's: nulls are not set (and a mask
-    of nulls only, or of nothing, makes the kernel answer null, which is no)."""
-    import pyarrow.compute as pc
-
-    from domain.coercion import any_set
-
-    whole = pa.chunked_array(chunks, pa.bool_())
-    assert any_set(whole) is bool(pc.any(whole).as_py()) is any_set(whole.combine_chunks())
-
-
 def test_a_clean_column_keeps_its_values_and_a_null_in_a_mask_still_nulls() -> None:
     """No mask set, the values pass untouched; a null in a mask is not "unset"."""
     from domain.coercion import _null_where
