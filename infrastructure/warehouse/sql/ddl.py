@@ -61,7 +61,8 @@ def create_sql(
         for c in columns
     ]
     if key and d.declares_primary_key:
-        # Redshift does not enforce it; the ledger and the merge are what keep keys unique.
+        # PostgreSQL enforces it; Redshift only declares it, and merge.key_checks
+        # refuses there (and in DuckDB, which is not given it) what it would.
         lines.append(f"PRIMARY KEY ({', '.join(quote(k, d) for k in key)})")
     body = ",\n    ".join(lines)
     return f"CREATE TABLE IF NOT EXISTS {quote(table, d)} (\n    {body}\n)"
