@@ -330,8 +330,10 @@ class FastexcelWorkbook:
             whole_sheet = len(cached.rows) < cached.requested
             if rows <= cached.requested or whole_sheet:
                 return cached
-        reader, cells_reader, whole = self._head_reader(sheet, rows)
         with _translated(self._info, sheet):
+            # Opening the readers is parsing too: python-calamine refuses some
+            # packages fastexcel opened (a multi-disk zip directory, found by fuzzing).
+            reader, cells_reader, whole = self._head_reader(sheet, rows)
             exact = self._exact_columns(reader, cells_reader, sheet, 0, rows)
         height = exact.height if whole else None
         first_col = exact.first_col

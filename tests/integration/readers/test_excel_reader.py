@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from pathlib import Path
 
 import openpyxl
@@ -340,6 +341,34 @@ def test_a_damaged_sheet_is_a_corrupt_workbook_naming_the_sheet(tmp_path: Path) 
     assert caught.value.code == "corrupt_workbook"
     assert caught.value.message.startswith("s3://bucket/in/damaged.xlsx [sheet Data]")
     assert "Xml error" in caught.value.message or "xml" in caught.value.message.lower()
+
+
+def test_a_package_python_calamine_refuses_is_a_corrupt_workbook_naming_the_sheet(
+    tmp_path: Path,
+) -> None:
+    # Found by the reader fuzz target: fastexcel opens the package, but no entry's
+    # CRC-32 holds (so no cut copy of its head is made) and its directory counts
+    # more entries than it holds, which python-calamine takes for a multi-disk zip.
+    # Its ZipError escaped the preview as no refusal at all.
+    path = write_xlsx(tmp_path / "odd.xlsx", {"S": '<row r="1">' + inline("A1", "id") + "</row>"})
+    data = bytearray(path.read_bytes())
+    for signature, crc_at in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        at = data.find(signature)
+        while at >= 0:
+            struct.pack_into(
+                "<L", data, at + crc_at, struct.unpack_from("<L", data, at + crc_at)[0] ^ 1
+            )
+            at = data.find(signature, at + 4)
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<H", data, end + 10, struct.unpack_from("<H", data, end + 10)[0] + 256)
+    path.write_bytes(bytes(data))
+
+    with opened(path) as workbook, pytest.raises(UnreadableFileError) as caught:
+        workbook.preview("S", 5)
+
+    assert caught.value.code == "corrupt_workbook"
+    assert caught.value.message.startswith("s3://bucket/in/odd.xlsx [sheet S]")
+    assert "Multi-disk" in caught.value.message
 
 
 def test_a_calamine_panic_is_a_corrupt_workbook() -> None:
