@@ -6,9 +6,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from domain.contracts import TableContract
@@ -24,6 +23,15 @@ from infrastructure.warehouse.sql_warehouse import (
     check_keys,
     explicit_transaction,
 )
+
+# The driver is imported by the first session, not with this module. The container
+# builds the adapter before the parser child is forked, and the first session comes
+# after: the ledger question the pipeline asks while the child parses the first
+# sheet. duckdb's import (75-100 ms, a tenth of a 100,000-row ingest) then runs on
+# the core the child leaves free instead of before the child starts, and the child
+# is forked without DuckDB's libraries mapped.
+if TYPE_CHECKING:
+    import duckdb
 
 # From this many rows a merge gets DuckDB's worker threads; below it, and for every
 # ledger query, one thread. Waking the workers for a few hundred rows cost more CPU
@@ -76,6 +84,8 @@ class DuckDbEngine:
 
     @contextmanager
     def session(self, table: str | None) -> Iterator[DuckDbSession]:
+        import duckdb
+
         with _translated(self._path, table):
             con = self._connection()
             try:
@@ -183,6 +193,8 @@ class DuckDbWarehouse(SqlWarehouse[DuckDbSession, pa.Table]):
 
 
 def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     try:
         return duckdb.connect(path)
     except duckdb.IOException as exc:
@@ -198,6 +210,8 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
 @contextmanager
 def _translated(path: str, table: str | None) -> Iterator[None]:
     """DuckDB's errors as the service's: transient when a retry can succeed."""
+    import duckdb
+
     where = f"table {table} in " if table else ""
     try:
         yield
