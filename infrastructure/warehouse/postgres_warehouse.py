@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-import psycopg.errors
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -27,8 +25,14 @@ from infrastructure.warehouse.sql import ledger as ledger_sql
 from infrastructure.warehouse.sql.dialect import POSTGRES, Params
 from infrastructure.warehouse.sql_warehouse import OnMerged, SqlWarehouse
 
-Connection = psycopg.Connection[tuple[Any, ...]]
-Cursor = psycopg.Cursor[tuple[Any, ...]]
+# The driver is imported by the first session, not with this module: psycopg's
+# import (0.2 s here) then runs while the parser child reads the first sheet (see
+# duckdb_warehouse.py).
+if TYPE_CHECKING:
+    import psycopg
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+    Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 # Rows per CSV chunk sent to COPY: big enough to amortise the writes, small enough that a
 # million-row load never holds its whole CSV text in memory.
@@ -48,6 +52,8 @@ _REFUSALS = (
 
 def _wrong_password(exc: BaseException) -> bool:
     """The server refused the credentials (invalid_password, invalid_authorization)."""
+    import psycopg
+
     if not isinstance(exc, psycopg.OperationalError):
         return False
     if exc.sqlstate in ("28P01", "28000"):
@@ -100,6 +106,8 @@ class PostgresEngine:
 
     @contextmanager
     def session(self, table: str | None) -> Iterator[PostgresSession]:
+        import psycopg.errors
+
         try:
             try:
                 con = self._connection()
@@ -211,6 +219,8 @@ class PostgresEngine:
         if c.password:
             self._passwords.add(c.password)
         opts = self._options
+        import psycopg
+
         try:
             return psycopg.connect(
                 host=c.host,
