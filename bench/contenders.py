@@ -108,7 +108,10 @@ def _child_parallel_reader(args: dict[str, Any]) -> dict[str, Any]:
     opening the file to the sheet's rows mapped in this process (header found,
     every cell as validation takes it); a sheet past ``split_sheet_bytes`` is parsed
     in parts on every core. CPU time includes the parser child's, reaped on close.
+    The entrypoints package is imported first, as in every entrypoint process: what
+    it keeps out (numpy) stays out of this one too.
     """
+    import entrypoints  # noqa: F401  (first: see the docstring)
     from application.ports import LocalFile
     from domain.source import ObjectInfo
     from entrypoints.containers import build_reader, load_config_file
