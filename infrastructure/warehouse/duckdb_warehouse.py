@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 # three alternating runs). A table of millions of rows then takes an upsert of a
 # small file on one thread: its scan costs the same CPU, on one core.
 PARALLEL_FROM_ROWS = 100_000
+# A commit whose WAL would take the log past this checkpoints instead: DuckDB then
+# writes the rows once, into the database file, rather than into the WAL and again at
+# the checkpoint the next close makes (DuckDB's default is 16 MiB, past 100,000
+# Titanic rows). A 100,000-row load's commit and close took 0.21 s against 0.30 s
+# (four alternating CLI runs). A small file's upsert stays an append to the WAL.
+CHECKPOINT_THRESHOLD = "1MiB"
 
 
 class DuckDbSession:
@@ -145,6 +151,7 @@ class DuckDbEngine:
             found = con.execute("SELECT current_setting('threads')").fetchone()
             self._threads = int(found[0]) if found else 1
             con.execute("SET threads = 1")
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             self._con = con
         return self._con
 

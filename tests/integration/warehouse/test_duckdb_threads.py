@@ -4,6 +4,9 @@ Waking DuckDB's worker threads for a few hundred rows cost a warm small-file loa
 more CPU than it saved, so the connection stays at one thread; a merge of
 PARALLEL_FROM_ROWS rows or more gets the cores, and gives them back when its
 session ends, whether the load committed or failed.
+
+A load past CHECKPOINT_THRESHOLD of WAL is written once, into the database file, by
+a checkpoint at its commit; a small one is an append to the WAL.
 """
 
 from __future__ import annotations
@@ -74,4 +77,22 @@ def test_only_a_big_merge_runs_on_every_thread_and_gives_them_back(
     assert warehouse.fetch("count", "SELECT count(*) FROM items") == [(PARALLEL_FROM_ROWS,)]
     assert during_merge == [1, cores]
     assert (after_small, after_big, after_failure) == (1, 1, 1)
+    warehouse.close()
+
+
+def test_a_big_load_is_checkpointed_at_its_commit_and_a_small_one_is_logged(
+    tmp_path: Path,
+) -> None:
+    warehouse = DuckDbWarehouse(str(tmp_path / "w.duckdb"))
+    wal = tmp_path / "w.duckdb.wal"
+    warehouse.ensure_table(ITEMS)
+
+    warehouse.load(request_of([1, 2, 3], "small"))
+    logged = wal.stat().st_size if wal.exists() else 0
+    warehouse.load(request_of(list(range(10, 10 + PARALLEL_FROM_ROWS)), "big"))
+    left = wal.stat().st_size if wal.exists() else 0
+
+    assert logged > 0  # the small load waits in the WAL for a checkpoint
+    assert left == 0  # the big one's commit checkpointed both
+    assert warehouse.fetch("count", "SELECT count(*) FROM items") == [(PARALLEL_FROM_ROWS + 3,)]
     warehouse.close()
