@@ -5,8 +5,8 @@ more CPU than it saved, so the connection stays at one thread; a merge of
 PARALLEL_FROM_ROWS rows or more gets the cores, and gives them back when its
 session ends, whether the load committed or failed.
 
-A load past CHECKPOINT_THRESHOLD of WAL is written once, into the database file, by
-a checkpoint at its commit; a small one is an append to the WAL.
+A load of CHECKPOINT_FROM_BYTES or more is written once, into the database file, by
+a checkpoint at its commit; a smaller one, before or after it, is an append to the WAL.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from domain.contracts import Column, TableContract
 from domain.errors import TerminalError
 from domain.ledger import LoadStatus
 from domain.types import ColumnType
-from infrastructure.warehouse.duckdb_warehouse import PARALLEL_FROM_ROWS, DuckDbWarehouse
+from infrastructure.warehouse.duckdb_warehouse import (
+    CHECKPOINT_FROM_BYTES,
+    PARALLEL_FROM_ROWS,
+    DuckDbWarehouse,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -87,12 +91,20 @@ def test_a_big_load_is_checkpointed_at_its_commit_and_a_small_one_is_logged(
     wal = tmp_path / "w.duckdb.wal"
     warehouse.ensure_table(ITEMS)
 
-    warehouse.load(request_of([1, 2, 3], "small"))
-    logged = wal.stat().st_size if wal.exists() else 0
-    warehouse.load(request_of(list(range(10, 10 + PARALLEL_FROM_ROWS)), "big"))
-    left = wal.stat().st_size if wal.exists() else 0
+    def logged() -> int:
+        return wal.stat().st_size if wal.exists() else 0
 
-    assert logged > 0  # the small load waits in the WAL for a checkpoint
-    assert left == 0  # the big one's commit checkpointed both
-    assert warehouse.fetch("count", "SELECT count(*) FROM items") == [(PARALLEL_FROM_ROWS + 3,)]
+    big = CHECKPOINT_FROM_BYTES // 4  # int32 ids: a table of CHECKPOINT_FROM_BYTES
+
+    warehouse.load(request_of([1, 2, 3], "small"))
+    before = logged()
+    warehouse.load(request_of(list(range(10, 10 + big)), "big"))
+    after_big = logged()
+    warehouse.load(request_of([4, 5], "small-after"))
+    after_small = logged()
+
+    assert before > 0  # the small load waits in the WAL for a checkpoint
+    assert after_big == 0  # the big one's commit checkpointed both
+    assert after_small > 0  # and the threshold went back for the next load
+    assert warehouse.fetch("count", "SELECT count(*) FROM items") == [(big + 5,)]
     warehouse.close()
