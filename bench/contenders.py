@@ -91,6 +91,15 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _child_spin(args: dict[str, Any]) -> dict[str, Any]:
+    """A fixed pure-Python loop: one core's CPU and almost no memory (host_cores' unit)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(int(args["loops"])):
+        total += i
+    return {"work_s": time.perf_counter() - start, "total": total}
+
+
 def _child_reader(args: dict[str, Any]) -> dict[str, Any]:
     """The fastest reader alone: fastexcel (calamine) straight to an Arrow table."""
     import fastexcel
@@ -284,6 +293,7 @@ def _child_count_duckdb(args: dict[str, Any]) -> dict[str, Any]:
 
 CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "noop": _child_noop,
+    "spin": _child_spin,
     "reader": _child_reader,
     "parallel_reader": _child_parallel_reader,
     "reader_parts": _child_reader_parts,
@@ -644,6 +654,43 @@ def noop(setup: Setup, run: int) -> Measurement:
     return measurement
 
 
+# host_cores' loop: about 0.4 s alone on this machine at its fastest.
+SPIN_LOOPS = 8_000_000
+
+
+def host_cores(setup: Setup, run: int) -> Measurement:
+    """The cores this host gave two busy processes in this round: 2 x one alone / two at once.
+
+    2.0 when the two vCPUs are two idle cores; less when they share a physical
+    core or the host's other guests take its time. This host's speed wanders
+    (bench/HISTORY.md), and the parallel reader cannot beat one fastexcel call by
+    more than this: read beside it, a round's ratios say whether the host or the
+    code moved.
+    """
+    measurement = Measurement("host_cores", run, 0)
+    args = {"loops": SPIN_LOOPS}
+    alone = python_child(setup, "spin", args)
+    pair: list[Process] = []
+    threads = [
+        threading.Thread(target=lambda: pair.append(python_child(setup, "spin", args)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = [p.result() for p in (alone, *pair)]
+    failed = [p.failure() for p in (alone, *pair) if p.failure()]
+    if failed or len(pair) != 2 or any(r is None for r in found):
+        measurement.error = "; ".join(str(f) for f in failed) or "a spin child printed no result"
+        return measurement
+    alone_s, *pair_s = (float(r["work_s"]) for r in found if r is not None)
+    measurement.work_s = alone_s
+    measurement.wall_s = alone.wall_s
+    measurement.parts = {"pair_s": max(pair_s), "cores": 2 * alone_s / max(pair_s)}
+    return measurement
+
+
 def contenders(setup: Setup, with_baseline: bool, baseline_once: bool) -> list[Contender]:
     """In the order they alternate within a round; the long baseline last."""
     rows = setup.workbook.rows
@@ -666,6 +713,8 @@ def contenders(setup: Setup, with_baseline: bool, baseline_once: bool) -> list[C
         Contender("reader_parts", "its stages one after another (CPU s)", "work", rows,
                   bind(reader_parts), first_round_only=True),
         Contender("copy", "floor: psycopg COPY of the CSV", "work", rows, bind(copy)),
+        Contender("host_cores", "host: cores two busy processes got", "work", 0,
+                  bind(host_cores)),
     ]  # fmt: skip
     if with_baseline:
         label = "baseline: pandas(openpyxl) + to_sql(multi, 1000)"

@@ -164,7 +164,7 @@ def summarise(
             fixed = base.wall_s - base.work_s
             baseline_s = fixed + base.work_s * rows / baseline_rows
 
-    parallel, stages = get("parallel_reader"), get("reader_parts")
+    parallel, stages, host = get("parallel_reader"), get("reader_parts"), get("host_cores")
     parallel_s = parallel.seconds if parallel else None
     peak = pg.peak_rss_mb if pg else None
     reader_peak = read.peak_rss_mb if read else None
@@ -193,6 +193,11 @@ def summarise(
         "parallel_speedup": _round(_ratio(reader_s, parallel_s), 2),
         "parallel_reader_peak_rss_mb": _round(parallel.peak_rss_mb if parallel else None, 1),
         "parallel_stages": _stages(stages),
+        # 2 x one busy process alone / two at once, median and per round (host_cores).
+        "host_cores": _round(host.part("cores") if host else None, 2),
+        "host_cores_per_round": [_round(m.parts.get("cores"), 2) for m in host.good]
+        if host
+        else None,
         "copy_s": _round(copy_s),
         "baseline_extrapolated": extrapolated,
         "baseline_measured_rows": baseline_rows,
@@ -204,7 +209,9 @@ def summarise(
         "python_start_s": _round(calibration.wall_s if calibration else None),
         "python_start_rss_mb": _round(calibration.peak_rss_mb if calibration else None, 1),
         "rows_per_s": {
-            name: round(f.contender.rows / f.seconds) for name, f in figures.items() if f.seconds
+            name: round(f.contender.rows / f.seconds)
+            for name, f in figures.items()
+            if f.seconds and f.contender.rows
         },
         "runs": {name: [_run(m) for m in f.runs] for name, f in figures.items()},
         "failures": _failures(f.runs for f in figures.values()),
@@ -382,6 +389,9 @@ def print_table(summary: dict[str, Any], figures: dict[str, Figures], out: TextI
             note += ", ".join(
                 f"{k[:-2]} {v:.2f}" for k, v in parts.items() if k.endswith("_s") and k != "work_s"
             )
+        if name == "host_cores":
+            cores, pair = _fmt(f.part("cores"), ".2f"), _fmt(f.part("pair_s"), ".2f")
+            note = f"{cores} cores: a loop alone {_fmt(seconds, '.2f')} s, two at once {pair} s"
         if name == "baseline":
             read, write = _fmt(f.part("read_s"), ".2f"), _fmt(f.part("write_s"), ".2f")
             note += f"; read_excel {read} s, to_sql {write} s"
@@ -393,7 +403,7 @@ def print_table(summary: dict[str, Any], figures: dict[str, Figures], out: TextI
                 f"{c.rows:,}",
                 str(len(f.good)) + (f"/{len(f.runs)}" if failed else ""),
                 _fmt(seconds, ".2f"),
-                _fmt(c.rows / seconds if seconds else None, ",.0f"),
+                _fmt(c.rows / seconds if seconds and c.rows else None, ",.0f"),
                 _fmt(f.peak_rss_mb, ".0f"),
                 note,
             )
