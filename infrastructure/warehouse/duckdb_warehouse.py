@@ -42,10 +42,11 @@ PARALLEL_FROM_ROWS = 100_000
 # A load of this many bytes (its Arrow table) is checkpointed at its commit. DuckDB
 # then writes the rows once, into the database file (auto_checkpoint_skip_wal_
 # threshold), not into the WAL and again at the checkpoint the close makes: under
-# its default 16 MiB threshold a 100,000-row load did both, and its commit and close
-# took 0.30 s against 0.21 s (four alternating CLI runs). Smaller loads stay WAL
-# appends under the default: with the threshold lowered for every load, a warm
-# Lambda's 891-row upserts checkpointed every fifth call, 15% slower at the median.
+# its default 16 MiB threshold a 100,000-row load did both, and its commit and
+# close took 0.30 s against 0.22 s (medians of four alternating CLI runs). Smaller
+# loads stay WAL appends under the default: with the threshold lowered for every
+# load, a warm Lambda's 891-row upserts checkpointed every fifth call, 15% slower
+# at the median.
 CHECKPOINT_FROM_BYTES = 1 << 20
 
 
