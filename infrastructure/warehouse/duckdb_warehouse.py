@@ -81,8 +81,8 @@ class DuckDbEngine:
         self._registered: list[str] = []
         # DuckDB's own thread count (the cores), used for merges of PARALLEL_FROM_ROWS up.
         self._threads = 1
-        self._widened = False
-        self._checkpointing = False  # this session's commit checkpoints
+        # Settings a load changed for its own commit, each undone when its session ends.
+        self._undo: list[str] = []
 
     @property
     def where(self) -> str:
@@ -104,14 +104,9 @@ class DuckDbEngine:
                 while self._registered:
                     with suppress(duckdb.Error):
                         con.unregister(self._registered.pop())
-                if self._widened:
-                    self._widened = False
+                while self._undo:
                     with suppress(duckdb.Error):
-                        con.execute("SET threads = 1")
-                if self._checkpointing:
-                    self._checkpointing = False
-                    with suppress(duckdb.Error):
-                        con.execute("RESET checkpoint_threshold")
+                        con.execute(self._undo.pop())
 
     def catalog(self, s: DuckDbSession, table: str) -> list[drift.ColumnShape]:
         rows = s.fetch(ddl.table_columns_sql(DUCKDB), (table,))
@@ -140,14 +135,17 @@ class DuckDbEngine:
         s.con.register(staging, prepared)
         self._registered.append(staging)
         if prepared.num_rows >= PARALLEL_FROM_ROWS and self._threads > 1:
-            self._widened = True  # narrowed again when the session ends
-            s.execute(f"SET threads = {self._threads}")
+            self._for_this_load(s, f"SET threads = {self._threads}", "SET threads = 1")
         if prepared.nbytes >= CHECKPOINT_FROM_BYTES:
-            self._checkpointing = True  # reset when the session ends
-            s.execute("SET checkpoint_threshold = '0b'")
+            self._for_this_load(s, "SET checkpoint_threshold = '0b'", "RESET checkpoint_threshold")
         check_keys(s, contract, staging, DUCKDB, self.where)
         for statement, params in merge.merge_statements(contract, staging, lineage, DUCKDB):
             s.execute(statement, params)
+
+    def _for_this_load(self, s: DuckDbSession, setting: str, undo: str) -> None:
+        """``setting`` for the rest of this session, ``undo`` run when it ends."""
+        self._undo.append(undo)
+        s.execute(setting)
 
     def close(self) -> None:
         if self._con is not None:

@@ -215,12 +215,12 @@ class PostgresEngine:
         return connect_rotating(self._source, self._connect_as, _wrong_password, self._describe)
 
     def _connect_as(self, c: Credentials) -> Connection:
+        import psycopg
+
         self._credentials = c
         if c.password:
             self._passwords.add(c.password)
         opts = self._options
-        import psycopg
-
         try:
             return psycopg.connect(
                 host=c.host,
