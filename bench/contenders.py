@@ -679,12 +679,12 @@ def host_cores(setup: Setup, run: int) -> Measurement:
         thread.start()
     for thread in threads:
         thread.join()
-    found = [p.result() for p in (alone, *pair)]
-    failed = [p.failure() for p in (alone, *pair) if p.failure()]
-    if failed or len(pair) != 2 or any(r is None for r in found):
-        measurement.error = "; ".join(str(f) for f in failed) or "a spin child printed no result"
+    failed = [failure for p in (alone, *pair) if (failure := p.failure())]
+    found = [result for p in (alone, *pair) if (result := p.result()) is not None]
+    if failed or len(found) != 3:
+        measurement.error = "; ".join(failed) or "a spin child printed no result"
         return measurement
-    alone_s, *pair_s = (float(r["work_s"]) for r in found if r is not None)
+    alone_s, *pair_s = (float(r["work_s"]) for r in found)
     measurement.work_s = alone_s
     measurement.wall_s = alone.wall_s
     measurement.parts = {"pair_s": max(pair_s), "cores": 2 * alone_s / max(pair_s)}
