@@ -90,7 +90,7 @@ def test_create_table_has_the_contract_columns_the_lineage_and_the_key() -> None
 
 def test_duckdb_tables_leave_the_key_to_the_load_s_own_checks() -> None:
     # DuckDB's index behind a declared key made its loads and upserts several times
-    # slower; merge.key_checks refuses what the key would (test_warehouse_behaviour).
+    # slower; the load refuses what the key would (test_warehouse_behaviour).
     created = ddl.create_table_sql(PEOPLE, DUCKDB)
 
     assert "PRIMARY KEY" not in created

@@ -61,8 +61,9 @@ def create_sql(
         for c in columns
     ]
     if key and d.declares_primary_key:
-        # PostgreSQL enforces it; Redshift only declares it, and merge.key_checks
-        # refuses there (and in DuckDB, which is not given it) what it would.
+        # PostgreSQL enforces it; Redshift only declares it, and the load refuses
+        # there (and in DuckDB, which is not given it) what it would: a key repeated
+        # in the rows (sql_warehouse.py), one already in the table (merge.key_checks).
         lines.append(f"PRIMARY KEY ({', '.join(quote(k, d) for k in key)})")
     body = ",\n    ".join(lines)
     return f"CREATE TABLE IF NOT EXISTS {quote(table, d)} (\n    {body}\n)"

@@ -34,8 +34,10 @@ class Dialect:
     add_column_if_not_exists: bool = True
     # The contract's key declared in the table. Not in DuckDB: it enforces a key with
     # an ART index, which made a million-row load 1.5x slower and an upsert of it 3.7x
-    # (each key deleted and inserted again); merge.key_checks refuses what it would,
-    # as it does for Redshift, which declares the key and never checks it.
+    # (each key deleted and inserted again); the load refuses what it would (a key
+    # repeated in the rows, in Arrow; in append mode one already in the table,
+    # merge.key_checks), as it does for Redshift, which declares the key and never
+    # checks it.
     declares_primary_key: bool = True
 
 

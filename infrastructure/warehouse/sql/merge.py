@@ -63,32 +63,24 @@ def copy_csv_sql(table: str, columns: Sequence[str], dialect: Dialect) -> str:
 
 
 def key_checks(contract: TableContract, staging: str, d: Dialect) -> tuple[tuple[str, str], ...]:
-    """Queries returning a row when the staged rows would break the primary key.
+    """Queries returning a row when the staged rows would break the primary key
+    against what the table holds.
 
     For a warehouse that does not enforce the key: Redshift declares it and never
-    checks it, and DuckDB is not given it (ddl.py). What PostgreSQL refuses by
-    itself is checked here: a key twice in the staged rows, and (append mode, where
-    nothing is deleted first) a key already in the table. Each item is (what it
-    finds, query).
+    checks it, and DuckDB is not given it (ddl.py). In append mode, where nothing
+    is deleted first, that is a key already in the table. A key repeated within the
+    rows themselves needs no query: the warehouse refuses it in Arrow before it
+    stages anything (sql_warehouse.py). Each item is (what it finds, query).
     """
     key = contract.primary_key
-    if not key:
+    if not key or contract.load_mode is not LoadMode.APPEND:
         return ()
     target, source = quote(contract.name, d), quote(staging, d)
-    listed = ", ".join(quote(k, d) for k in key)
-    checks = [
+    match = " AND ".join(f"t.{quote(k, d)} = s.{quote(k, d)}" for k in key)
+    selected = ", ".join(f"s.{quote(k, d)}" for k in key)
+    return (
         (
-            "a key occurs more than once in the rows",
-            f"SELECT {listed} FROM {source} GROUP BY {listed} HAVING COUNT(*) > 1 LIMIT 1",
-        )
-    ]
-    if contract.load_mode is LoadMode.APPEND:
-        match = " AND ".join(f"t.{quote(k, d)} = s.{quote(k, d)}" for k in key)
-        selected = ", ".join(f"s.{quote(k, d)}" for k in key)
-        checks.append(
-            (
-                "a key is already in the table",
-                f"SELECT {selected} FROM {target} AS t JOIN {source} AS s ON {match} LIMIT 1",
-            )
-        )
-    return tuple(checks)
+            "a key is already in the table",
+            f"SELECT {selected} FROM {target} AS t JOIN {source} AS s ON {match} LIMIT 1",
+        ),
+    )

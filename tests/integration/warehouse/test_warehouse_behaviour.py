@@ -293,6 +293,37 @@ def test_append_mode_refuses_a_key_already_in_the_table_and_keeps_nothing(
     assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
 
 
+@pytest.mark.parametrize("mode", list(LoadMode))
+def test_rows_that_repeat_a_key_are_refused_whole_in_every_mode(
+    warehouse: Warehouse, mode: LoadMode
+) -> None:
+    keyed = TableContract("keyed", PEOPLE.columns, ("id",), mode)
+    load(warehouse, make_request(keyed, [person(1), person(2)]))
+    before = table_rows(warehouse, "keyed")
+
+    with pytest.raises(TerminalError) as caught:
+        load(warehouse, make_request(keyed, [person(3), person(4), person(3, "again")], "v2"))
+
+    assert caught.value.code == "constraint_violation"
+    assert "3" in str(caught.value)
+    assert table_rows(warehouse, "keyed") == before
+    assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
+
+
+def test_a_two_column_key_repeats_only_when_both_parts_do(warehouse: Warehouse) -> None:
+    pair = TableContract("pair", PEOPLE.columns, ("id", "name"))
+    distinct = [person(1, "a"), person(1, "b"), person(2, "a")]
+    load(warehouse, make_request(pair, distinct))
+
+    with pytest.raises(TerminalError) as caught:
+        load(warehouse, make_request(pair, [*distinct, person(1, "b")], "v2"))
+
+    assert caught.value.code == "constraint_violation"
+    assert "'b'" in str(caught.value)
+    assert len(table_rows(warehouse, "pair")) == 3
+    assert [e.status for e in warehouse.history()] == [LoadStatus.LOADED]
+
+
 def test_replace_mode_makes_the_file_the_whole_table(warehouse: Warehouse) -> None:
     whole = TableContract("whole", PEOPLE.columns, ("id",), LoadMode.REPLACE)
     load(warehouse, make_request(whole, [person(1), person(2), person(3)]))
