@@ -158,6 +158,7 @@ class SheetSplitter:
         self._extent_lock = threading.Lock()
         # The whole sheet scanned and within the budget: no part needs deciding.
         self.proven = False
+        self._files = MemoryFiles()
 
     @property
     def inflated_bytes(self) -> int:
@@ -170,6 +171,7 @@ class SheetSplitter:
 
     def close(self) -> None:
         self._archive.close()
+        self._files.close()
 
     def _shared(self) -> list[zipfile.ZipInfo]:
         """The members every part's package holds besides its sheet: those parsed on open."""
@@ -326,7 +328,7 @@ class SheetSplitter:
     def package(self, part: RawPart) -> Package:
         """A package calamine opens like the original, holding only ``part``'s rows."""
         sheet: _Entry = (self._member.filename, (self._head, *part.pieces, self._end(part)))
-        return Package(_stored_zip([*self._others, sheet]))
+        return Package(_stored_zip([*self._others, sheet]), self._files)
 
     def _end(self, part: RawPart) -> bytes:
         """What closes ``part``'s sheet: the original's end for the last part."""
@@ -363,6 +365,42 @@ def _stored_zip(entries: list[_Entry]) -> list[bytes | memoryview]:
     return out
 
 
+class MemoryFiles:
+    """The memfds of a sheet's parts, each used again by a later part's package.
+
+    A fresh memfd's pages are allocated and zeroed as the package is written: 17.6
+    ms of CPU per 16 MiB part here, against 7.6 ms written over the pages of a memfd
+    an earlier part left (0.4 CPU s of the million-row sheet's 39 parts). At most
+    as many are kept as packages were open at once; :meth:`close` closes them, and a
+    memfd given back after it is closed at once.
+    """
+
+    def __init__(self) -> None:
+        self._free: list[int] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self) -> int:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return os.memfd_create("datalakep-part", os.MFD_CLOEXEC)
+
+    def give(self, fd: int) -> None:
+        with self._lock:
+            if not self._closed:
+                self._free.append(fd)
+                return
+        os.close(fd)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            free, self._free = self._free, []
+        for fd in free:
+            os.close(fd)
+
+
 class Package:
     """One part's package in an anonymous memory file: calamine opens it by its path,
     the check reads it mapped.
@@ -372,18 +410,23 @@ class Package:
     pages that way, and the million-row sheet 0.8 CPU s of joins, copies and page
     faults; written into a memfd it costs one copy into the page cache (0.3 s). A
     memfd is not on ``/dev/shm`` (Docker's is 64 MB), so the parts' size does not
-    depend on it. Close it once calamine has loaded the part.
+    depend on it. Close it once calamine has loaded the part: its memfd then goes
+    back to ``files`` for the next part (calamine has read the part whole by then,
+    and the reader that opened it is never asked again).
     """
 
-    def __init__(self, pieces: list[bytes | memoryview]) -> None:
-        self._fd = os.memfd_create("datalakep-part", os.MFD_CLOEXEC)
+    def __init__(self, pieces: list[bytes | memoryview], files: MemoryFiles) -> None:
+        self._files = files
+        self._fd = files.take()
         try:
+            os.lseek(self._fd, 0, os.SEEK_SET)
             size = _write_all(self._fd, pieces)
+            os.ftruncate(self._fd, size)  # a memfd used before may have been longer
             self.data = mmap.mmap(
                 self._fd, size, mmap.MAP_SHARED | mmap.MAP_POPULATE, mmap.PROT_READ
             )
         except BaseException:
-            os.close(self._fd)
+            self._release()
             raise
 
     @property
@@ -396,8 +439,11 @@ class Package:
             return
         with suppress(BufferError):  # a view still held: the mapping goes with it
             self.data.close()
-        os.close(self._fd)
-        self._fd = -1
+        self._release()
+
+    def _release(self) -> None:
+        fd, self._fd = self._fd, -1
+        self._files.give(fd)
 
     def __enter__(self) -> Package:
         return self

@@ -453,11 +453,42 @@ def test_a_part_package_is_read_by_its_path_and_closed_with_a_view_held(tmp_path
     package = splitter.package(part)
     held = memoryview(package.data)
     loaded = fastexcel.read_excel(package.path).load_sheet(0, header_row=None)
-    package.close()  # the view keeps the mapping; the memory file is closed
+    package.close()  # the view keeps the mapping; the memory file goes back to the splitter
+    splitter.close()
 
     assert part.end_row is not None
     assert loaded.height == part.end_row - 1
     assert bytes(held[:2]) == b"PK"
+
+
+def test_a_memory_file_used_again_holds_only_the_later_part(tmp_path: Path) -> None:
+    rows = HEADER + "".join(_row(r, _num(f"A{r}", r)) for r in range(2, 2_000))
+    path = write_xlsx(tmp_path / "p.xlsx", {"S": rows})
+    splitter = SheetSplitter(path, "xl/worksheets/sheet1.xml", WHOLE.max_cells_per_sheet)
+    plan = PartPlan(splitter.inflated_bytes, 20_000, 2_000, workers=1)
+    first, second, *_ = list(splitter.parts(plan))
+    larger, smaller = sorted((first, second), key=lambda p: p.size, reverse=True)
+    assert larger.size > smaller.size
+
+    with splitter.package(larger) as package:
+        used = int(package.path.rsplit("/", 1)[1])
+    with splitter.package(smaller) as package:
+        again = int(package.path.rsplit("/", 1)[1])
+        # Longer than this package, the file would end in the earlier one's bytes, and
+        # a zip reader, which looks for the directory from the end, would read that one.
+        file_size, mapped = os.fstat(again).st_size, len(package.data)
+        start = max(smaller.first_row, 2)  # below the header
+        loaded = fastexcel.read_excel(package.path).load_sheet(
+            0, header_row=None, skip_rows=start - 1
+        )
+    splitter.close()
+
+    assert again == used
+    assert file_size == mapped
+    assert smaller.end_row is not None
+    assert loaded.to_arrow().column(0).to_pylist() == list(range(start, smaller.end_row))
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(used)  # closed with the splitter
 
 
 def test_without_a_memory_file_for_the_parts_the_sheet_is_parsed_whole(
