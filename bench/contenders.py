@@ -321,6 +321,9 @@ class Process:
     wall_s: float
     # max(the largest process's ru_maxrss, the tree's sampled PSS sum): see bench/memory.py.
     peak_rss_mb: float
+    # Pages the process and the children it reaped waited on the disk for: library code
+    # and data no longer in the page cache, which this VM empties within seconds.
+    major_faults: int
     returncode: int
     stdout: str
     stderr: str
@@ -374,6 +377,7 @@ def run_process(
             wall_s=wall,
             # Linux reports ru_maxrss in KiB.
             peak_rss_mb=max(usage.ru_maxrss / 1024, tree.peak_pss_mb),
+            major_faults=usage.ru_majflt,
             returncode=child.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
@@ -390,6 +394,7 @@ class Measurement:
     wall_s: float | None = None
     work_s: float | None = None
     peak_rss_mb: float | None = None
+    major_faults: int | None = None
     rows_loaded: int | None = None
     error: str | None = None
     parts: dict[str, float] = field(default_factory=dict)
@@ -512,6 +517,7 @@ def run_cli(setup: Setup, measurement: Measurement, xlsx: Path, url: str) -> Non
         shutil.rmtree(workdir, ignore_errors=True)
     measurement.wall_s = process.wall_s
     measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.major_faults = process.major_faults
     measurement.error = process.failure()
     sheets = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
     if measurement.error is None:
@@ -574,6 +580,7 @@ def _peer(setup: Setup, measurement: Measurement, script: str, *args: str) -> No
     process = run_process(argv, cwd=ROOT, timeout=setup.timeout)
     measurement.wall_s = process.wall_s
     measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.major_faults = process.major_faults
     measurement.error = process.failure()
 
 
@@ -599,6 +606,7 @@ def _python_contender(
     process = python_child(setup, name, args)
     measurement.wall_s = process.wall_s
     measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.major_faults = process.major_faults
     measurement.error = process.failure()
     result = process.result()
     if measurement.error is None and result is None:

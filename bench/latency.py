@@ -268,6 +268,7 @@ def _warm(
     }
     process = python_child(setup, "warm", args, module="bench.latency")
     measurement.peak_rss_mb = process.peak_rss_mb
+    measurement.major_faults = process.major_faults
     measurement.error = process.failure()
     result = process.result()
     if result is None:

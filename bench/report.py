@@ -237,6 +237,7 @@ def _run(m: Measurement) -> dict[str, Any]:
         "wall_s": _round(m.wall_s),
         "work_s": _round(m.work_s),
         "peak_rss_mb": _round(m.peak_rss_mb, 1),
+        "major_faults": m.major_faults,
         "rows_loaded": m.rows_loaded,
         "error": m.error,
     }
@@ -274,6 +275,8 @@ def summarise_latency(measurements: Sequence[Measurement]) -> dict[str, Any]:
         found[name] = {
             "median_s": _round(statistics.median(good) if good else None),
             "runs_s": [_round(m.wall_s) for m in runs],
+            # Per run: pages read from disk again (see Process.major_faults).
+            "major_faults": [m.major_faults for m in runs],
             "peak_rss_mb": _round(max((m.peak_rss_mb or 0.0) for m in runs), 1),
         }
     found["failures"] = _failures([[*warm], *cold.values()])
@@ -468,7 +471,12 @@ def print_latency(latency: dict[str, Any], out: TextIO) -> None:
             )
         else:
             runs = ", ".join(_fmt(r, ".2f") for r in found["runs_s"])
-            print(f"  {name:<20} median {_fmt(found['median_s'], '.2f')} s ({runs})", file=out)
+            faults = ", ".join("-" if f is None else str(f) for f in found["major_faults"])
+            print(
+                f"  {name:<20} median {_fmt(found['median_s'], '.2f')} s ({runs}; "
+                f"major page faults {faults})",
+                file=out,
+            )
     print(file=out)
 
 
