@@ -3,7 +3,7 @@
     pip install --target /tmp/powertools aws-lambda-powertools
     .venv/bin/python -m bench.logger_cold_start --powertools /tmp/powertools --runs 15
 
-Each fresh process imports ``entrypoints.containers`` and builds the Lambda
+Each fresh process imports ``entrypoints.aws_containers`` and builds the Lambda
 container (what the handler module does at init), then times only the logger's
 import and set-up, wall and CPU. Timing the difference inside one process keeps
 the machine's load out of the comparison as far as possible; the cases alternate
@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 _BEFORE = (
-    "import time, entrypoints.containers as c\n"
+    "import time, entrypoints.aws_containers as c\n"
     "c.lambda_container()\n"
     "w, p = time.perf_counter(), time.process_time()\n"
 )

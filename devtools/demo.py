@@ -152,7 +152,7 @@ def run_demo(warehouse_url: str, config_file: str | None, out: TextIO | None = N
     out = out or sys.stdout
     import logging
 
-    from entrypoints.containers import worker_container
+    from entrypoints.aws_containers import worker_container
     from infrastructure.aws.clients import aws_client
 
     # moto's web server logs every request; the demo's own output is the story.

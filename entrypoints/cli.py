@@ -472,7 +472,7 @@ class _Version(argparse.Action):
 def _worker(args: argparse.Namespace) -> int:
     import signal
 
-    from entrypoints.containers import worker_container
+    from entrypoints.aws_containers import worker_container
     from infrastructure.observability.logs import json_line
     from infrastructure.scratch import sweep_dead
 
@@ -520,13 +520,13 @@ def _claim_single_writer(warehouse: object) -> None:
 
 def _reconcile(args: argparse.Namespace) -> int:
     from application.reconcile import ReconcileBucket
+    from entrypoints.aws_containers import reconcile_container
     from entrypoints.cli_output import (
         missing_json,
         print_json_lines,
         print_reconcile,
         reconcile_summary,
     )
-    from entrypoints.containers import reconcile_container
 
     container = reconcile_container(args.config, args.warehouse, args.dlq_url, args.queue_url)
     try:

@@ -7,13 +7,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from application.reconcile import MissingObject, ReconcileResult
-from application.results import SheetResult
-from application.tables import InitTablesResult
-from domain.ledger import LedgerEntry
 from domain.printable import printable
+
+if TYPE_CHECKING:  # annotations only: `ingest` need not import reconciliation to print
+    from application.reconcile import MissingObject, ReconcileResult
+    from application.results import SheetResult
+    from application.tables import InitTablesResult
+    from domain.ledger import LedgerEntry
 
 # How many rejects `validate` prints per sheet before summarising the rest.
 SHOWN_REJECTS = 10

@@ -1,42 +1,36 @@
-"""Dependency-injector containers: one per entrypoint, sharing the core wiring.
+"""Dependency-injector containers: the core wiring every entrypoint shares, and the CLI's.
 
 Heavy adapters (DuckDB, readers, openpyxl) are imported inside provider
-functions, so building a container costs nothing until a provider is used.
+functions, so building a container costs nothing until a provider is used. AWS
+mode's containers (the Lambda's, the worker's, reconcile's) are in
+aws_containers.py: the CLI's ingest then imports none of the event handling,
+queue worker or reconciliation it never runs (about 25 ms of a cold start here,
+`python -X importtime`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from application.handle_event import HandleStorageEvent, LocalCapacity
 from application.infer import InferTableContract
 from application.ingest import IngestPassengerFile
 from application.pipeline import IngestSettings
 from application.ports import (
-    DeadLetterQueue,
     FileSource,
-    MessageSource,
-    ObjectListing,
-    OutcomeListener,
     ProgressListener,
     RejectsReportWriter,
     SecretProvider,
     Warehouse,
 )
-from application.reconcile import Reconcile
 from application.tables import InitializeTables, ShowHistory
 from application.validate import ValidateFile
-from application.worker import QueueWorker, WorkerSettings
 from domain.contracts import Catalog, catalog_from_mapping
 from domain.errors import ConfigurationError
-from domain.events import OwnOutputs, SourceRule
-from domain.events import rules_from_config as source_rules_from_config
 from domain.routing import Router, rules_from_config
 from entrypoints.lean_imports import containers, providers
 
@@ -98,6 +92,55 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path}: the config must be a mapping of sections")
     return data
+
+
+# Sections whose every key the shipped config states, so any other key is a typo.
+_CLOSED_SECTIONS = ("aws", "worker")
+# Set by the entrypoints from flags and the environment, never written in a file.
+_RUNTIME_KEYS = {"worker": frozenset({"queue_url"})}
+
+
+def check_known_keys(data: Mapping[str, Any], path: Path) -> None:
+    """Refuse keys the shipped config does not know: a typo must not fall back to a default.
+
+    Top-level sections, and the keys of the sections listed in ``_CLOSED_SECTIONS``.
+    """
+    shipped = load_config_file(DEFAULT_CONFIG)
+    unknown = [str(k) for k in data if k not in shipped]
+    for section in _CLOSED_SECTIONS:
+        given = data.get(section)
+        if isinstance(given, Mapping):
+            known = set(shipped.get(section) or {}) | _RUNTIME_KEYS.get(section, frozenset())
+            unknown += [f"{section}.{k}" for k in given if k not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: unknown setting(s): {', '.join(unknown)}", path=str(path), keys=unknown
+        )
+
+
+def configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
+    path = config_path(config_file)
+    data = load_config_file(path)
+    check_known_keys(data, path)
+    container.config.from_dict(data)
+    url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
+    if url:
+        container.config.warehouse.url.from_value(url)
+    if not container.config.warehouse.url():
+        container.config.warehouse.url.from_value("duckdb:///data/warehouse.duckdb")
+
+
+def shipped_setting(section: str, name: str, value: Any) -> Any:
+    """``value``, else the shipped config's ``<section>.<name>``: defaults are stated only there.
+
+    A user's config may leave a section out (``datalakep init`` copies the
+    shipped file, but older configs predate some settings).
+    """
+    if value is None:
+        value = (load_config_file(DEFAULT_CONFIG).get(section) or {}).get(name)
+    if value is None:
+        raise ConfigurationError(f"{section}.{name} is not set in the config")
+    return value
 
 
 def build_catalog(tables: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> Catalog:
@@ -265,318 +308,5 @@ class CliContainer(Core):
 
 def cli_container(config_file: str | None = None, warehouse_url: str | None = None) -> CliContainer:
     container = CliContainer()
-    _configure(container, config_file, warehouse_url)
-    return container
-
-
-# ------------------------------------------------------------------ AWS mode
-
-
-def build_source_rules(items: list[Mapping[str, Any]] | None) -> tuple[SourceRule, ...]:
-    """Config's aws.sources, plus $DATALAKEP_ALLOWED_SOURCES ("bucket/prefix,bucket2").
-
-    An empty allow-list is refused: every event would be acknowledged and deleted
-    unread, which looks exactly like a quiet day.
-    """
-    rules = list(source_rules_from_config(items))
-    for item in os.environ.get("DATALAKEP_ALLOWED_SOURCES", "").split(","):
-        bucket, _, prefix = item.strip().partition("/")
-        if bucket:
-            rules.append(SourceRule(bucket, prefix))
-    if not rules:
-        raise ConfigurationError(
-            "no allowed sources: set aws.sources in the config (a list of {bucket, prefix}) "
-            "or DATALAKEP_ALLOWED_SOURCES=bucket/prefix,...; with none, every event "
-            "would be dropped unread"
-        )
-    return tuple(rules)
-
-
-def build_own_outputs(rejects_prefix: str | None, staging: Mapping[str, Any] | None) -> OwnOutputs:
-    """Where the service writes to S3 itself: the rejects prefix, and Redshift's staging."""
-    rules: tuple[SourceRule, ...] = ()
-    if staging and staging.get("bucket") and staging.get("prefix"):
-        rules = (SourceRule(str(staging["bucket"]), str(staging["prefix"])),)
-    prefix = str(shipped_setting("aws", "rejects_prefix", rejects_prefix))
-    return OwnOutputs(prefixes=(prefix,), staging=rules)
-
-
-def build_aws_client(service: str) -> Any:
-    """A boto3 client; the containers hold one per service as a Singleton."""
-    from infrastructure.aws.clients import aws_client
-
-    return aws_client(service)
-
-
-def build_s3_files(client: Any) -> FileSource:
-    from infrastructure.aws.s3_files import S3FileSource
-
-    return S3FileSource(client)
-
-
-def build_s3_reports(prefix: str | None, client: Any) -> RejectsReportWriter:
-    import tempfile
-
-    from infrastructure.aws.s3_reports import S3RejectsReportWriter
-
-    return S3RejectsReportWriter(
-        Path(tempfile.gettempdir()),
-        prefix=str(shipped_setting("aws", "rejects_prefix", prefix)),
-        client=client,
-    )
-
-
-def build_queue(
-    queue_url: str | None, visibility_timeout: int | None, client: Callable[[], Any]
-) -> MessageSource | None:
-    """The queue at ``queue_url``, if one is configured; ``client`` is made only then."""
-    if not queue_url:
-        return None
-    from infrastructure.aws.sqs_messages import SqsMessageSource
-
-    timeout = int(shipped_setting("worker", "visibility_timeout", visibility_timeout))
-    return SqsMessageSource(queue_url, client(), visibility_timeout=timeout)
-
-
-def shipped_setting(section: str, name: str, value: Any) -> Any:
-    """``value``, else the shipped config's ``<section>.<name>``: defaults are stated only there.
-
-    A user's config may leave a section out (``datalakep init`` copies the
-    shipped file, but older configs predate some settings).
-    """
-    if value is None:
-        value = (load_config_file(DEFAULT_CONFIG).get(section) or {}).get(name)
-    if value is None:
-        raise ConfigurationError(f"{section}.{name} is not set in the config")
-    return value
-
-
-def build_worker_settings(worker: Mapping[str, Any] | None) -> WorkerSettings:
-    """The ``worker:`` section, each setting missing there taken from the shipped YAML."""
-    worker = worker or {}
-    names = [f.name for f in fields(WorkerSettings)]
-    return WorkerSettings(**{n: int(shipped_setting("worker", n, worker.get(n))) for n in names})
-
-
-def build_outcome_listeners(
-    metrics: Mapping[str, Any] | bool | None,
-    topic_arn: str | None,
-    report_url_seconds: int | None,
-    sns_client: Callable[[], Any],
-    s3_client: Callable[[], Any],
-) -> tuple[OutcomeListener, ...]:
-    """EMF metrics unless ``metrics: false``; SNS notifications when a topic is set."""
-    listeners: list[OutcomeListener] = []
-    if isinstance(metrics, Mapping):
-        from infrastructure.observability.emf import EmfMetrics
-
-        namespace = metrics.get("namespace")
-        if not namespace:
-            raise ConfigurationError("metrics.namespace is required unless metrics: false")
-        listeners.append(EmfMetrics(str(namespace)))
-    elif metrics not in (False, None):
-        raise ConfigurationError("metrics must be a mapping with a namespace, or false")
-    if topic_arn:
-        from infrastructure.aws.sns_outcomes import SnsOutcomeNotifier
-
-        url_seconds = shipped_setting("aws", "outcome_report_url_seconds", report_url_seconds)
-        listeners.append(
-            SnsOutcomeNotifier(
-                topic_arn,
-                report_url_seconds=int(url_seconds),
-                client=sns_client(),
-                s3_client=s3_client(),
-            )
-        )
-    return tuple(listeners)
-
-
-class AwsCore(Core):
-    """S3 in, S3 rejects reports out: what the Lambda and the worker share."""
-
-    # Made when first needed (boto3 is imported then), shared by every adapter here.
-    s3_client = providers.Singleton(build_aws_client, "s3")
-    sqs_client = providers.Singleton(build_aws_client, "sqs")
-    sns_client = providers.Singleton(build_aws_client, "sns")
-    files = providers.Singleton(build_s3_files, s3_client)
-    reports = providers.Singleton(build_s3_reports, Core.config.aws.rejects_prefix, s3_client)
-    sources = providers.Singleton(build_source_rules, Core.config.aws.sources)
-    own_outputs = providers.Singleton(
-        build_own_outputs, Core.config.aws.rejects_prefix, Core.config.warehouse.staging
-    )
-    outcomes = providers.Singleton(
-        build_outcome_listeners,
-        Core.config.metrics,
-        Core.config.aws.outcome_topic_arn,
-        Core.config.aws.outcome_report_url_seconds,
-        sns_client.provider,
-        s3_client.provider,
-    )
-    ingest = ingest_factory(files, reports, providers.Object(None), outcomes)
-
-
-def build_capacity(files: FileSource) -> LocalCapacity:
-    from infrastructure.aws.capacity import ScratchCapacity
-    from infrastructure.aws.s3_files import S3FileSource
-
-    assert isinstance(files, S3FileSource)
-    return ScratchCapacity(files)
-
-
-class LambdaContainer(AwsCore):
-    hand_off = providers.Singleton(
-        build_queue,
-        Core.config.aws.worker_queue_url,
-        Core.config.worker.visibility_timeout,
-        AwsCore.sqs_client.provider,
-    )
-    capacity = providers.Singleton(build_capacity, AwsCore.files)
-    handle_event = providers.Factory(
-        HandleStorageEvent,
-        ingest=AwsCore.ingest,
-        files=AwsCore.files,
-        sources=AwsCore.sources,
-        hand_off=hand_off,
-        own_outputs=AwsCore.own_outputs,
-        capacity=capacity,
-        outcomes=AwsCore.outcomes,
-    )
-
-
-class WorkerContainer(AwsCore):
-    messages = providers.Singleton(
-        build_queue,
-        Core.config.worker.queue_url,
-        Core.config.worker.visibility_timeout,
-        AwsCore.sqs_client.provider,
-    )
-    handle_event = providers.Factory(
-        HandleStorageEvent,
-        ingest=AwsCore.ingest,
-        files=AwsCore.files,
-        sources=AwsCore.sources,
-        own_outputs=AwsCore.own_outputs,
-        outcomes=AwsCore.outcomes,
-    )
-    worker_settings = providers.Singleton(build_worker_settings, Core.config.worker)
-    worker = providers.Singleton(
-        QueueWorker, messages=messages, handler=handle_event, settings=worker_settings
-    )
-
-
-def build_s3_listing(client: Any) -> ObjectListing:
-    from infrastructure.aws.s3_files import S3FileSource
-
-    return S3FileSource(client)
-
-
-def build_dead_letters(
-    dlq_url: str | None, hold_seconds: int | None, client: Callable[[], Any]
-) -> DeadLetterQueue:
-    if not dlq_url:
-        raise ConfigurationError(
-            "reconcile needs the dead-letter queue's URL: --dlq-url, or worker.dlq_url in config"
-        )
-    from infrastructure.aws.sqs_messages import SqsDeadLetterQueue
-
-    hold = int(shipped_setting("worker", "dlq_hold_seconds", hold_seconds))
-    return SqsDeadLetterQueue(dlq_url, client(), hold_seconds=hold)
-
-
-class ReconcileContainer(AwsCore):
-    """`datalakep reconcile`: the bucket against the ledger and the DLQ."""
-
-    listing = providers.Singleton(build_s3_listing, AwsCore.s3_client)
-    dead_letters = providers.Singleton(
-        build_dead_letters,
-        Core.config.worker.dlq_url,
-        Core.config.worker.dlq_hold_seconds,
-        AwsCore.sqs_client.provider,
-    )
-    queue = providers.Singleton(
-        build_queue,
-        Core.config.aws.worker_queue_url,
-        Core.config.worker.visibility_timeout,
-        AwsCore.sqs_client.provider,
-    )
-    reconcile = providers.Factory(
-        Reconcile,
-        objects=listing,
-        warehouse=Core.warehouse,
-        dead_letters=dead_letters,
-        sources=AwsCore.sources,
-        queue=queue,
-    )
-
-
-# Sections whose every key the shipped config states, so any other key is a typo.
-_CLOSED_SECTIONS = ("aws", "worker")
-# Set by the entrypoints from flags and the environment, never written in a file.
-_RUNTIME_KEYS = {"worker": frozenset({"queue_url"})}
-
-
-def check_known_keys(data: Mapping[str, Any], path: Path) -> None:
-    """Refuse keys the shipped config does not know: a typo must not fall back to a default.
-
-    Top-level sections, and the keys of the sections listed in ``_CLOSED_SECTIONS``.
-    """
-    shipped = load_config_file(DEFAULT_CONFIG)
-    unknown = [str(k) for k in data if k not in shipped]
-    for section in _CLOSED_SECTIONS:
-        given = data.get(section)
-        if isinstance(given, Mapping):
-            known = set(shipped.get(section) or {}) | _RUNTIME_KEYS.get(section, frozenset())
-            unknown += [f"{section}.{k}" for k in given if k not in known]
-    if unknown:
-        raise ConfigurationError(
-            f"{path}: unknown setting(s): {', '.join(unknown)}", path=str(path), keys=unknown
-        )
-
-
-def _configure(container: Core, config_file: str | None, warehouse_url: str | None) -> None:
-    path = config_path(config_file)
-    data = load_config_file(path)
-    check_known_keys(data, path)
-    container.config.from_dict(data)
-    url = warehouse_url or os.environ.get("DATALAKEP_WAREHOUSE")
-    if url:
-        container.config.warehouse.url.from_value(url)
-    if not container.config.warehouse.url():
-        container.config.warehouse.url.from_value("duckdb:///data/warehouse.duckdb")
-
-
-def lambda_container() -> LambdaContainer:
-    """Configured from the environment only, as a Lambda function is."""
-    container = LambdaContainer()
-    _configure(container, None, None)
-    queue = os.environ.get("DATALAKEP_WORKER_QUEUE_URL")
-    if queue:
-        container.config.aws.worker_queue_url.from_value(queue)
-    return container
-
-
-def worker_container(
-    queue_url: str, config_file: str | None = None, warehouse_url: str | None = None
-) -> WorkerContainer:
-    container = WorkerContainer()
-    _configure(container, config_file, warehouse_url)
-    container.config.worker.queue_url.from_value(queue_url)
-    return container
-
-
-def reconcile_container(
-    config_file: str | None = None,
-    warehouse_url: str | None = None,
-    dlq_url: str | None = None,
-    queue_url: str | None = None,
-) -> ReconcileContainer:
-    """The DLQ: ``dlq_url``, else config; the queue: ``queue_url``, else the environment,
-    else config, as the Lambda finds it."""
-    container = ReconcileContainer()
-    _configure(container, config_file, warehouse_url)
-    if dlq_url:
-        container.config.worker.dlq_url.from_value(dlq_url)
-    queue = queue_url or os.environ.get("DATALAKEP_WORKER_QUEUE_URL")
-    if queue:
-        container.config.aws.worker_queue_url.from_value(queue)
+    configure(container, config_file, warehouse_url)
     return container

@@ -17,7 +17,7 @@ from application.log_context import bound
 from domain.errors import TransientError
 from domain.events import StorageEvent
 from domain.printable import printable
-from entrypoints.containers import LambdaContainer, lambda_container
+from entrypoints.aws_containers import LambdaContainer, lambda_container
 from infrastructure.aws.events import decode
 from infrastructure.observability.logs import configure_logging
 from infrastructure.scratch import sweep_dead
@@ -72,8 +72,8 @@ def reconcile(event: dict[str, Any]) -> dict[str, Any]:
     is, because reconcile needs the listing and the DLQ that ingest does not.
     """
     from application.reconcile import ReconcileBucket
+    from entrypoints.aws_containers import reconcile_container
     from entrypoints.cli_output import reconcile_summary
-    from entrypoints.containers import reconcile_container
 
     reconciler = reconcile_container(dlq_url=event.get("dlq_url"), queue_url=event.get("queue_url"))
     try:

@@ -24,7 +24,7 @@ from devtools.demo import BUCKET, PREFIX, create_stack
 from devtools.sample import generate_passengers, write_workbook
 from domain.events import ObjectCreated
 from domain.ledger import LoadStatus
-from entrypoints.containers import AwsCore, worker_container
+from entrypoints.aws_containers import AwsCore, worker_container
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.events import notification
 from infrastructure.aws.s3_files import S3FileSource

@@ -18,7 +18,7 @@ from application.handle_event import HandleEvent
 from devtools.demo import BUCKET, create_stack
 from devtools.sample import generate_passengers, write_workbook
 from domain.events import ObjectCreated
-from entrypoints.containers import worker_container
+from entrypoints.aws_containers import worker_container
 from infrastructure.aws.clients import aws_client
 from infrastructure.aws.events import notification, parse_event
 from tests.faults.harness import ROOT, wide_workbook

@@ -67,7 +67,7 @@ def test_worker_and_lambda_containers_build(
 ) -> None:
     from application.handle_event import HandleStorageEvent
     from application.worker import QueueWorker
-    from entrypoints.containers import lambda_container, worker_container
+    from entrypoints.aws_containers import lambda_container, worker_container
     from tests.fakes.messages import InMemoryMessageSource
 
     monkeypatch.setenv("DATALAKEP_WAREHOUSE", f"duckdb:///{tmp_path / 'x.duckdb'}")
@@ -87,7 +87,7 @@ def test_reconcile_container_builds_from_options_then_environment_then_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from application.reconcile import Reconcile
-    from entrypoints.containers import reconcile_container
+    from entrypoints.aws_containers import reconcile_container
     from infrastructure.aws.sqs_messages import SqsDeadLetterQueue, SqsMessageSource
 
     monkeypatch.setenv("DATALAKEP_WORKER_QUEUE_URL", "http://127.0.0.1:1/queue/from-env")

@@ -272,7 +272,7 @@ def stop(process: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str,
 
 def drain(stack: Stack, timeout: float = 60) -> WorkerStats:
     """Run a normal worker in this process until the queue is empty (in flight included)."""
-    from entrypoints.containers import worker_container
+    from entrypoints.aws_containers import worker_container
 
     container = worker_container(stack.queue, str(stack.config), stack.warehouse)
     outcome: list[WorkerStats | BaseException] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.containers import worker_container
+from entrypoints.aws_containers import worker_container
 from tests.faults.conftest import Figures, MakeStack
 from tests.faults.harness import (
     audit,

@@ -6,7 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 from application.worker import WorkerSettings
-from entrypoints.containers import DEFAULT_CONFIG, build_worker_settings, load_config_file
+from entrypoints.aws_containers import build_worker_settings
+from entrypoints.containers import DEFAULT_CONFIG, load_config_file
 
 
 def worker_settings(**overrides: Any) -> WorkerSettings:

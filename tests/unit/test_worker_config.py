@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from domain.errors import ConfigurationError
-from entrypoints.containers import build_queue, build_worker_settings, cli_container
+from entrypoints.aws_containers import build_queue, build_worker_settings
+from entrypoints.containers import cli_container
 from infrastructure.aws.sqs_messages import SqsMessageSource
 
 pytestmark = pytest.mark.unit
