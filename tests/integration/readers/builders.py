@@ -12,13 +12,9 @@ import pyarrow as pa
 from application.ports import LocalFile, Workbook, WorkbookReader
 from domain.sheet import RawSheet
 from domain.source import ObjectInfo
-from infrastructure.readers import (
-    ArrowCsvWorkbookReader,
-    FastexcelWorkbookReader,
-    FileTypeWorkbookReader,
-    ReaderLimits,
-    XlrdWorkbookReader,
-)
+from infrastructure.readers import FastexcelWorkbookReader, FileTypeWorkbookReader, ReaderLimits
+from infrastructure.readers.parsers.csv_reader import ArrowCsvWorkbookReader
+from infrastructure.readers.parsers.xls import XlrdWorkbookReader
 
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _OOXML = "http://schemas.openxmlformats.org"
