@@ -188,11 +188,12 @@ def _check_zip(
             members = archive.infolist()
             _check_inflation(info, members, limits)
             required = _REQUIRED_MEMBER[kind]
-            package = Package(archive)
+            # ODF names its parts exactly (the extent scan and calamine open
+            # "content.xml" so); Office matches OOXML part names as xlsx_parts.py does.
             found = (
-                package.find(required) is not None
+                required in archive.NameToInfo
                 if kind is FileKind.ODS
-                else package.has_workbook()
+                else Package(archive).has_workbook()
             )
             if not found:
                 raise unreadable(

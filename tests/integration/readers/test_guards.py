@@ -102,6 +102,19 @@ def test_an_xlsx_named_ods_is_corrupt(tmp_path: Path) -> None:
     assert "content.xml" in _refused(path, "corrupt_workbook").message
 
 
+def test_an_ods_whose_content_part_is_named_otherwise_is_corrupt(tmp_path: Path) -> None:
+    # Found by the fuzzer: "Content.xml" passed a case-blind check, then the extent
+    # scan's exact open raised KeyError, which no caller expects.
+    source = write_ods_xml(tmp_path / "source.ods", "<table:table table:name='S'/>")
+    path = tmp_path / "renamed-part.ods"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, "w") as new:
+        for member in old.infolist():
+            name = "Content.xml" if member.filename == "content.xml" else member.filename
+            new.writestr(name, old.read(member))
+
+    assert "no content.xml" in _refused(path, "corrupt_workbook").message
+
+
 def test_a_spreadsheet_named_csv_is_not_csv(tmp_path: Path) -> None:
     path = _small_xlsx(tmp_path / "renamed.csv")
     _refused(path, "malformed_csv")
