@@ -46,10 +46,14 @@ if MODE not in MODES:
 
 # Coverage feedback comes from Python code only; calamine and Arrow are native
 # and are reached through the seeds' structure rather than instrumentation.
-# The readers are built inside the hook: build_reader imports their modules.
+# The readers are built inside the hook: build_reader imports their modules, and
+# the .csv and .xls parsers, which dispatch.py imports at their first file, are
+# imported here so that they are instrumented too.
 with atheris.instrument_imports(include=["infrastructure.readers", "zipfile", "csv"]):
     import yaml
 
+    import infrastructure.readers.parsers.csv_reader
+    import infrastructure.readers.parsers.xls  # noqa: F401 - instrumented, see above
     from application.ports import LocalFile, WorkbookReader
     from domain.errors import TerminalError
     from domain.source import ObjectInfo
