@@ -158,6 +158,14 @@ class AwsCore(Core):
         s3_client.provider,
     )
     ingest = ingest_factory(files, reports, providers.Object(None), outcomes)
+    # The worker's queue as the Lambda sees it: where it hands heavy files, and where
+    # reconcile sends the files it finds missing.
+    hand_off = providers.Singleton(
+        build_queue,
+        Core.config.aws.worker_queue_url,
+        Core.config.worker.visibility_timeout,
+        sqs_client.provider,
+    )
 
 
 def build_capacity(files: FileSource) -> LocalCapacity:
@@ -169,19 +177,13 @@ def build_capacity(files: FileSource) -> LocalCapacity:
 
 
 class LambdaContainer(AwsCore):
-    hand_off = providers.Singleton(
-        build_queue,
-        Core.config.aws.worker_queue_url,
-        Core.config.worker.visibility_timeout,
-        AwsCore.sqs_client.provider,
-    )
     capacity = providers.Singleton(build_capacity, AwsCore.files)
     handle_event = providers.Factory(
         HandleStorageEvent,
         ingest=AwsCore.ingest,
         files=AwsCore.files,
         sources=AwsCore.sources,
-        hand_off=hand_off,
+        hand_off=AwsCore.hand_off,
         own_outputs=AwsCore.own_outputs,
         capacity=capacity,
         outcomes=AwsCore.outcomes,
@@ -238,12 +240,7 @@ class ReconcileContainer(AwsCore):
         Core.config.worker.dlq_hold_seconds,
         AwsCore.sqs_client.provider,
     )
-    queue = providers.Singleton(
-        build_queue,
-        Core.config.aws.worker_queue_url,
-        Core.config.worker.visibility_timeout,
-        AwsCore.sqs_client.provider,
-    )
+    queue = AwsCore.hand_off
     reconcile = providers.Factory(
         Reconcile,
         objects=listing,
