@@ -17,7 +17,6 @@ from application.ports import (
     DeadLetterQueue,
     FileSource,
     MessageSource,
-    ObjectListing,
     OutcomeListener,
     RejectsReportWriter,
 )
@@ -176,18 +175,24 @@ def build_capacity(files: FileSource) -> LocalCapacity:
     return ScratchCapacity(files)
 
 
-class LambdaContainer(AwsCore):
-    capacity = providers.Singleton(build_capacity, AwsCore.files)
-    handle_event = providers.Factory(
+def handle_event_factory(
+    **lambda_only: providers.Provider[Any],
+) -> providers.Factory[HandleStorageEvent]:
+    """The S3-event use case on AwsCore's wiring; the Lambda adds its hand-off and capacity."""
+    return providers.Factory(
         HandleStorageEvent,
         ingest=AwsCore.ingest,
         files=AwsCore.files,
         sources=AwsCore.sources,
-        hand_off=AwsCore.hand_off,
         own_outputs=AwsCore.own_outputs,
-        capacity=capacity,
         outcomes=AwsCore.outcomes,
+        **lambda_only,
     )
+
+
+class LambdaContainer(AwsCore):
+    capacity = providers.Singleton(build_capacity, AwsCore.files)
+    handle_event = handle_event_factory(hand_off=AwsCore.hand_off, capacity=capacity)
 
 
 class WorkerContainer(AwsCore):
@@ -197,24 +202,11 @@ class WorkerContainer(AwsCore):
         Core.config.worker.visibility_timeout,
         AwsCore.sqs_client.provider,
     )
-    handle_event = providers.Factory(
-        HandleStorageEvent,
-        ingest=AwsCore.ingest,
-        files=AwsCore.files,
-        sources=AwsCore.sources,
-        own_outputs=AwsCore.own_outputs,
-        outcomes=AwsCore.outcomes,
-    )
+    handle_event = handle_event_factory()
     worker_settings = providers.Singleton(build_worker_settings, Core.config.worker)
     worker = providers.Singleton(
         QueueWorker, messages=messages, handler=handle_event, settings=worker_settings
     )
-
-
-def build_s3_listing(client: Any) -> ObjectListing:
-    from infrastructure.aws.s3_files import S3FileSource
-
-    return S3FileSource(client)
 
 
 def build_dead_letters(
@@ -233,7 +225,8 @@ def build_dead_letters(
 class ReconcileContainer(AwsCore):
     """`datalakep reconcile`: the bucket against the ledger and the DLQ."""
 
-    listing = providers.Singleton(build_s3_listing, AwsCore.s3_client)
+    # The S3 file source lists the bucket too (ObjectListing).
+    listing = AwsCore.files
     dead_letters = providers.Singleton(
         build_dead_letters,
         Core.config.worker.dlq_url,
