@@ -301,6 +301,7 @@ class _Child:
         # Set by the extent scan when a sheet is too big to parse.
         self._refusal: UnreadableFileError | None = None
         self._scan: threading.Thread | None = None
+        self._unstarted_scan: threading.Thread | None = None
 
     # ------------------------------------------------------------ parent side
 
@@ -315,8 +316,11 @@ class _Child:
                 # A damaged zip: the child meets the same damage and reports it.
                 return
 
-        self._scan = threading.Thread(target=scan, name="datalakep-extent", daemon=True)
-        self._scan.start()
+        # Started by the next request sent (_send), not here: started before it, the
+        # scan's thread held the GIL while the request waited to be sent, and the
+        # child began a warm 891-row file's preview 0.4-1.6 ms after it was asked
+        # for, against 0.1-0.3 ms sent first. The child parses while the scan runs.
+        self._unstarted_scan = threading.Thread(target=scan, name="datalakep-extent", daemon=True)
 
     def open_workbook(self, file: LocalFile) -> Workbook:
         names = self.call("open", file, self._info, self.scratch.prefix)
@@ -411,6 +415,9 @@ class _Child:
         except OSError:
             self.process.reap(wait_s=_CLOSE_S)
             raise self._death(request) from None
+        if self._unstarted_scan is not None:
+            self._scan, self._unstarted_scan = self._unstarted_scan, None
+            self._scan.start()
 
     def _receive(self, request: tuple[Any, ...]) -> tuple[str, Any]:
         budget = self._limits.parser_cpu_seconds * 2
